@@ -1,0 +1,148 @@
+"""`latlab bench`: validate the config, build the lab, run every configured benchmark, record, report."""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import sys
+import tempfile
+import threading
+import traceback
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from latlab.config import Section, load_config
+from latlab.errors import ConfigError, LatlabError
+from latlab.manifest import build_manifest
+from latlab.plugin import Benchmark, RunContext, load_benchmarks, manifest_sections
+from latlab.progress import CaseProgress, progress_enabled
+from latlab.report import render
+from latlab.results import CaseResult
+from latlab.runrecord import RunRecord
+from latlab.topology import Lab, LabSpec, local_lab, parse_lab, two_host_lab
+
+CORE_SECTIONS = {"lab", "results"}
+
+
+@dataclass
+class BenchPlan:
+    """A validated configuration: nothing has started when this exists."""
+
+    config: dict[str, Any]
+    lab: LabSpec
+    hlog_interval_ns: int
+    benchmarks: list[tuple[Benchmark, Any]]
+
+
+def plan(config: dict[str, Any], only: list[str] | None = None) -> BenchPlan:
+    """Validate every section (core and benchmarks) before anything starts."""
+    root = Section(config, "")
+    known = load_benchmarks()
+    for key in config:
+        if key not in CORE_SECTIONS and key not in known:
+            raise ConfigError(key, f"unknown section; benchmarks installed: {', '.join(sorted(known))}")
+    lab = parse_lab(root.section("lab"))
+    results = root.section("results")
+    interval_ns = int(results.number("hlog_interval_s", 0.25, minimum=0.001) * 1e9)
+    selected = []
+    for name, bench in sorted(known.items()):
+        if name not in config or (only and name not in only):
+            continue
+        selected.append((bench, bench.configure(root.section(name))))
+    if only:
+        missing = [o for o in only if o not in config]
+        if missing:
+            raise ConfigError(missing[0], "not configured in this config file")
+    if not selected:
+        raise ConfigError("(top level)", f"no benchmark configured; known: {', '.join(sorted(known))}")
+    return BenchPlan(config=config, lab=lab, hlog_interval_ns=interval_ns, benchmarks=selected)
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """A SIGTERM ends the run like Ctrl-C does: results kept, run marked incomplete, lab removed."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def raise_interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, raise_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def run_bench(config_path: Path, results_root: Path, *, local: bool = False, only: list[str] | None = None,
+              run_id: str | None = None, repo: Path | None = None, argv: list[str] | None = None) -> Path:
+    """Run the configured benchmarks; returns the run folder. Prints the table at the end."""
+    bench_plan = plan(load_config(config_path), only)
+    record = RunRecord.create(results_root, run_id)
+    tag = record.run_id[-6:]
+    lab_cm = local_lab(bench_plan.lab) if local else two_host_lab(bench_plan.lab, tag)
+    interrupted_reason = ""
+    stop = threading.Event()
+    try:
+        with _sigterm_as_interrupt(), lab_cm as lab, tempfile.TemporaryDirectory(prefix="latlab-") as tmp:
+            _write_manifest(record, lab, bench_plan, repo or Path.cwd(), argv or sys.argv)
+            ctx = RunContext(lab=lab, workdir=Path(tmp), stop=stop, quiet=not progress_enabled())
+            interrupted_reason = _run_cases(bench_plan, ctx, record)
+    except KeyboardInterrupt:
+        interrupted_reason = "interrupted (Ctrl-C or SIGTERM)"
+    finally:
+        stop.set()
+        record.finish(complete=not interrupted_reason, reason=interrupted_reason)
+    print(render([_summary_of(record)]))
+    print(f"results: {record.dir}")
+    if interrupted_reason:
+        raise KeyboardInterrupt
+    return record.dir
+
+
+def _summary_of(record: RunRecord) -> dict[str, Any]:
+    import json
+
+    return json.loads((record.dir / "summary.json").read_text())
+
+
+def _write_manifest(record: RunRecord, lab: Lab, bench_plan: BenchPlan, repo: Path, argv: list[str]) -> None:
+    versions: dict[str, str] = {}
+    for bench, _ in bench_plan.benchmarks:
+        versions.update(bench.tool_versions())
+    extra = {}
+    for name, provide in manifest_sections().items():
+        try:
+            extra[name] = provide()
+        except Exception as exc:  # a broken section must not stop the run; the manifest says why
+            extra[name] = {"error": f"unknown: {exc}"}
+    record.write_json("manifest.json", build_manifest(
+        run_id=record.run_id, lab=lab, config=bench_plan.config, tool_versions=versions, repo=repo,
+        argv=argv, extra=extra))
+
+
+def _run_cases(bench_plan: BenchPlan, ctx: RunContext, record: RunRecord) -> str:
+    """Run every case; a KeyboardInterrupt propagates after the partial result is recorded."""
+    with CaseProgress(enabled=not ctx.quiet) as progress:
+        for bench, params in bench_plan.benchmarks:
+            for case in bench.cases(params):
+                with progress.case(case.title, case.expected_seconds):
+                    try:
+                        results = case.run(ctx)
+                    except KeyboardInterrupt:
+                        raise
+                    except Exception as exc:
+                        # One broken case must not cost the others: it gets a row saying why.
+                        if not isinstance(exc, LatlabError):
+                            print(traceback.format_exc(), file=sys.stderr)
+                        print(f"latlab: {case.title}: {exc}", file=sys.stderr)
+                        results = [CaseResult(group=case.title, engine="-", role="failed", metric="",
+                                              timestamps="", complete=False, note=f"failed: {exc}")]
+                for result in results:
+                    record.add(result, bench_plan.hlog_interval_ns)
+                if any(not r.complete and "interrupted" in r.note for r in results):
+                    raise KeyboardInterrupt
+    return ""

@@ -1,0 +1,71 @@
+"""The `latlab` command. Benchmark packages add subcommands through the `latlab.commands` entry points."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from importlib import metadata
+from pathlib import Path
+
+from latlab.errors import LatlabError
+
+DEFAULT_CONFIG = Path("configs/bench.yaml")
+DEFAULT_RESULTS = Path("results")
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from latlab.bench import run_bench
+
+    try:
+        run_bench(args.config, args.results, local=args.local, only=args.only, run_id=args.run_id,
+                  argv=sys.argv)
+    except KeyboardInterrupt:
+        print("latlab: interrupted; what was measured is kept and the run is marked incomplete",
+              file=sys.stderr)
+        return 130
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from latlab.report import load_summary, render, resolve_run
+
+    runs = [resolve_run(r, args.results) for r in args.runs or ["latest"]]
+    print(render([load_summary(r) for r in runs]))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="latlab", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    bench = sub.add_parser("bench", help="build the lab, run the configured benchmarks, print the table")
+    bench.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="YAML config (default %(default)s)")
+    bench.add_argument("--results", type=Path, default=DEFAULT_RESULTS, help="results root (default %(default)s)")
+    bench.add_argument("--local", action="store_true",
+                       help="no namespaces: both hosts on loopback in this namespace (no root needed)")
+    bench.add_argument("--only", action="append", help="run only this benchmark section (repeatable)")
+    bench.add_argument("--run-id", help="name the run folder (must not exist)")
+    bench.set_defaults(func=_cmd_bench)
+
+    report = sub.add_parser("report", help="print the table of one or several runs")
+    report.add_argument("runs", nargs="*", help="run folders or ids (default: the newest)")
+    report.add_argument("--results", type=Path, default=DEFAULT_RESULTS)
+    report.set_defaults(func=_cmd_report)
+
+    for ep in metadata.entry_points(group="latlab.commands"):
+        ep.load()(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `latlab` script."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except LatlabError as exc:
+        print(f"latlab: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

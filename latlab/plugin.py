@@ -1,0 +1,62 @@
+"""How benchmark packages plug into the core: the `latlab.benchmarks` entry-point group.
+
+A benchmark is an object with a `name` (its config section), `configure(section)` that validates the
+section before anything starts, `cases(params)` listing what to run, and `tool_versions()` for the
+manifest. A case has a `title`, an `expected_seconds` for the progress bar, and `run(ctx)` returning
+CaseResults. Other packages add manifest sections through the `latlab.manifest` group: callables
+returning a JSON-able value.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Protocol
+
+from latlab.config import Section
+from latlab.results import CaseResult
+from latlab.topology import Lab
+
+
+@dataclass
+class RunContext:
+    """What a running case may use: the lab, a scratch folder for logs, and the stop flag."""
+
+    lab: Lab
+    workdir: Path
+    stop: threading.Event
+    quiet: bool
+
+
+class Case(Protocol):
+    title: str
+    expected_seconds: float
+
+    def run(self, ctx: RunContext) -> list[CaseResult]: ...
+
+
+class Benchmark(Protocol):
+    name: str
+
+    def configure(self, section: Section) -> Any: ...
+
+    def cases(self, params: Any) -> list[Case]: ...
+
+    def tool_versions(self) -> dict[str, str]: ...
+
+
+def load_benchmarks() -> dict[str, Benchmark]:
+    """Every installed benchmark, by config section name."""
+    found: dict[str, Benchmark] = {}
+    for ep in metadata.entry_points(group="latlab.benchmarks"):
+        bench = ep.load()
+        found[bench.name] = bench
+    return found
+
+
+def manifest_sections() -> dict[str, Callable[[], Any]]:
+    """Extra manifest sections contributed by installed packages (such as the hostprep report)."""
+    return {ep.name: ep.load() for ep in metadata.entry_points(group="latlab.manifest")}

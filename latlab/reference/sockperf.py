@@ -1,0 +1,122 @@
+"""sockperf: ping-pong on a lab path, with `--full-log` parsed into nanosecond RTT samples.
+
+sockperf's summary reports RTT/2 ("latency"). The full log gives each message's txTime and rxTime
+(seconds, 9 decimals, sockperf's clock in user space), so the true RTT is rxTime − txTime, which is
+what latlab records, to be compared with its own RTT.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from latlab.cpu import taskset
+from latlab.errors import LatlabError
+from latlab.procs import Proc, require_tool, running
+from latlab.topology import LabHost
+
+PACKAGE = "sockperf"
+TIMESTAMPS = "sockperf user space: txTime before send, rxTime after receive (--full-log); RTT = rx − tx"
+
+_PERCENTILE = re.compile(r"percentile\s+([\d.]+)\s*=\s*([\d.]+)")
+_EXTREME = re.compile(r"<(MAX|MIN)> observation\s*=\s*([\d.]+)")
+_TOTAL = re.compile(r"SentMessages=(\d+); ReceivedMessages=(\d+)")
+_DROPS = re.compile(r"# dropped messages = (\d+); # duplicated messages = (\d+); # out-of-order messages = (\d+)")
+
+
+@dataclass
+class FullLog:
+    """Per-message samples from a --full-log CSV: send time and RTT, nanoseconds."""
+
+    send_ns: np.ndarray
+    rtt_ns: np.ndarray
+    malformed: int
+
+
+def _seconds_to_ns(text: str) -> int:
+    whole, _, frac = text.strip().partition(".")
+    return int(whole) * 1_000_000_000 + int((frac + "000000000")[:9])
+
+
+def parse_full_log(path: Path) -> FullLog:
+    """Parse `packet, txTime(sec), rxTime(sec), latency(usec)` rows; rows that do not parse are counted."""
+    sends: list[int] = []
+    rtts: list[int] = []
+    malformed = 0
+    with open(path) as f:
+        for line in f:
+            if not line[:1].isdigit():
+                continue  # sockperf repeats its summary and a header above the rows
+            parts = line.split(",")
+            if len(parts) != 4:
+                malformed += 1
+                continue
+            try:
+                tx, rx = _seconds_to_ns(parts[1]), _seconds_to_ns(parts[2])
+            except ValueError:
+                malformed += 1
+                continue
+            if rx <= tx:  # unanswered messages carry rxTime 0
+                malformed += 1
+                continue
+            sends.append(tx)
+            rtts.append(rx - tx)
+    return FullLog(np.array(sends, dtype=np.int64), np.array(rtts, dtype=np.int64), malformed)
+
+
+def parse_summary(text: str) -> dict[str, float]:
+    """sockperf's own printed figures (RTT/2, µs): percentiles as p<N>, min, max, and message counts."""
+    out: dict[str, float] = {}
+    for pct, value in _PERCENTILE.findall(text):
+        out[f"p{float(pct):g}"] = float(value)
+    for name, value in _EXTREME.findall(text):
+        out[name.lower()] = float(value)
+    totals = _TOTAL.findall(text)
+    if totals:
+        out["sent"], out["received"] = (float(v) for v in totals[-1])
+    drops = _DROPS.findall(text)
+    if drops:
+        out["dropped"], out["duplicated"], out["out_of_order"] = (float(v) for v in drops[-1])
+    return out
+
+
+def version() -> str:
+    from latlab.procs import tool_version
+
+    return tool_version(["sockperf", "--version"]).replace("sockperf, version ", "")
+
+
+def pingpong(*, client: LabHost, server: LabHost, proto: str, size: int, busy: bool, duration_s: float,
+             port: int, workdir: Path, tag: str) -> tuple[FullLog, dict[str, float], bool]:
+    """Run sockperf server on `server` and ping-pong from `client`; returns (samples, summary, complete).
+
+    A KeyboardInterrupt stops both; whatever the full log holds by then is returned as incomplete.
+    """
+    require_tool("sockperf", PACKAGE)
+    flags = (["--tcp"] if proto == "tcp" else []) + (["--nonblocked"] if busy else [])
+    server_argv = server.command([*taskset(server.cpu), "sockperf", "server", "-i", server.address,
+                                  "-p", str(port), *flags])
+    log_path = workdir / f"sockperf-{tag}.csv"
+    client_argv = client.command([*taskset(client.cpu), "sockperf", "ping-pong", "-i", server.address,
+                                  "-p", str(port), "-m", str(size), "-t", str(max(1, round(duration_s))),
+                                  "--full-log", str(log_path), *flags])
+    complete = True
+    with running(server_argv, workdir / f"sockperf-server-{tag}.log", "sockperf server",
+                 ready="listen on") as _srv:
+        cli = Proc(client_argv, workdir / f"sockperf-client-{tag}.log", "sockperf client")
+        try:
+            rc = cli.wait(timeout=duration_s + 30)
+            if rc != 0:
+                raise LatlabError(f"sockperf ping-pong exited {rc}: {cli.tail()}")
+        except KeyboardInterrupt:
+            complete = False
+        finally:
+            cli.stop(grace=5)
+    if not log_path.exists():
+        if complete:
+            raise LatlabError(f"sockperf wrote no full log: {cli.tail()}")
+        return FullLog(np.zeros(0, np.int64), np.zeros(0, np.int64), 0), {}, False
+    return parse_full_log(log_path), parse_summary(cli.output()), complete

@@ -1,0 +1,44 @@
+"""What a benchmark case hands back to the core: samples plus the words that say what they are."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+RTT = "RTT"
+HALF_RTT = "RTT/2"
+ONE_WAY = "one-way"
+
+
+@dataclass
+class CaseResult:
+    """One engine's measurement of one case.
+
+    `group` names the comparison (same path, protocol, size, mode); rows of one group are compared,
+    and `role` "own" rows are divided by `role` "reference" rows. `metric` says RTT or one-way and
+    `timestamps` where each timestamp was taken. Samples are nanoseconds; `send_ns` (same length)
+    places each sample in time for the interval log. A reference that gives only an average sets
+    `mean_only_ns`. `corrected_ns` holds the coordinated-omission-corrected samples of open-loop runs.
+    """
+
+    group: str
+    engine: str
+    role: str
+    metric: str
+    timestamps: str
+    samples_ns: np.ndarray | None = None
+    send_ns: np.ndarray | None = None
+    corrected_ns: np.ndarray | None = None
+    mean_only_ns: float | None = None
+    warmup: int = 0
+    complete: bool = True
+    note: str = ""
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def slug(self) -> str:
+        """File-name stem for this result: group and engine, lower case, safe characters only."""
+        return re.sub(r"[^a-z0-9.]+", "-", f"{self.group}-{self.engine}".lower()).strip("-")

@@ -1,0 +1,128 @@
+"""One folder per run: results/<run-id>/, files written atomically and never overwritten."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import time
+from pathlib import Path
+from typing import Any
+
+from latlab import hdr
+from latlab.errors import LatlabError
+from latlab.results import CaseResult
+
+SUMMARY = "summary.json"
+MANIFEST = "manifest.json"
+
+
+def new_run_id() -> str:
+    """Sortable and unique: UTC time to the second, then 6 random hex digits."""
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + secrets.token_hex(3)
+
+
+def write_new(path: Path, data: str | bytes) -> None:
+    """Write a file atomically; refuse if it already exists (a run never overwrites anything)."""
+    raw = data.encode() if isinstance(data, str) else data
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as f:
+        f.write(raw)
+        f.flush()
+        os.fsync(f.fileno())
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        raise LatlabError(f"{path} already exists; results are never overwritten") from None
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+
+
+def json_text(obj: Any) -> str:
+    return json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n"
+
+
+class RunRecord:
+    """The folder of one run and the summary built up as cases finish."""
+
+    def __init__(self, directory: Path, run_id: str) -> None:
+        self.dir = directory
+        self.run_id = run_id
+        self.cases: list[dict[str, Any]] = []
+        self.started = time.time()
+
+    @classmethod
+    def create(cls, results_root: Path, run_id: str | None = None) -> RunRecord:
+        """Make a fresh run folder; an explicit run id that exists is an error, a generated one retries."""
+        results_root.mkdir(parents=True, exist_ok=True)
+        for _ in range(20):
+            rid = run_id or new_run_id()
+            try:
+                (results_root / rid).mkdir()
+            except FileExistsError:
+                if run_id:
+                    raise LatlabError(f"run {rid} already exists in {results_root}") from None
+                time.sleep(0.01)
+                continue
+            return cls(results_root / rid, rid)
+        raise LatlabError(f"could not create a unique run folder in {results_root}")
+
+    def write_json(self, name: str, obj: Any) -> Path:
+        path = self.dir / name
+        write_new(path, json_text(obj))
+        return path
+
+    def write_text(self, name: str, text: str) -> Path:
+        path = self.dir / name
+        write_new(path, text)
+        return path
+
+    def add(self, result: CaseResult, hlog_interval_ns: int) -> dict[str, Any]:
+        """Write a result's .hgrm/.hlog files and add its entry to the summary."""
+        entry: dict[str, Any] = {
+            "group": result.group, "engine": result.engine, "role": result.role, "metric": result.metric,
+            "timestamps": result.timestamps, "warmup": result.warmup, "complete": result.complete,
+            "note": result.note, "params": result.params, "files": {},
+        }
+        if result.samples_ns is not None and len(result.samples_ns):
+            entry["stats_ns"] = self._write_histograms(result.slug, result, result.samples_ns, entry["files"],
+                                                       hlog_interval_ns)
+            if result.corrected_ns is not None:
+                files: dict[str, str] = {}
+                entry["corrected"] = {
+                    "stats_ns": self._write_histograms(result.slug + "-corrected", result,
+                                                       result.corrected_ns, files, hlog_interval_ns),
+                    "files": files,
+                    "what": "coordinated-omission corrected: receive time minus intended send time",
+                }
+        elif result.mean_only_ns is not None:
+            entry["stats_ns"] = {"mean": result.mean_only_ns}
+        else:
+            entry["stats_ns"] = {}
+        self.cases.append(entry)
+        return entry
+
+    def _write_histograms(self, stem: str, result: CaseResult, values: Any, files: dict[str, str],
+                          hlog_interval_ns: int) -> dict[str, float]:
+        hist = hdr.build_histogram(values)
+        files["hgrm"] = self.write_text(f"{stem}.hgrm", hdr.hgrm_text(hist)).name
+        times = result.send_ns if result.send_ns is not None else None
+        if times is not None and len(times) == len(values):
+            comment = f"latlab {self.run_id} {result.group} {result.engine} {result.metric} ns"
+            files["hlog"] = self.write_text(f"{stem}.hlog",
+                                            hdr.hlog_text(times, values, hlog_interval_ns, comment, self.started)).name
+        return hdr.stats(hist)
+
+    def finish(self, complete: bool, reason: str = "") -> Path:
+        """Write summary.json: every case so far, and whether the run completed."""
+        all_complete = complete and all(c["complete"] for c in self.cases)
+        return self.write_json(SUMMARY, {
+            "run_id": self.run_id,
+            "complete": all_complete,
+            "incomplete_reason": reason if not complete else "",
+            "started": self.started,
+            "finished": time.time(),
+            "cases": self.cases,
+        })

@@ -1,0 +1,158 @@
+"""The built-in lab: hosts as network namespaces joined by a veth pair (pyroute2), or loopback.
+
+A Lab is what benchmarks see: named hosts with an address, a CPU and a way to run a command there.
+Namespaces and links are named after the run's tag and removed by those names.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+from latlab.config import Section
+from latlab.cpu import available_cpus
+from latlab.errors import ConfigError, LabUnavailable
+
+NETNS_DIR = "/run/netns"
+
+
+@dataclass(frozen=True)
+class LabHost:
+    """One host of the lab."""
+
+    name: str
+    address: str
+    cpu: int | None
+    netns: str | None = None
+    ifname: str = "lo"
+
+    def command(self, argv: Sequence[str]) -> list[str]:
+        """argv that runs in this host's network namespace."""
+        if self.netns is None:
+            return list(argv)
+        return ["nsenter", f"--net={NETNS_DIR}/{self.netns}", "--", *argv]
+
+
+@dataclass
+class Lab:
+    """The hosts of a lab and how they are joined."""
+
+    kind: str
+    hosts: dict[str, LabHost]
+    mtu: int
+    namespaces: list[str] = field(default_factory=list)
+
+    def describe(self) -> dict[str, object]:
+        """What the manifest records of the topology."""
+        return {
+            "kind": self.kind,
+            "mtu": self.mtu,
+            "hosts": {h.name: {"address": h.address, "cpu": h.cpu, "netns": h.netns, "ifname": h.ifname}
+                      for h in self.hosts.values()},
+        }
+
+
+@dataclass(frozen=True)
+class LabSpec:
+    """The validated `lab` section of the config."""
+
+    mtu: int
+    addresses: dict[str, ipaddress.IPv4Interface]
+    cpus: dict[str, int | None]
+
+
+def parse_lab(section: Section) -> LabSpec:
+    """Validate the `lab` section: two hosts `a` and `b` with address/prefix, optional cpu, and an MTU."""
+    mtu = section.integer("mtu", 1500, minimum=576, maximum=65535)
+    hosts = section.section("hosts")
+    addresses: dict[str, ipaddress.IPv4Interface] = {}
+    cpus: dict[str, int | None] = {}
+    cpu_ids = available_cpus()
+    for name in ("a", "b"):
+        host = hosts.section(name)
+        addresses[name] = host.interface_address("address")
+        cpu = host.data.get("cpu")
+        if cpu is not None:
+            cpu = host.integer("cpu", minimum=0)
+            if cpu not in cpu_ids:
+                raise ConfigError(host.field("cpu"), f"cpu {cpu} is not available (have {cpu_ids})")
+        cpus[name] = cpu
+    if addresses["a"].network != addresses["b"].network:
+        raise ConfigError(hosts.field("b.address"), "must be in the same subnet as hosts.a.address")
+    if addresses["a"].ip == addresses["b"].ip:
+        raise ConfigError(hosts.field("b.address"), "must differ from hosts.a.address")
+    return LabSpec(mtu=mtu, addresses=addresses, cpus=cpus)
+
+
+def netns_unavailable_reason() -> str | None:
+    """Why namespaces cannot be built here, or None when they can."""
+    if os.geteuid() != 0:
+        return "the two-namespace lab needs root (CAP_NET_ADMIN and CAP_SYS_ADMIN)"
+    if not os.path.exists("/proc/self/ns/net"):
+        return "this kernel has no network namespace support (CONFIG_NET_NS)"
+    try:
+        import pyroute2  # noqa: F401
+    except ImportError:
+        return "pyroute2 is not installed: `make setup`"
+    return None
+
+
+@contextlib.contextmanager
+def local_lab(spec: LabSpec) -> Iterator[Lab]:
+    """Both hosts on loopback in the current namespace (the fallback that needs no privileges)."""
+    yield Lab(kind="local loopback (one namespace)", mtu=65536, hosts={
+        name: LabHost(name=name, address="127.0.0.1", cpu=spec.cpus[name]) for name in ("a", "b")})
+
+
+@contextlib.contextmanager
+def two_host_lab(spec: LabSpec, tag: str) -> Iterator[Lab]:
+    """Two namespaces `latlab-<tag>-a/b` joined by veth `ll<tag>a`/`ll<tag>b`; removed on exit."""
+    reason = netns_unavailable_reason()
+    if reason:
+        raise LabUnavailable(f"{reason}; run with --local to use loopback in one namespace instead")
+    names = {h: f"latlab-{tag}-{h}" for h in ("a", "b")}
+    ifnames = {h: f"ll{tag}{h}"[:15] for h in ("a", "b")}
+    created: list[str] = []
+    try:
+        try:
+            _build_pair(spec, names, ifnames, created)
+        except OSError as exc:
+            raise LabUnavailable(f"could not build the namespace lab: {exc}; --local runs on loopback") from exc
+        hosts = {h: LabHost(name=h, address=str(spec.addresses[h].ip), cpu=spec.cpus[h], netns=names[h],
+                            ifname=ifnames[h]) for h in ("a", "b")}
+        yield Lab(kind="two-host netns over veth", hosts=hosts, mtu=spec.mtu, namespaces=list(created))
+    finally:
+        remove_namespaces(created)
+
+
+def _build_pair(spec: LabSpec, names: dict[str, str], ifnames: dict[str, str], created: list[str]) -> None:
+    from pyroute2 import IPRoute, NetNS, netns
+
+    for ns in names.values():
+        netns.create(ns)
+        created.append(ns)
+    with IPRoute() as ipr:
+        ipr.link("add", ifname=ifnames["a"], kind="veth",
+                 peer={"ifname": ifnames["b"], "net_ns_fd": names["b"]})
+        index = ipr.link_lookup(ifname=ifnames["a"])[0]
+        ipr.link("set", index=index, net_ns_fd=names["a"])
+    for h in ("a", "b"):
+        with NetNS(names[h]) as ns:
+            index = ns.link_lookup(ifname=ifnames[h])[0]
+            ns.link("set", index=index, mtu=spec.mtu)
+            iface = spec.addresses[h]
+            ns.addr("add", index=index, address=str(iface.ip), prefixlen=iface.network.prefixlen)
+            ns.link("set", index=index, state="up")
+            ns.link("set", index=ns.link_lookup(ifname="lo")[0], state="up")
+
+
+def remove_namespaces(names: Sequence[str]) -> None:
+    """Delete namespaces by name (their veth ends go with them); missing ones are ignored."""
+    from pyroute2 import netns
+
+    for name in names:
+        with contextlib.suppress(OSError, FileNotFoundError):
+            netns.remove(name)

@@ -1,0 +1,13 @@
+"""Compiled cores. Metadata lives in pyproject.toml; this file only declares the C extensions."""
+
+from setuptools import Extension, setup
+
+setup(
+    ext_modules=[
+        Extension(
+            "toe_bench._pingpong",
+            sources=["toe_bench/_pingpong.c"],
+            extra_compile_args=["-O2", "-std=c11", "-Wall", "-Wextra"],
+        ),
+    ],
+)

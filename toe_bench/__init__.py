@@ -1,0 +1,1 @@
+"""TCP/UDP ping-pong across stacks: latlab's own engine (compiled loop, Python reference) and its runner."""
