@@ -14,14 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from latlab.config import Section, load_config
-from latlab.errors import ConfigError, LatlabError
+from latlab.errors import ConfigError, LabUnavailable, LatlabError
 from latlab.manifest import build_manifest
 from latlab.plugin import Benchmark, RunContext, load_benchmarks, manifest_sections
 from latlab.progress import CaseProgress, progress_enabled
 from latlab.report import render
 from latlab.results import CaseResult
 from latlab.runrecord import RunRecord
-from latlab.topology import Lab, LabSpec, local_lab, parse_lab, two_host_lab
+from latlab.topology import Lab, LabSpec, local_lab, netns_unavailable_reason, parse_lab, two_host_lab
 
 CORE_SECTIONS = {"lab", "results"}
 
@@ -81,6 +81,9 @@ def run_bench(config_path: Path, results_root: Path, *, local: bool = False, onl
               run_id: str | None = None, repo: Path | None = None, argv: list[str] | None = None) -> Path:
     """Run the configured benchmarks; returns the run folder. Prints the table at the end."""
     bench_plan = plan(load_config(config_path), only)
+    reason = None if local else netns_unavailable_reason()
+    if reason:
+        raise LabUnavailable(f"{reason}; run with --local to use loopback in one namespace instead")
     record = RunRecord.create(results_root, run_id)
     tag = record.run_id[-6:]
     lab_cm = local_lab(bench_plan.lab) if local else two_host_lab(bench_plan.lab, tag)

@@ -9,6 +9,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from latlab.errors import LatlabError
 from latlab.runrecord import SUMMARY
@@ -61,6 +62,11 @@ def _us(value: float | None) -> str:
     return "" if value is None else f"{value / 1000:.2f}"
 
 
+def _add_row(table: Table, *cells: str) -> None:
+    # Plain Text: notes and names may hold brackets, which rich would otherwise read as markup.
+    table.add_row(*(Text(c) for c in cells))
+
+
 def build_table(summaries: list[dict[str, Any]]) -> Table:
     """A rich Table of one or several runs; figures in microseconds."""
     several = len(summaries) > 1
@@ -76,24 +82,24 @@ def build_table(summaries: list[dict[str, Any]]) -> Table:
     for summary in summaries:
         run = [summary["run_id"]] if several else []
         if not summary.get("complete", False):
-            table.add_row(*run, "[run incomplete]", "", "", *[""] * len(COLUMNS), "",
+            _add_row(table, *run, "(run incomplete)", "", "", *[""] * len(COLUMNS), "",
                           summary.get("incomplete_reason", ""))
         for case in summary["cases"]:
             st = case.get("stats_ns", {})
             note = case.get("note", "")
             if not case.get("complete", True) and "incomplete" not in note:
                 note = ("incomplete; " + note).strip("; ")
-            table.add_row(*run, case["group"], case["engine"], case["metric"],
+            _add_row(table, *run, case["group"], case["engine"], case["metric"],
                           *[_us(st.get(col)) for col in COLUMNS],
                           str(int(st["count"])) if "count" in st else "", note)
             corrected = case.get("corrected")
             if corrected and corrected.get("stats_ns", {}).get("count"):
                 cst = corrected["stats_ns"]
-                table.add_row(*run, case["group"], case["engine"] + " (CO-corrected)", case["metric"],
+                _add_row(table, *run, case["group"], case["engine"] + " (CO-corrected)", case["metric"],
                               *[_us(cst.get(col)) for col in COLUMNS], str(int(cst["count"])),
                               "from intended send times")
         for group, label, ratios in ratio_rows(summary["cases"]):
-            table.add_row(*run, group, label, "ratio",
+            _add_row(table, *run, group, label, "ratio",
                           *[f"{ratios[col]:.2f}" if col in ratios else "" for col in COLUMNS], "", "")
     return table
 
@@ -101,5 +107,5 @@ def build_table(summaries: list[dict[str, Any]]) -> Table:
 def render(summaries: list[dict[str, Any]], width: int = 200) -> str:
     """The table as plain text (no colour), for logs, notes and tests."""
     buf = io.StringIO()
-    Console(file=buf, width=width, no_color=True, highlight=False).print(build_table(summaries))
+    Console(file=buf, width=width, no_color=True, highlight=False, force_jupyter=False).print(build_table(summaries))
     return buf.getvalue()

@@ -108,7 +108,7 @@ def run_server(args: argparse.Namespace) -> dict[str, object]:
     if args.proto == "tcp":
         lsock.listen(1)
         lsock.settimeout(args.idle_timeout)
-        print("READY", flush=True)
+        print(f"READY {lsock.getsockname()[1]}", flush=True)
         try:
             sock, _ = lsock.accept()
         except TimeoutError:
@@ -118,7 +118,7 @@ def run_server(args: argparse.Namespace) -> dict[str, object]:
         lsock.close()
     else:
         sock = lsock
-        print("READY", flush=True)
+        print(f"READY {lsock.getsockname()[1]}", flush=True)
     _set_rcvtimeo(sock, RCV_POLL_S)
     with gc_paused():
         echoed, status, err = loops(args.impl).server_loop(sock.fileno(), args.proto == "tcp",
@@ -132,7 +132,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("role", choices=("client", "server"))
     parser.add_argument("--proto", choices=("udp", "tcp"), required=True)
     parser.add_argument("--host", required=True, help="server address (client: connect to, server: bind)")
-    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--port", type=int, required=True, help="server: 0 picks a free port (printed)")
     parser.add_argument("--cpu", type=int)
     parser.add_argument("--busy", action="store_true", help="busy-poll receive (else block)")
     parser.add_argument("--impl", choices=("c", "python"), default="c")

@@ -1,0 +1,202 @@
+"""`latlab bench` end to end on the two-namespace lab: files, manifest, report, clean-up and bad situations."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+from hdrh.log import HistogramLogReader
+
+from latlab import hdr
+from latlab.analysis import read_hgrm
+from latlab.errors import LabUnavailable
+
+from .conftest import REPO, latlab_cmd, needs_netns, short_config
+
+pytestmark = needs_netns
+
+
+def _leftovers(tag_prefix: str = "latlab-") -> tuple[list[str], str]:
+    namespaces = [n for n in os.listdir("/run/netns") if n.startswith(tag_prefix)] \
+        if os.path.isdir("/run/netns") else []
+    procs = subprocess.run(["pgrep", "-af", "sockperf|qperf|toe_bench.engine"], capture_output=True,
+                           text=True).stdout
+    procs = "\n".join(line for line in procs.splitlines() if "pgrep" not in line)
+    return namespaces, procs
+
+
+def test_bench_writes_every_case_with_histograms_and_a_manifest(bench_run: Path):
+    summary = json.loads((bench_run / "summary.json").read_text())
+    assert summary["complete"] is True
+    rows = {(c["group"], c["engine"]): c for c in summary["cases"]}
+    for proto in ("udp", "tcp"):
+        group = f"{proto} 64B busy-poll"
+        own, ref, qp = rows[(group, "latlab")], rows[(group, "sockperf")], rows[(group, "qperf")]
+        assert own["metric"] == ref["metric"] == "RTT"
+        assert own["warmup"] == 500 and own["complete"]
+        assert own["stats_ns"]["count"] > 1000 and ref["stats_ns"]["count"] > 1000
+        assert qp["stats_ns"]["mean"] > 0 and "mean only" in qp["note"]
+        for case in (own, ref):
+            dist = read_hgrm(bench_run / case["files"]["hgrm"])
+            assert dist.total_count[-1] == case["stats_ns"]["count"]
+            reader = HistogramLogReader(str(bench_run / case["files"]["hlog"]), hdr.new_histogram())
+            total = 0
+            while (h := reader.get_next_interval_histogram()) is not None:
+                total += h.get_total_count()
+            assert total == case["stats_ns"]["count"]
+    manifest = json.loads((bench_run / "manifest.json").read_text())
+    assert manifest["lab"]["kind"] == "two-host netns over veth"
+    assert manifest["nic"]["a"]["driver"] == "veth"
+    assert manifest["host"]["kernel"] == os.uname().release
+    assert manifest["tools"]["sockperf"] and manifest["tools"]["qperf"]
+    assert manifest["parameters"]["pingpong"]["duration_s"] == 0.5
+    assert manifest["clock"]["source"]
+    assert manifest["git"]["commit"]
+
+
+def test_report_prints_the_table_with_ratios(bench_run: Path):
+    out = subprocess.run(latlab_cmd("report", str(bench_run)), capture_output=True, text=True, cwd=REPO)
+    assert out.returncode == 0, out.stderr
+    for needle in ("udp 64B busy-poll", "tcp 64B busy-poll", "latlab/sockperf", "ratio", "p99.99", "qperf"):
+        assert needle in out.stdout
+    two = subprocess.run(latlab_cmd("report", str(bench_run), str(bench_run)), capture_output=True, text=True)
+    assert two.stdout.count(bench_run.name) >= 6
+
+
+def test_bench_leaves_no_namespace_or_process(bench_run: Path):
+    namespaces, procs = _leftovers()
+    assert namespaces == [] and procs == ""
+
+
+def test_lab_is_removed_even_when_the_body_fails():
+    import secrets
+
+    from latlab.config import Section
+    from latlab.topology import parse_lab, two_host_lab
+
+    from .conftest import LAB_SECTION
+
+    tag = secrets.token_hex(3)
+    with pytest.raises(RuntimeError), two_host_lab(parse_lab(Section(LAB_SECTION, "lab")), tag) as lab:
+        assert sorted(os.listdir("/run/netns")) >= sorted(lab.namespaces)
+        out = subprocess.run(lab.hosts["a"].command(["ip", "-br", "addr"]), capture_output=True, text=True)
+        assert "10.77.9.1/24" in out.stdout and f"ll{tag}a" in out.stdout
+        raise RuntimeError("boom")
+    assert not any(tag in n for n in os.listdir("/run/netns"))
+    assert f"ll{tag}" not in subprocess.run(["ip", "-br", "link"], capture_output=True, text=True).stdout
+
+
+def test_building_over_an_existing_namespace_fails_cleanly():
+    from pyroute2 import netns
+
+    from latlab.config import Section
+    from latlab.topology import parse_lab, two_host_lab
+
+    from .conftest import LAB_SECTION
+
+    netns.create("latlab-dupe00-b")
+    try:
+        with pytest.raises(LabUnavailable, match="--local"), \
+                two_host_lab(parse_lab(Section(LAB_SECTION, "lab")), "dupe00"):
+            pass
+        assert "latlab-dupe00-a" not in os.listdir("/run/netns")
+    finally:
+        netns.remove("latlab-dupe00-b")
+
+
+@pytest.fixture
+def shared_tmp():
+    """A folder an unprivileged user can write (pytest's own tmp is root-only)."""
+    path = Path(tempfile.mkdtemp(prefix="latlab-test-"))
+    path.chmod(0o777)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_not_root_names_what_is_missing_and_local_still_runs(shared_tmp: Path):
+    config = short_config(shared_tmp, references=["sockperf"], protocols=["udp"], duration_s=0.3)
+    config.chmod(0o644)
+    as_nobody = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"]
+    env = {**os.environ, "CI": "true", "HOME": str(shared_tmp)}
+    results = shared_tmp / "results"
+    denied = subprocess.run([*as_nobody, *latlab_cmd("bench", "--config", str(config), "--results", str(results))],
+                            capture_output=True, text=True, cwd=REPO, env=env, timeout=60)
+    assert denied.returncode == 1
+    assert "needs root" in denied.stderr and "--local" in denied.stderr
+    local = subprocess.run([*as_nobody, *latlab_cmd("bench", "--local", "--config", str(config), "--results",
+                                                    str(results))],
+                           capture_output=True, text=True, cwd=REPO, env=env, timeout=120)
+    assert local.returncode == 0, local.stderr
+    assert "latlab/sockperf" in local.stdout
+    [run] = [p for p in results.iterdir() if (p / "summary.json").exists()]
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["lab"]["kind"].startswith("local loopback")
+
+
+def test_missing_reference_tool_is_a_row_not_a_failure(tmp_path: Path):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("nsenter", "taskset", "ethtool", "git", "qperf", "ss", "ip"):
+        (bin_dir / tool).symlink_to(shutil.which(tool))
+    config = short_config(tmp_path, protocols=["udp"], duration_s=0.3)
+    out = subprocess.run(latlab_cmd("bench", "--config", str(config), "--results", str(tmp_path / "r")),
+                         capture_output=True, text=True, cwd=REPO, timeout=120,
+                         env={**os.environ, "CI": "true", "PATH": str(bin_dir)})
+    assert out.returncode == 0, out.stderr
+    assert "sockperf not installed: `make setup`" in out.stdout
+    [run] = list((tmp_path / "r").iterdir())
+    summary = json.loads((run / "summary.json").read_text())
+    engines = {c["engine"]: c for c in summary["cases"]}
+    assert engines["latlab"]["stats_ns"]["count"] > 0 and engines["qperf"]["stats_ns"]["mean"] > 0
+    assert engines["sockperf"]["complete"] is False
+
+
+def test_ctrl_c_keeps_what_was_measured_and_cleans_up(tmp_path: Path):
+    config = short_config(tmp_path, protocols=["udp", "tcp"], duration_s=20)
+    results = tmp_path / "r"
+    proc = subprocess.Popen(latlab_cmd("bench", "--config", str(config), "--results", str(results)),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
+                            env={**os.environ, "CI": "true"})
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            runs = list(results.glob("*/manifest.json")) if results.exists() else []
+            if runs:
+                break
+            time.sleep(0.1)
+        time.sleep(1.5)  # well inside the first 20-second case
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, stderr
+    assert "marked incomplete" in stderr
+    [run] = list(results.iterdir())
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["complete"] is False and "interrupted" in summary["incomplete_reason"]
+    [first] = summary["cases"]
+    assert first["engine"] == "latlab" and first["complete"] is False
+    assert first["stats_ns"]["count"] > 1000  # what was measured before Ctrl-C is kept
+    assert (run / first["files"]["hgrm"]).exists()
+    assert "(run incomplete)" in stdout
+    namespaces, procs = _leftovers(f"latlab-{run.name[-6:]}")
+    assert namespaces == [] and procs == ""
+
+
+def test_a_second_run_never_touches_the_first(bench_run: Path):
+    before = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in bench_run.iterdir() if p.is_file()}
+    out = subprocess.run(latlab_cmd("bench", "--config", str(short_config(bench_run.parent)), "--results",
+                                    str(bench_run.parent), "--run-id", bench_run.name),
+                         capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert out.returncode == 1 and "already exists" in out.stderr
+    after = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in bench_run.iterdir() if p.is_file()}
+    assert before == after
