@@ -9,5 +9,10 @@ setup(
             sources=["toe_bench/_pingpong.c"],
             extra_compile_args=["-O2", "-std=c11", "-Wall", "-Wextra"],
         ),
+        Extension(
+            "feed_handler._book",
+            sources=["feed_handler/_book.c"],
+            extra_compile_args=["-O3", "-std=gnu11", "-Wall", "-Wextra"],
+        ),
     ],
 )

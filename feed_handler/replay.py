@@ -1,0 +1,144 @@
+"""Replay an ITCH 5.0 BinaryFILE (gzip or not) or a pcap of MoldUDP64 packets into the order books."""
+
+from __future__ import annotations
+
+import gzip
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from feed_handler.itch import price_to_str
+from udp_multicast import moldudp64
+
+PCAP_MAGICS = {b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4", b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d"}
+
+
+def new_books(engine: str) -> Any:
+    """A Books object: the compiled one ("c") or the pure-Python reference ("python")."""
+    if engine == "python":
+        from feed_handler.book import Books
+
+        return Books()
+    from feed_handler._book import Books as CBooks
+
+    return CBooks(capacity=1 << 20)
+
+
+def _counts(books: Any) -> tuple[dict[str, int], dict[str, int], list[tuple[str, int, bytes]]]:
+    if hasattr(books, "type_counts") and callable(books.type_counts):
+        return books.type_counts(), books.errors(), books.error_samples()
+    return (dict(books.type_counts), dict(books.errors),
+            [(s.kind, s.offset, s.data) for s in books.error_samples])
+
+
+def detect_format(path: Path) -> str:
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if head[:2] == b"\x1f\x8b":
+        return "binaryfile.gz"
+    if head in PCAP_MAGICS:
+        return "pcap"
+    return "binaryfile"
+
+
+@dataclass
+class ReplayResult:
+    """What a replay found: counts, errors, timings and the final books."""
+
+    path: str
+    format: str
+    engine: str
+    messages: int = 0
+    feed_seconds: float = 0.0
+    load_seconds: float = 0.0
+    type_counts: dict[str, int] = field(default_factory=dict)
+    errors: dict[str, int] = field(default_factory=dict)
+    error_samples: list[dict[str, Any]] = field(default_factory=list)
+    packets: int = 0
+    books: dict[int, Any] = field(default_factory=dict)
+    symbols: dict[int, str] = field(default_factory=dict)
+
+    @property
+    def rate(self) -> float:
+        return self.messages / self.feed_seconds if self.feed_seconds else 0.0
+
+    def instruments(self, only: set[str] | None = None) -> list[dict[str, Any]]:
+        """Each instrument's final top of book and level counts (prices in dollars, 4 decimals)."""
+        out = []
+        for loc, (bids, asks, orders) in sorted(self.books.items()):
+            name = self.symbols.get(loc, f"#{loc}")
+            if only and name not in only:
+                continue
+            out.append({
+                "locate": loc, "symbol": name, "orders": orders, "bid_levels": len(bids), "ask_levels": len(asks),
+                "bid": {"price": price_to_str(bids[0][0]), "shares": bids[0][1]} if bids else None,
+                "ask": {"price": price_to_str(asks[0][0]), "shares": asks[0][1]} if asks else None,
+            })
+        return out
+
+    def to_json(self, only: set[str] | None = None) -> dict[str, Any]:
+        return {"file": self.path, "format": self.format, "engine": self.engine, "messages": self.messages,
+                "packets": self.packets, "feed_seconds": self.feed_seconds, "load_seconds": self.load_seconds,
+                "messages_per_second": self.rate, "type_counts": self.type_counts, "errors": self.errors,
+                "error_samples": self.error_samples, "instruments": self.instruments(only)}
+
+
+def _pcap_chunks(path: Path, result: ReplayResult) -> Iterator[tuple[memoryview, int]]:
+    """Message blocks of each MoldUDP64 packet, with sequence and layout problems counted."""
+    from latlab.pcap import read_udp
+
+    expected: int | None = None
+    for n, dgram in enumerate(read_udp(path)):
+        result.packets += 1
+        try:
+            _session, seq, count = moldudp64.decode_header(dgram.payload)
+        except moldudp64.MoldError as exc:
+            _count(result, f"mold_{exc.kind}", n, dgram.payload)
+            continue
+        if count in (moldudp64.HEARTBEAT, moldudp64.END_OF_SESSION):
+            continue
+        if expected is not None and seq != expected:
+            _count(result, "mold_sequence_gap" if seq > expected else "mold_sequence_backwards", n, dgram.payload)
+        expected = seq + count
+        yield moldudp64.message_blocks(dgram.payload), n
+
+
+def _count(result: ReplayResult, kind: str, where: int, data: bytes) -> None:
+    result.errors[kind] = result.errors.get(kind, 0) + 1
+    if len(result.error_samples) < 10:
+        result.error_samples.append({"kind": kind, "offset": where, "hex": bytes(data[:16]).hex(" ")})
+
+
+def replay(path: Path, engine: str = "c") -> ReplayResult:
+    """Replay a file into fresh books and collect what it found."""
+    fmt = detect_format(path)
+    result = ReplayResult(path=str(path), format=fmt, engine=engine)
+    books = new_books(engine)
+    if fmt == "pcap":
+        t0 = time.perf_counter()
+        chunks = list(_pcap_chunks(path, result))
+        result.load_seconds = time.perf_counter() - t0
+        mold_errors = dict(result.errors)
+        t0 = time.perf_counter()
+        for blocks, packet in chunks:
+            books.feed(blocks, packet)
+        result.feed_seconds = time.perf_counter() - t0
+    else:
+        t0 = time.perf_counter()
+        data = gzip.decompress(path.read_bytes()) if fmt == "binaryfile.gz" else path.read_bytes()
+        result.load_seconds = time.perf_counter() - t0
+        mold_errors = {}
+        t0 = time.perf_counter()
+        books.feed(data)
+        result.feed_seconds = time.perf_counter() - t0
+    type_counts, errors, samples = _counts(books)
+    result.messages = books.messages
+    result.type_counts = dict(sorted(type_counts.items()))
+    result.errors = {**mold_errors, **errors}
+    where = "packet" if fmt == "pcap" else "offset"
+    result.error_samples += [{"kind": k, where: off, "hex": data.hex(" ")} for k, off, data in samples]
+    result.books = books.snapshot()
+    result.symbols = books.symbols() if callable(books.symbols) else dict(books.symbols)
+    return result
