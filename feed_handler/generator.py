@@ -220,10 +220,10 @@ def generate(p: GenParams) -> Iterator[bytes]:
 
 def write_binaryfile(p: GenParams, path: Path) -> int:
     """BinaryFILE (u16 length + message), gzip when the name ends in .gz; returns the message count."""
-    opener = gzip.open if path.suffix == ".gz" else open
     n = 0
-    # mtime=0 keeps gzip output byte-identical across runs.
-    with (gzip.GzipFile(path, "wb", mtime=0) if opener is gzip.open else open(path, "wb")) as f:
+    with open(path, "wb") as raw:
+        # No name and mtime 0 in the gzip header: the same session gives the same bytes under any file name.
+        f = gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) if path.suffix == ".gz" else raw
         buf: list[bytes] = []
         for msg in generate(p):
             buf.append(frame(msg))
@@ -232,6 +232,8 @@ def write_binaryfile(p: GenParams, path: Path) -> int:
                 f.write(b"".join(buf))
                 buf.clear()
         f.write(b"".join(buf))
+        if f is not raw:
+            f.close()
     return n
 
 
