@@ -77,6 +77,6 @@ def test_frames_and_prices():
     data = itch.frame(b"abc") + itch.frame(b"de") + b"\x00\x09xy"
     frames = list(itch.iter_frames(data))
     assert frames[:2] == [(0, 2, 3), (5, 7, 2)]
-    off, start, length = frames[2]
+    _, start, length = frames[2]
     assert start + length > len(data)  # the truncated final frame is visible to the caller
     assert itch.price_to_str(1_234_500) == "123.4500" and itch.price_to_str(5) == "0.0005"
