@@ -9,7 +9,7 @@ SYSTEM_PYTHON := /usr/bin/python3
 CONFIG ?= configs/bench.yaml
 BENCH_ARGS ?=
 
-.PHONY: setup bench bench-local test lint report clean-venv
+.PHONY: setup bench bench-local bench-replay test lint report clean-venv
 
 setup: $(STAMPS)/venv
 
@@ -33,6 +33,16 @@ bench: setup
 
 bench-local: setup
 	$(PY) -m latlab.cli bench --config $(CONFIG) --local $(BENCH_ARGS)
+
+# Replay benchmark: a seeded 10-million-message session (generated once, cached), compiled and reference books.
+REPLAY_FILE := .cache/itch/session-seed1-10m.bin
+$(REPLAY_FILE): | setup
+	@mkdir -p $(dir $@)
+	$(VENV)/bin/latlab gen-itch $@ --seed 1 --messages 10000000 --instruments 500 --live-orders 200000 --force
+
+bench-replay: setup $(REPLAY_FILE)
+	$(VENV)/bin/latlab replay $(REPLAY_FILE) | head -5
+	$(VENV)/bin/latlab replay $(REPLAY_FILE) --engine python | head -5
 
 report: setup
 	$(PY) -m latlab.cli report $(RUNS)

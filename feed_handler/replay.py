@@ -23,7 +23,7 @@ def new_books(engine: str) -> Any:
         return Books()
     from feed_handler._book import Books as CBooks
 
-    return CBooks(capacity=1 << 20)
+    return CBooks(capacity=1 << 16)  # grows as needed; a small start keeps the hot part in cache
 
 
 def _counts(books: Any) -> tuple[dict[str, int], dict[str, int], list[tuple[str, int, bytes]]]:
