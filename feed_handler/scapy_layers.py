@@ -16,6 +16,7 @@ from scapy.fields import (
     PacketListField,
     ShortField,
     StrFixedLenField,
+    StrLenField,
 )
 from scapy.layers.inet import UDP
 from scapy.packet import Packet, Raw, bind_layers
@@ -86,3 +87,40 @@ def bind_moldudp64(port: int) -> None:
     """Dissect UDP traffic to or from `port` as MoldUDP64."""
     bind_layers(UDP, MoldUDP64, dport=port)
     bind_layers(UDP, MoldUDP64, sport=port)
+
+
+def _wire_layer(prefix: str, layout) -> type[Packet]:
+    fields = [StrFixedLenField("message_type", layout.type.encode(), 1)]
+    for name, kind in layout.fields:
+        fields.append(_field(name, {"u8": "u16"}.get(kind, kind)))
+    return type(f"{prefix}{layout.name}", (_ItchMessage,), {"name": f"{prefix} {layout.name}", "fields_desc": fields})
+
+
+def _ouch_layers() -> tuple[dict[str, type[Packet]], dict[str, type[Packet]]]:
+    from feed_handler import ouch
+
+    inbound = {t: _wire_layer("OUCHIn", lay) for t, lay in ouch.INBOUND.layouts.items()}
+    outbound = {t: _wire_layer("OUCHOut", lay) for t, lay in ouch.OUTBOUND.layouts.items()}
+    return inbound, outbound
+
+
+OUCH_IN_LAYERS, OUCH_OUT_LAYERS = _ouch_layers()
+
+
+class SoupBinTCP(Packet):
+    """One SoupBinTCP packet: length (of type + payload), type, payload (OUCH inside S and U packets)."""
+
+    name = "SoupBinTCP"
+    fields_desc = [FieldLenField("length", None, fmt="!H", length_of="data", adjust=lambda p, x: x + 1),
+                   StrFixedLenField("packet_type", b"U", 1),
+                   StrLenField("data", b"", length_from=lambda p: p.length - 1)]
+
+    def extract_padding(self, s: bytes) -> tuple[bytes, bytes]:
+        return b"", s
+
+    def ouch(self) -> Packet:
+        """The OUCH message inside a U (client) or S (server) packet."""
+        raw = bytes(self.data)
+        table = OUCH_IN_LAYERS if self.packet_type == b"U" else OUCH_OUT_LAYERS
+        cls = table.get(chr(raw[0])) if raw else None
+        return cls(raw) if cls else Raw(raw)

@@ -40,3 +40,23 @@ def test_reads_the_generators_pcap(tmp_path):
     assert packets[-1][MoldUDP64].count == moldudp64.END_OF_SESSION
     adds = [b.message for p in packets for b in p[MoldUDP64].messages if b.message.message_type == b"A"]
     assert adds and all(a.side in (b"B", b"S") for a in adds)
+
+
+def test_ouch_and_soupbintcp_layers_match_the_codecs():
+    from feed_handler import ouch, soupbintcp
+    from feed_handler.scapy_layers import OUCH_IN_LAYERS, OUCH_OUT_LAYERS, SoupBinTCP
+
+    for t, layer in OUCH_IN_LAYERS.items():
+        assert len(bytes(layer())) == ouch.INBOUND[t].length
+    for t, layer in OUCH_OUT_LAYERS.items():
+        assert len(bytes(layer())) == ouch.OUTBOUND[t].length
+    order = ouch.INBOUND.make("O", token="T1", side="B", shares=100, stock="ZVZZT", price=1_000_000,
+                              time_in_force=ouch.IOC, firm="LTLB", display="Y", capacity="A",
+                              intermarket_sweep="N", minimum_quantity=0, cross_type="N", customer_type="R")
+    raw = soupbintcp.frame("U", ouch.INBOUND.encode(order))
+    pkt = SoupBinTCP(raw)
+    assert pkt.length == 50 and pkt.packet_type == b"U"
+    parsed = pkt.ouch()
+    assert parsed.token == b"T1            " and parsed.shares == 100 and parsed.price == 1_000_000
+    built = SoupBinTCP(packet_type=b"U", data=bytes(OUCH_IN_LAYERS["O"](token=b"T1", side=b"B", shares=100)))
+    assert bytes(built)[:3] == b"\x00\x32U"
