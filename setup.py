@@ -10,6 +10,11 @@ setup(
             extra_compile_args=["-O2", "-std=c11", "-Wall", "-Wextra"],
         ),
         Extension(
+            "udp_multicast._mold",
+            sources=["udp_multicast/_mold.c"],
+            extra_compile_args=["-O2", "-std=gnu11", "-Wall", "-Wextra"],
+        ),
+        Extension(
             "feed_handler._book",
             sources=["feed_handler/_book.c"],
             extra_compile_args=["-O3", "-std=gnu11", "-Wall", "-Wextra"],

@@ -156,3 +156,73 @@ def remove_namespaces(names: Sequence[str]) -> None:
     for name in names:
         with contextlib.suppress(OSError, FileNotFoundError):
             netns.remove(name)
+
+
+@dataclass(frozen=True)
+class BridgeSpec:
+    """Hosts on one Ethernet segment: a publisher and N subscribers, one subnet, an MTU."""
+
+    network: ipaddress.IPv4Network
+    names: tuple[str, ...]
+    cpus: dict[str, int | None]
+    mtu: int = 1500
+
+    def address(self, index: int) -> ipaddress.IPv4Interface:
+        return ipaddress.IPv4Interface(f"{self.network.network_address + index + 1}/{self.network.prefixlen}")
+
+
+@contextlib.contextmanager
+def bridge_lab(spec: BridgeSpec, tag: str) -> Iterator[Lab]:
+    """Hosts `latlab-<tag>-<name>` joined through a Linux bridge in namespace `latlab-<tag>-sw`.
+
+    Each host gets one veth into the bridge, its address, and a 224.0.0.0/4 route on that veth, so
+    multicast sent by one host reaches the others (the bridge floods or snoops IGMP joins).
+    """
+    reason = netns_unavailable_reason()
+    if reason:
+        raise LabUnavailable(f"{reason}; the multicast lab needs namespaces")
+    created: list[str] = []
+    try:
+        try:
+            hosts = _build_bridge(spec, tag, created)
+        except OSError as exc:
+            raise LabUnavailable(f"could not build the bridge lab: {exc}") from exc
+        yield Lab(kind=f"{len(spec.names)} netns hosts on a Linux bridge", hosts=hosts, mtu=spec.mtu,
+                  namespaces=list(created))
+    finally:
+        remove_namespaces(created)
+
+
+def _build_bridge(spec: BridgeSpec, tag: str, created: list[str]) -> dict[str, LabHost]:
+    from pyroute2 import IPRoute, NetNS, netns
+
+    switch = f"latlab-{tag}-sw"
+    netns.create(switch)
+    created.append(switch)
+    with NetNS(switch) as sw:
+        sw.link("add", ifname="br0", kind="bridge")
+        bridge = sw.link_lookup(ifname="br0")[0]
+        sw.link("set", index=bridge, mtu=spec.mtu, state="up")
+    hosts: dict[str, LabHost] = {}
+    for i, name in enumerate(spec.names):
+        ns_name = f"latlab-{tag}-{name}"
+        netns.create(ns_name)
+        created.append(ns_name)
+        inner, outer = f"ll{tag}{i}", f"ll{tag}{i}s"
+        with IPRoute() as ipr:
+            ipr.link("add", ifname=inner, kind="veth", peer={"ifname": outer, "net_ns_fd": switch})
+            ipr.link("set", index=ipr.link_lookup(ifname=inner)[0], net_ns_fd=ns_name)
+        with NetNS(switch) as sw:
+            port = sw.link_lookup(ifname=outer)[0]
+            sw.link("set", index=port, master=sw.link_lookup(ifname="br0")[0], mtu=spec.mtu, state="up")
+        iface = spec.address(i)
+        with NetNS(ns_name) as ns:
+            index = ns.link_lookup(ifname=inner)[0]
+            ns.link("set", index=index, mtu=spec.mtu)
+            ns.addr("add", index=index, address=str(iface.ip), prefixlen=iface.network.prefixlen)
+            ns.link("set", index=index, state="up")
+            ns.link("set", index=ns.link_lookup(ifname="lo")[0], state="up")
+            ns.route("add", dst="224.0.0.0/4", oif=index)
+        hosts[name] = LabHost(name=name, address=str(iface.ip), cpu=spec.cpus.get(name), netns=ns_name,
+                              ifname=inner)
+    return hosts

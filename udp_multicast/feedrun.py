@@ -1,0 +1,158 @@
+"""One feed run on a bridge lab: re-request server and publisher on host `pub`, subscribers elsewhere.
+
+Latency is one-way, on one clock: the publisher's CLOCK_MONOTONIC just before sendto() and each
+subscriber's CLOCK_MONOTONIC just after recvmsg() (same machine, so the same clock). The kernel's
+software receive timestamp (CLOCK_REALTIME, SO_TIMESTAMPING) against the publisher's CLOCK_REALTIME
+at send gives the wire-to-socket part without the subscriber's wake-up.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from latlab.errors import LatlabError
+from latlab.loss import dropped, udp_loss
+from latlab.procs import Proc, running
+from latlab.topology import Lab
+
+PUBLISHER_TIMESTAMPS = ("publisher CLOCK_MONOTONIC before sendto() → subscriber CLOCK_MONOTONIC after recvmsg() "
+                        "(one machine, one clock)")
+
+
+@dataclass
+class FeedSpec:
+    """What to publish and how."""
+
+    group: str = "239.77.0.1"
+    port: int = 26477
+    session: str = "LATLAB0001"
+    source: str = "synthetic:40"
+    messages: int = 10_000
+    rate: float = 10_000.0
+    payload: int = 1472
+    loss_percent: dict[str, float] = field(default_factory=dict)
+    rerequest: bool = True
+    mode: str = "incremental"
+    packet_rate: float = 1000.0
+    instruments: int = 100
+    idle_timeout: float = 5.0
+
+
+@dataclass
+class SubscriberResult:
+    name: str
+    summary: dict[str, Any]
+    latency_ns: np.ndarray
+    corrected_ns: np.ndarray
+    kernel_ns: np.ndarray
+    send_ns: np.ndarray
+    recovery_ns: np.ndarray
+    staleness_ns: np.ndarray
+    injected_drops: int = 0
+
+
+@dataclass
+class FeedRunResult:
+    spec: FeedSpec
+    publisher: dict[str, Any]
+    rerequest: dict[str, Any]
+    subscribers: list[SubscriberResult]
+
+    @property
+    def live_loss(self) -> int:
+        """Messages that some subscriber did not receive live (before recovery)."""
+        sent = int(self.publisher.get("messages", 0))
+        return max((sent - int(s.summary.get("live_messages", 0)) for s in self.subscribers), default=0)
+
+
+def _last_json(proc: Proc) -> dict[str, Any]:
+    for line in reversed(proc.output().strip().splitlines()):
+        if line.startswith("{"):
+            return json.loads(line)
+    raise LatlabError(f"{proc.name} printed no result: {proc.tail()}")
+
+
+def run_feed(lab: Lab, spec: FeedSpec, workdir: Path, tag: str) -> FeedRunResult:
+    """Run one feed from `pub` to every other host; everything started here is stopped here."""
+    py = [sys.executable, "-m"]
+    pub = lab.hosts["pub"]
+    subs = [h for name, h in lab.hosts.items() if name != "pub"]
+    common = ["--group", spec.group, "--port", str(spec.port)]
+    with contextlib.ExitStack() as stack:
+        rr_proc = stack.enter_context(running(
+            pub.command([*py, "udp_multicast.rerequest", *common, "--iface", pub.address, "--payload",
+                         str(spec.payload), "--idle-timeout", str(spec.idle_timeout + 10)]),
+            workdir / f"rerequest-{tag}.log", "re-request server", ready="READY"))
+        rr_port = int(next(line for line in rr_proc.output().splitlines() if line.startswith("READY")).split()[1])
+        sub_procs = []
+        for host in subs:
+            loss = spec.loss_percent.get(host.name, 0.0)
+            stack.enter_context(udp_loss(host, spec.port, loss, f"latlab_loss_{tag}_{host.name}"))
+            out = workdir / f"sub-{tag}-{host.name}.npz"
+            argv = host.command([*py, "udp_multicast.subscriber", *common, "--iface", host.address, "--name",
+                                 host.name, "--idle-timeout", str(spec.idle_timeout), "--out", str(out),
+                                 *(["--rerequest", f"{pub.address}:{rr_port}"] if spec.rerequest else []),
+                                 *(["--conflated"] if spec.mode == "conflated" else []),
+                                 *(["--cpu", str(host.cpu)] if host.cpu is not None else [])])
+            proc = stack.enter_context(running(argv, workdir / f"sub-{tag}-{host.name}.log", f"subscriber {host.name}",
+                                               ready="READY"))
+            sub_procs.append((host, proc, out, loss))
+        time.sleep(0.2)  # IGMP joins reach the bridge
+        pub_out = workdir / f"pub-{tag}.npz"
+        pub_proc = Proc(pub.command([*py, "udp_multicast.publisher", *common, "--iface", pub.address, "--session",
+                                     spec.session, "--source", spec.source, "--messages", str(spec.messages),
+                                     "--rate", str(spec.rate), "--payload", str(spec.payload), "--mode", spec.mode,
+                                     "--packet-rate", str(spec.packet_rate), "--instruments", str(spec.instruments),
+                                     "--out", str(pub_out),
+                                     *(["--cpu", str(pub.cpu)] if pub.cpu is not None else [])]),
+                        workdir / f"pub-{tag}.log", "publisher")
+        try:
+            pub_proc.wait(timeout=spec.messages / max(spec.rate, 1.0) + 60)
+        finally:
+            pub_proc.stop()
+        publisher = _last_json(pub_proc)
+        results = []
+        for host, proc, out, loss in sub_procs:
+            try:
+                proc.wait(timeout=spec.idle_timeout + 30)
+            except Exception:
+                proc.stop()
+            injected = dropped(host, f"latlab_loss_{tag}_{host.name}") if loss else 0
+            results.append(_subscriber_result(host.name, _last_json(proc), out, pub_out, injected))
+        rr_proc.stop()
+        rerequest = _last_json(rr_proc) if "{" in rr_proc.output() else {}
+    return FeedRunResult(spec, publisher, rerequest, results)
+
+
+def _subscriber_result(name: str, summary: dict[str, Any], out: Path, pub_out: Path,
+                       injected: int) -> SubscriberResult:
+    empty = np.zeros(0, np.int64)
+    if not out.exists() or not pub_out.exists():
+        return SubscriberResult(name, summary, empty, empty, empty, empty, empty, empty, injected)
+    sub, pub = np.load(out), np.load(pub_out)
+    pub_first = pub["first_seq"]
+    idx = np.searchsorted(pub_first, sub["first_seq"])
+    ok = (idx < len(pub_first)) & (pub_first[np.minimum(idx, len(pub_first) - 1)] == sub["first_seq"])
+    idx, counts = idx[ok], sub["count"][ok]
+    packet_latency = sub["t_user_ns"][ok] - pub["send_mono_ns"][idx]
+    kernel = sub["t_kernel_real_ns"][ok] - pub["send_real_ns"][idx]
+    latency = np.repeat(packet_latency, counts)
+    send = np.repeat(pub["send_mono_ns"][idx], counts)
+    period = float(pub["period_ns"][0])
+    if period > 0:
+        firsts = np.repeat(sub["first_seq"][ok], counts)
+        offsets = np.arange(len(firsts)) - np.repeat(np.cumsum(counts) - counts, counts)
+        intended = pub["t0_ns"][0] + (firsts + offsets - 1) * period
+        corrected = np.repeat(sub["t_user_ns"][ok], counts) - intended.astype(np.int64)
+    else:
+        corrected = latency
+    return SubscriberResult(name, summary, latency, corrected, np.repeat(kernel[kernel > 0], counts[kernel > 0]),
+                            send, sub["recovery_ns"], sub["staleness_ns"], injected)

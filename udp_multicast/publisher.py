@@ -1,0 +1,200 @@
+"""The MoldUDP64 publisher: `python -m udp_multicast.publisher ...`.
+
+Open loop: message `seq` is due at t0 + (seq − 1)/rate. Whatever is due is packed into one packet
+(up to --payload bytes) and sent; each packet's send time (CLOCK_MONOTONIC and CLOCK_REALTIME) is
+recorded with its first sequence number and count, so subscribers' receive times give one-way
+latency from the actual send and from the intended send (coordinated-omission corrected).
+Idle for a second: a heartbeat. At the end: end-of-session packets. --mode conflated sends, at a
+capped packet rate, the latest state of each instrument instead of every update.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import signal
+import struct
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from latlab.cpu import gc_paused, pin
+from udp_multicast import moldudp64
+from udp_multicast.netutil import sender
+from udp_multicast.sources import Source, SyntheticSource, open_source
+
+CONFLATED = struct.Struct(">cHQQI")  # 'Z', instrument, update sequence, update time (monotonic ns), price
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _pack(source: Source, seq: int, due: int, room: int) -> tuple[bytes, int]:
+    """Blocks for messages seq..due, as many as fit `room` bytes."""
+    blocks = []
+    used = n = 0
+    while seq + n <= due:
+        m = source.message(seq + n)
+        if used + 2 + len(m) > room:
+            break
+        blocks.append(len(m).to_bytes(2, "big"))
+        blocks.append(m)
+        used += 2 + len(m)
+        n += 1
+    return b"".join(blocks), n
+
+
+def publish(args: argparse.Namespace) -> dict[str, object]:
+    source = open_source(args.source, args.messages)
+    count = min(args.messages, source.count)
+    sock = sender(args.iface)
+    dest = (args.group, args.port)
+    session = moldudp64.session_bytes(args.session)
+    header = moldudp64.HEADER
+    room = args.payload - moldudp64.HEADER_LEN
+    max_packets = count + 16
+    first = np.zeros(max_packets, np.int64)
+    counts = np.zeros(max_packets, np.int64)
+    mono = np.zeros(max_packets, np.int64)
+    real = np.zeros(max_packets, np.int64)
+    digest = hashlib.sha256()
+    period = 1e9 / args.rate if args.rate > 0 else 0.0
+    clock, wall = time.perf_counter_ns, time.time_ns
+    packets = 0
+    seq = 1
+    status = "ok"
+    template = seq_fields = None
+    per_packet = 0
+    if isinstance(source, SyntheticSource):
+        per_packet = room // (2 + source.size)
+        template, seq_fields = source.packet_template(per_packet)
+    last_send = clock()
+    t0 = clock() + 50_000_000  # subscribers are already joined; a short pause before the first message
+    while clock() < t0:
+        pass
+    try:
+        with gc_paused():
+            while seq <= count:
+                now = clock()
+                due = count if not period else min(count, int((now - t0) / period) + 1)
+                if due < seq:
+                    if now - last_send > 1_000_000_000:
+                        sock.sendto(header.pack(session, seq, moldudp64.HEARTBEAT), dest)
+                        last_send = now
+                    wait = t0 + (seq - 1) * period - now
+                    if wait > 200_000:
+                        time.sleep((wait - 100_000) / 1e9)
+                    continue
+                if template is not None and due - seq + 1 >= per_packet:
+                    # a full packet of synthetic messages: patch the sequence fields of the template
+                    seq_fields[:] = np.arange(seq, seq + per_packet, dtype=np.uint64)
+                    body, n = bytes(template), per_packet
+                else:
+                    body, n = _pack(source, seq, due, room)
+                first[packets], counts[packets] = seq, n
+                mono[packets], real[packets] = clock(), wall()
+                sock.sendto(header.pack(session, seq, n) + body, dest)
+                last_send = mono[packets]
+                digest.update(body)
+                packets += 1
+                seq += n
+    except KeyboardInterrupt:
+        status = "interrupted"
+    for _ in range(3):  # end of session, repeated in case one is lost
+        sock.sendto(header.pack(session, seq, moldudp64.END_OF_SESSION), dest)
+        time.sleep(0.01)
+    elapsed = (mono[packets - 1] - mono[0]) / 1e9 if packets > 1 else 0.0
+    tmp = Path(str(args.out) + ".tmp.npz")
+    np.savez(tmp, first_seq=first[:packets], count=counts[:packets], send_mono_ns=mono[:packets],
+             send_real_ns=real[:packets], t0_ns=np.array([t0]), period_ns=np.array([period]))
+    os.replace(tmp, args.out)
+    return {"status": status, "messages": seq - 1, "packets": packets, "sha256": digest.hexdigest(),
+            "elapsed_s": elapsed, "packet_rate": packets / elapsed if elapsed else 0.0,
+            "message_rate": (seq - 1) / elapsed if elapsed else 0.0, "end_sequence": seq}
+
+
+def publish_conflated(args: argparse.Namespace) -> dict[str, object]:
+    """Updates arrive at --rate across --instruments; packets leave at most --packet-rate per second,
+    each carrying the latest state of the instruments that changed since they were last sent."""
+    sock = sender(args.iface)
+    dest = (args.group, args.port)
+    session = moldudp64.session_bytes(args.session)
+    rng = np.random.default_rng(args.seed)
+    instruments = args.instruments
+    picks = rng.integers(0, instruments, size=args.messages)
+    prices = 1_000_000 + rng.integers(-500, 500, size=args.messages) * 100
+    latest: dict[int, tuple[int, int, int]] = {}  # instrument → (update seq, update time, price)
+    per_packet = (args.payload - moldudp64.HEADER_LEN) // (2 + CONFLATED.size)
+    update_period = 1e9 / args.rate
+    packet_period = 1e9 / args.packet_rate
+    clock = time.perf_counter_ns
+    t0 = clock() + 50_000_000
+    seq = 1
+    updates = 0
+    packets = 0
+    next_packet = t0
+    status = "ok"
+    try:
+        with gc_paused():
+            while updates < args.messages or latest:
+                now = clock()
+                while updates < args.messages and t0 + updates * update_period <= now:
+                    latest[int(picks[updates])] = (updates + 1, int(t0 + updates * update_period),
+                                                   int(prices[updates]))
+                    updates += 1
+                if now >= next_packet and latest:
+                    items = list(latest.items())[:per_packet]
+                    body = b"".join(b"\x00" + bytes([CONFLATED.size]) + CONFLATED.pack(b"Z", inst, *state)
+                                    for inst, state in items)
+                    for inst, _ in items:
+                        del latest[inst]
+                    sock.sendto(moldudp64.HEADER.pack(session, seq, len(items)) + body, dest)
+                    seq += len(items)
+                    packets += 1
+                    next_packet += packet_period
+                    if next_packet < now:
+                        next_packet = now
+    except KeyboardInterrupt:
+        status = "interrupted"
+    for _ in range(3):
+        sock.sendto(moldudp64.HEADER.pack(session, seq, moldudp64.END_OF_SESSION), dest)
+        time.sleep(0.01)
+    return {"status": status, "updates": updates, "packets": packets, "messages": seq - 1, "end_sequence": seq}
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m udp_multicast.publisher")
+    p.add_argument("--group", required=True)
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--iface", required=True, help="address of the interface to send from")
+    p.add_argument("--session", default="LATLAB0001")
+    p.add_argument("--source", default="synthetic:64", help="synthetic:SIZE or itch:PATH")
+    p.add_argument("--messages", type=int, required=True)
+    p.add_argument("--rate", type=float, default=0.0, help="messages/s (0: as fast as possible)")
+    p.add_argument("--payload", type=int, default=moldudp64.DEFAULT_PAYLOAD)
+    p.add_argument("--mode", choices=("incremental", "conflated"), default="incremental")
+    p.add_argument("--packet-rate", type=float, default=1000.0, help="conflated: packets/s at most")
+    p.add_argument("--instruments", type=int, default=100, help="conflated: instruments updated")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--cpu", type=int)
+    p.add_argument("--out", type=Path, default=Path("publisher.npz"))
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _interrupt)
+    if args.cpu is not None:
+        pin(args.cpu)
+    record = publish_conflated(args) if args.mode == "conflated" else publish(args)
+    print(json.dumps(record), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

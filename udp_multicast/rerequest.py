@@ -1,0 +1,147 @@
+"""The re-request (retransmission) server: `python -m udp_multicast.rerequest ...`.
+
+It listens to the feed itself and keeps every message it sees, then answers unicast MoldUDP64
+requests (session, first sequence, count) with one packet holding what it has from that sequence,
+as much as fits. Garbage, wrong sessions and requests past what it has seen get no answer; each
+requester is rate limited (token bucket); nothing a client sends can stop it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import select
+import signal
+import socket
+import sys
+import time
+from collections import Counter
+
+from udp_multicast import moldudp64
+from udp_multicast._mold import check_packet
+from udp_multicast.netutil import receiver
+
+
+class TokenBucket:
+    """`rate` requests per second with bursts of `burst`, per requester."""
+
+    def __init__(self, rate: float, burst: float) -> None:
+        self.rate, self.burst = rate, burst
+        self.state: dict[tuple[str, int], tuple[float, float]] = {}
+
+    def allow(self, who: tuple[str, int], now: float) -> bool:
+        tokens, last = self.state.get(who, (self.burst, now))
+        tokens = min(self.burst, tokens + (now - last) * self.rate)
+        if tokens < 1:
+            self.state[who] = (tokens, now)
+            return False
+        self.state[who] = (tokens - 1, now)
+        return True
+
+
+class Store:
+    """Messages by sequence number, as seen on the feed."""
+
+    def __init__(self) -> None:
+        self.messages: dict[int, bytes] = {}
+        self.session: bytes | None = None
+
+    def add_packet(self, data: bytes) -> None:
+        if check_packet(data) is not None:
+            return
+        packet = moldudp64.decode_packet(data)
+        if packet.is_heartbeat or packet.is_end_of_session:
+            return
+        self.session = self.session or packet.session
+        for i, m in enumerate(packet.messages):
+            self.messages.setdefault(packet.sequence + i, m)
+
+    def answer(self, session: bytes, first: int, count: int, payload: int) -> bytes | None:
+        """One packet of stored messages from `first` (at most `count`, fitting `payload`), or None."""
+        if session != self.session or first not in self.messages:
+            return None
+        out: list[bytes] = []
+        size = moldudp64.HEADER_LEN
+        seq = first
+        while len(out) < count and seq in self.messages:
+            m = self.messages[seq]
+            if size + 2 + len(m) > payload:
+                break
+            out.append(m)
+            size += 2 + len(m)
+            seq += 1
+        return moldudp64.encode_packet(session, first, out)
+
+
+def serve(args: argparse.Namespace) -> dict[str, object]:
+    feed = receiver(args.group, args.port, args.iface, timestamps=False)
+    feed.setblocking(False)
+    req = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    req.bind((args.iface, args.listen_port))
+    req.setblocking(False)
+    print(f"READY {req.getsockname()[1]}", flush=True)
+    store = Store()
+    bucket = TokenBucket(args.rate_limit, args.burst)
+    counts: Counter[str] = Counter()
+    last_activity = time.monotonic()
+    try:
+        while time.monotonic() - last_activity < args.idle_timeout:
+            ready, _, _ = select.select([feed, req], [], [], 0.1)
+            if feed in ready:
+                while True:
+                    try:
+                        store.add_packet(feed.recv(65536))
+                    except BlockingIOError:
+                        break
+                last_activity = time.monotonic()
+            if req in ready:
+                while True:
+                    try:
+                        data, who = req.recvfrom(65536)
+                    except BlockingIOError:
+                        break
+                    last_activity = time.monotonic()
+                    counts["requests"] += 1
+                    if len(data) != moldudp64.HEADER_LEN:
+                        counts["malformed"] += 1
+                        continue
+                    if not bucket.allow(who, time.monotonic()):
+                        counts["rate_limited"] += 1
+                        continue
+                    session, first, count = moldudp64.decode_header(data)
+                    reply = store.answer(session, first, count, args.payload)
+                    if reply is None:
+                        counts["unanswered"] += 1
+                        continue
+                    req.sendto(reply, who)
+                    counts["answered"] += 1
+    except KeyboardInterrupt:
+        pass
+    return {"stored": len(store.messages), **counts}
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m udp_multicast.rerequest")
+    p.add_argument("--group", required=True)
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--iface", required=True)
+    p.add_argument("--listen-port", type=int, default=0)
+    p.add_argument("--payload", type=int, default=moldudp64.DEFAULT_PAYLOAD)
+    p.add_argument("--rate-limit", type=float, default=5000.0, help="requests/s per requester")
+    p.add_argument("--burst", type=float, default=200.0)
+    p.add_argument("--idle-timeout", type=float, default=30.0)
+    return p.parse_args(argv)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    signal.signal(signal.SIGTERM, _interrupt)
+    print(json.dumps(serve(parse_args(argv))), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

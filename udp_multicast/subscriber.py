@@ -1,0 +1,289 @@
+"""A MoldUDP64 subscriber with gap recovery: `python -m udp_multicast.subscriber ...`.
+
+`Subscriber` is the protocol logic (no sockets, so the tests drive it directly): it validates each
+packet (malformed ones are counted by kind, logged with a hex sample, and never delivered), delivers
+messages strictly in sequence, buffers what arrives past a gap, asks the re-request server for the
+missing range (and asks again if the answer does not come), and keeps per-packet receive times for
+the one-way latency. The process around it joins the group and records the results.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import select
+import signal
+import socket
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from latlab.cpu import gc_paused, pin
+from udp_multicast import moldudp64
+from udp_multicast._mold import check_packet
+from udp_multicast.netutil import kernel_rx_ns, receiver
+from udp_multicast.publisher import CONFLATED
+
+MAX_SAMPLES_LOGGED = 5
+_HEADER = moldudp64.HEADER
+
+
+def _skip_blocks(blocks: bytes, n: int) -> bytes:
+    pos = 0
+    for _ in range(n):
+        pos += 2 + ((blocks[pos] << 8) | blocks[pos + 1])
+    return blocks[pos:]
+
+
+class Subscriber:
+    """In-order delivery with gap detection and re-requests. Times are CLOCK_MONOTONIC ns."""
+
+    def __init__(self, session: bytes | None, request: Callable[[int, int], None], *, retry_ns: int = 20_000_000,
+                 capacity: int = 1 << 16, conflated: bool = False, log: Callable[[str], None] | None = None) -> None:
+        self.session = session
+        self.request = request
+        self.retry_ns = retry_ns
+        self.conflated = conflated
+        self.log = log or (lambda line: None)
+        self.expected = 1
+        self.end_sequence: int | None = None
+        self.pending: dict[int, tuple[int, bytes]] = {}
+        self.digest = hashlib.sha256()
+        self.delivered = 0
+        self.live_messages = 0
+        self.recovered = 0
+        self.counts: Counter[str] = Counter()
+        self.malformed: Counter[str] = Counter()
+        self.malformed_samples: list[str] = []
+        self.seen_first: set[int] = set()
+        self.highest_live = 0
+        self.gap_since: int | None = None
+        self.gap_start = 0
+        self.last_request = 0
+        self.first_seq = np.zeros(capacity, np.int64)
+        self.count = np.zeros(capacity, np.int64)
+        self.t_user = np.zeros(capacity, np.int64)
+        self.t_kernel = np.zeros(capacity, np.int64)
+        self.samples = 0
+        self.recovery_ns: list[int] = []
+        self.staleness_ns: list[int] = []
+
+    @property
+    def done(self) -> bool:
+        return self.end_sequence is not None and self.expected >= self.end_sequence
+
+    def _bad(self, kind: str, data: bytes) -> None:
+        self.malformed[kind] += 1
+        if len(self.malformed_samples) < MAX_SAMPLES_LOGGED:
+            sample = f"{kind}: {len(data)} bytes: {data[:32].hex(' ')}"
+            self.malformed_samples.append(sample)
+            self.log(f"malformed packet {sample}")
+
+    def on_packet(self, data: bytes, t_user: int, t_kernel: int = 0, live: bool = True) -> None:
+        """One datagram from the feed (live) or from the re-request server."""
+        problem = check_packet(data)
+        if problem is not None:
+            self._bad(problem[0], data)
+            return
+        session, seq, count = _HEADER.unpack_from(data)
+        if self.session is None:
+            self.session = session
+        elif session != self.session:
+            self._bad("wrong_session", data)
+            return
+        if count == moldudp64.END_OF_SESSION:
+            self.end_sequence = seq
+            self._gap_check(seq, t_user)
+            return
+        if count == moldudp64.HEARTBEAT:
+            self.counts["heartbeats"] += 1
+            self._gap_check(seq, t_user)
+            return
+        if live:
+            if seq in self.seen_first:
+                self.counts["duplicates"] += 1
+                return
+            self.seen_first.add(seq)
+            if seq + count <= self.expected:
+                self._bad("sequence_backwards", data)
+                return
+            if seq < self.highest_live:
+                self.counts["reordered"] += 1
+            self.highest_live = max(self.highest_live, seq)
+            self.live_messages += count
+            self._sample(seq, count, t_user, t_kernel)
+        elif seq + count <= self.expected:
+            self.counts["late_retransmissions"] += 1
+            return
+        blocks = data[moldudp64.HEADER_LEN:]
+        if seq > self.expected:
+            self.pending.setdefault(seq, (count, blocks))
+            self._gap_check(seq, t_user)
+            return
+        before = self.expected
+        self._deliver(seq, count, blocks, t_user)
+        if not live:
+            self.recovered += self.expected - before
+        while self.pending:
+            first = min(self.pending)
+            if first > self.expected:
+                break
+            n, b = self.pending.pop(first)
+            if first + n > self.expected:
+                self._deliver(first, n, b, t_user)
+        if self.gap_since is not None and self.expected > self.gap_start:
+            self.recovery_ns.append(t_user - self.gap_since)  # the hole that opened at gap_start is filled
+            self.gap_since = None
+        self.tick(t_user)
+
+    def _tail_missing(self) -> bool:
+        return self.end_sequence is not None and self.expected < self.end_sequence
+
+    def _deliver(self, seq: int, count: int, blocks: bytes, now: int) -> None:
+        skip = self.expected - seq
+        if skip:
+            blocks = _skip_blocks(blocks, skip)
+        self.digest.update(blocks)
+        if self.conflated:
+            pos = 0
+            while pos < len(blocks):
+                n = (blocks[pos] << 8) | blocks[pos + 1]
+                if n == CONFLATED.size and blocks[pos + 2] == ord("Z"):
+                    self.staleness_ns.append(now - CONFLATED.unpack_from(blocks, pos + 2)[3])
+                pos += 2 + n
+        self.delivered += count - skip
+        self.expected = seq + count
+
+    def _gap_check(self, next_known: int | None, now: int) -> None:
+        """A hole from `expected` up to `next_known`: ask for it now if it is new, else every retry_ns."""
+        if next_known is None or next_known <= self.expected:
+            return
+        new = self.gap_since is None or self.gap_start != self.expected
+        if new:
+            if self.gap_since is not None:
+                self.recovery_ns.append(now - self.gap_since)
+            self.gap_since = now
+            self.gap_start = self.expected
+            self.counts["gaps"] += 1
+        if new or now - self.last_request >= self.retry_ns:
+            self.request(self.expected, next_known - self.expected)
+            self.counts["requests"] += 1
+            self.last_request = now
+
+    def tick(self, now: int) -> None:
+        """Ask again for a gap that is still open."""
+        if self.pending:
+            self._gap_check(min(self.pending), now)
+        elif self._tail_missing():
+            self._gap_check(self.end_sequence, now)
+
+    def _sample(self, seq: int, count: int, t_user: int, t_kernel: int) -> None:
+        if self.samples == len(self.first_seq):
+            for name in ("first_seq", "count", "t_user", "t_kernel"):
+                arr = getattr(self, name)
+                setattr(self, name, np.concatenate([arr, np.zeros_like(arr)]))
+        i = self.samples
+        self.first_seq[i], self.count[i], self.t_user[i], self.t_kernel[i] = seq, count, t_user, t_kernel
+        self.samples += 1
+
+    def summary(self) -> dict[str, object]:
+        return {"delivered": self.delivered, "expected_next": self.expected, "end_sequence": self.end_sequence,
+                "complete": self.done, "sha256": self.digest.hexdigest(), "live_messages": self.live_messages,
+                "delivered_from_retransmission": self.recovered, "malformed": dict(self.malformed),
+                "malformed_samples": self.malformed_samples, **self.counts}
+
+
+def run(args: argparse.Namespace) -> dict[str, object]:
+    feed = receiver(args.group, args.port, args.iface)
+    feed.setblocking(False)
+    rr = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    rr.bind((args.iface, 0))
+    rr.setblocking(False)
+    target = None
+    if args.rerequest:
+        host, _, port = args.rerequest.rpartition(":")
+        target = (host, int(port))
+    session = moldudp64.session_bytes(args.session) if args.session else None
+
+    def request(first: int, count: int) -> None:
+        if target and sub.session is not None:
+            rr.sendto(moldudp64.encode_request(sub.session, first, min(count, 0xFFFE)), target)
+
+    sub = Subscriber(session, request, conflated=args.conflated,
+                     log=lambda line: print(line, file=sys.stderr, flush=True))
+    print("READY", flush=True)
+    clock = time.perf_counter_ns
+    last_packet = time.monotonic()
+    status = "ok"
+    try:
+        with gc_paused():
+            while not sub.done:
+                ready, _, _ = select.select([feed, rr], [], [], 0.005)
+                now = clock()
+                if feed in ready:
+                    while True:
+                        try:
+                            data, anc, _, _ = feed.recvmsg(65536, 256)
+                        except BlockingIOError:
+                            break
+                        sub.on_packet(data, clock(), kernel_rx_ns(anc), live=True)
+                    last_packet = time.monotonic()
+                if rr in ready:
+                    while True:
+                        try:
+                            data = rr.recv(65536)
+                        except BlockingIOError:
+                            break
+                        sub.on_packet(data, clock(), 0, live=False)
+                    last_packet = time.monotonic()
+                sub.tick(now)
+                if time.monotonic() - last_packet > args.idle_timeout:
+                    status = "idle_timeout"
+                    break
+    except KeyboardInterrupt:
+        status = "interrupted"
+    n = sub.samples
+    tmp = Path(str(args.out) + ".tmp.npz")
+    np.savez(tmp, first_seq=sub.first_seq[:n], count=sub.count[:n], t_user_ns=sub.t_user[:n],
+             t_kernel_real_ns=sub.t_kernel[:n], recovery_ns=np.array(sub.recovery_ns, np.int64),
+             staleness_ns=np.array(sub.staleness_ns, np.int64))
+    os.replace(tmp, args.out)
+    return {"status": status, "name": args.name, **sub.summary()}
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m udp_multicast.subscriber")
+    p.add_argument("--group", required=True)
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--iface", required=True, help="address of the interface to join on")
+    p.add_argument("--session", help="expected session (default: the first one seen)")
+    p.add_argument("--rerequest", help="HOST:PORT of the re-request server")
+    p.add_argument("--conflated", action="store_true", help="messages are conflated snapshots: measure staleness")
+    p.add_argument("--idle-timeout", type=float, default=5.0)
+    p.add_argument("--name", default="subscriber")
+    p.add_argument("--cpu", type=int)
+    p.add_argument("--out", type=Path, default=Path("subscriber.npz"))
+    return p.parse_args(argv)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _interrupt)
+    if args.cpu is not None:
+        pin(args.cpu)
+    print(json.dumps(run(args)), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
