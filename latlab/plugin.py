@@ -29,6 +29,7 @@ class RunContext:
     workdir: Path
     stop: threading.Event
     quiet: bool
+    tag: str = "000000"  # the run's short id: names of namespaces and tables a case creates
 
 
 class Case(Protocol):

@@ -58,6 +58,10 @@ def ratio_rows(cases: list[dict[str, Any]]) -> list[tuple[str, str, dict[str, fl
     return rows
 
 
+def _figure(value: float) -> str:
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
+
+
 def _us(value: float | None) -> str:
     return "" if value is None else f"{value / 1000:.2f}"
 
@@ -87,6 +91,9 @@ def build_table(summaries: list[dict[str, Any]]) -> Table:
         for case in summary["cases"]:
             st = case.get("stats_ns", {})
             note = case.get("note", "")
+            if case.get("figures"):
+                shown = "; ".join(f"{k} {_figure(v)}" for k, v in case["figures"].items())
+                note = f"{shown}; {note}" if note else shown
             if not case.get("complete", True) and "incomplete" not in note:
                 note = ("incomplete; " + note).strip("; ")
             _add_row(table, *run, case["group"], case["engine"], case["metric"],

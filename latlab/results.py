@@ -22,6 +22,7 @@ class CaseResult:
     `timestamps` where each timestamp was taken. Samples are nanoseconds; `send_ns` (same length)
     places each sample in time for the interval log. A reference that gives only an average sets
     `mean_only_ns`. `corrected_ns` holds the coordinated-omission-corrected samples of open-loop runs.
+    `figures` carries named non-latency results (rates, loss counts) that the report prints in the note.
     """
 
     group: str
@@ -37,6 +38,7 @@ class CaseResult:
     complete: bool = True
     note: str = ""
     params: dict[str, Any] = field(default_factory=dict)
+    figures: dict[str, float] = field(default_factory=dict)
 
     @property
     def slug(self) -> str:

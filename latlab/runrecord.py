@@ -84,7 +84,7 @@ class RunRecord:
         entry: dict[str, Any] = {
             "group": result.group, "engine": result.engine, "role": result.role, "metric": result.metric,
             "timestamps": result.timestamps, "warmup": result.warmup, "complete": result.complete,
-            "note": result.note, "params": result.params, "files": {},
+            "note": result.note, "params": result.params, "figures": result.figures, "files": {},
         }
         if result.samples_ns is not None and len(result.samples_ns):
             entry["stats_ns"] = self._write_histograms(result.slug, result, result.samples_ns, entry["files"],

@@ -135,9 +135,13 @@ def run_feed(lab: Lab, spec: FeedSpec, workdir: Path, tag: str) -> FeedRunResult
 def _subscriber_result(name: str, summary: dict[str, Any], out: Path, pub_out: Path,
                        injected: int) -> SubscriberResult:
     empty = np.zeros(0, np.int64)
-    if not out.exists() or not pub_out.exists():
+    if not out.exists():
         return SubscriberResult(name, summary, empty, empty, empty, empty, empty, empty, injected)
-    sub, pub = np.load(out), np.load(pub_out)
+    sub = np.load(out)
+    if not pub_out.exists():
+        return SubscriberResult(name, summary, empty, empty, empty, empty, sub["recovery_ns"], sub["staleness_ns"],
+                                injected)
+    pub = np.load(pub_out)
     pub_first = pub["first_seq"]
     idx = np.searchsorted(pub_first, sub["first_seq"])
     ok = (idx < len(pub_first)) & (pub_first[np.minimum(idx, len(pub_first) - 1)] == sub["first_seq"])

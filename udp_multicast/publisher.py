@@ -109,10 +109,7 @@ def publish(args: argparse.Namespace) -> dict[str, object]:
         sock.sendto(header.pack(session, seq, moldudp64.END_OF_SESSION), dest)
         time.sleep(0.01)
     elapsed = (mono[packets - 1] - mono[0]) / 1e9 if packets > 1 else 0.0
-    tmp = Path(str(args.out) + ".tmp.npz")
-    np.savez(tmp, first_seq=first[:packets], count=counts[:packets], send_mono_ns=mono[:packets],
-             send_real_ns=real[:packets], t0_ns=np.array([t0]), period_ns=np.array([period]))
-    os.replace(tmp, args.out)
+    _save(args.out, first[:packets], counts[:packets], mono[:packets], real[:packets], t0, period)
     return {"status": status, "messages": seq - 1, "packets": packets, "sha256": digest.hexdigest(),
             "elapsed_s": elapsed, "packet_rate": packets / elapsed if elapsed else 0.0,
             "message_rate": (seq - 1) / elapsed if elapsed else 0.0, "end_sequence": seq}
@@ -139,6 +136,7 @@ def publish_conflated(args: argparse.Namespace) -> dict[str, object]:
     packets = 0
     next_packet = t0
     status = "ok"
+    sent: list[tuple[int, int, int, int]] = []
     try:
         with gc_paused():
             while updates < args.messages or latest:
@@ -153,6 +151,7 @@ def publish_conflated(args: argparse.Namespace) -> dict[str, object]:
                                     for inst, state in items)
                     for inst, _ in items:
                         del latest[inst]
+                    sent.append((seq, len(items), clock(), time.time_ns()))
                     sock.sendto(moldudp64.HEADER.pack(session, seq, len(items)) + body, dest)
                     seq += len(items)
                     packets += 1
@@ -164,7 +163,18 @@ def publish_conflated(args: argparse.Namespace) -> dict[str, object]:
     for _ in range(3):
         sock.sendto(moldudp64.HEADER.pack(session, seq, moldudp64.END_OF_SESSION), dest)
         time.sleep(0.01)
+    table = np.array(sent, dtype=np.int64).reshape(-1, 4)
+    _save(args.out, table[:, 0], table[:, 1], table[:, 2], table[:, 3], t0, 0.0)
     return {"status": status, "updates": updates, "packets": packets, "messages": seq - 1, "end_sequence": seq}
+
+
+def _save(out: Path, first: np.ndarray, counts: np.ndarray, mono: np.ndarray, real: np.ndarray, t0: int,
+          period: float) -> None:
+    """Per-packet send records, written atomically."""
+    tmp = Path(str(out) + ".tmp.npz")
+    np.savez(tmp, first_seq=first, count=counts, send_mono_ns=mono, send_real_ns=real, t0_ns=np.array([t0]),
+             period_ns=np.array([period]))
+    os.replace(tmp, out)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -7,7 +7,9 @@ what latlab records, to be compared with its own RTT.
 
 from __future__ import annotations
 
+import contextlib
 import re
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -120,3 +122,52 @@ def pingpong(*, client: LabHost, server: LabHost, proto: str, size: int, busy: b
             raise LatlabError(f"sockperf wrote no full log: {cli.tail()}")
         return FullLog(np.zeros(0, np.int64), np.zeros(0, np.int64), 0), {}, False
     return parse_full_log(log_path), parse_summary(cli.output()), complete
+
+
+_RATE = re.compile(r"Summary: Message Rate is (\d+) \[msg/sec\]")
+
+
+def parse_message_rate(text: str) -> float:
+    """The `Summary: Message Rate is N [msg/sec]` of sockperf's throughput mode."""
+    match = _RATE.search(text)
+    if not match:
+        raise LatlabError(f"sockperf printed no message rate: {text.strip()[-200:]!r}")
+    return float(match.group(1))
+
+
+def _multicast_servers(servers: list[LabHost], group: str, port: int, workdir: Path, tag: str,
+                       stack: contextlib.ExitStack) -> None:
+    for host in servers:
+        stack.enter_context(running(host.command(["sockperf", "server", "-i", group, "-p", str(port),
+                                                  "--mc-rx-if", host.address]),
+                                    workdir / f"sockperf-mc-server-{tag}-{host.name}.log",
+                                    f"sockperf server {host.name}", ready="listen on"))
+
+
+def multicast_throughput(*, sender: LabHost, servers: list[LabHost], group: str, port: int, size: int,
+                         duration_s: float, workdir: Path, tag: str) -> float:
+    """sockperf throughput to a multicast group joined by every server: the sender's message rate."""
+    require_tool("sockperf", PACKAGE)
+    with contextlib.ExitStack() as stack:
+        _multicast_servers(servers, group, port, workdir, tag, stack)
+        out = subprocess.run(sender.command(["sockperf", "throughput", "-i", group, "-p", str(port), "--mc-tx-if",
+                                             sender.address, "-m", str(size), "-t", str(max(1, round(duration_s)))]),
+                             capture_output=True, text=True, timeout=duration_s + 30)
+    return parse_message_rate(out.stdout + out.stderr)
+
+
+def multicast_underload(*, sender: LabHost, server: LabHost, group: str, port: int, size: int, rate: int,
+                        duration_s: float, workdir: Path, tag: str) -> FullLog:
+    """sockperf under-load to the group at `rate` msg/s; one server replies: RTT samples from the full log."""
+    require_tool("sockperf", PACKAGE)
+    log_path = workdir / f"sockperf-mc-underload-{tag}.csv"
+    with contextlib.ExitStack() as stack:
+        _multicast_servers([server], group, port, workdir, tag, stack)
+        argv = ["sockperf", "under-load", "-i", group, "-p", str(port), "--mc-tx-if", sender.address, "-m", str(size),
+                "--mps", str(rate), "--reply-every", "1", "-t", str(max(1, round(duration_s))), "--full-log",
+                str(log_path)]
+        out = subprocess.run(sender.command(argv),
+                             capture_output=True, text=True, timeout=duration_s + 30)
+    if not log_path.exists():
+        raise LatlabError(f"sockperf under-load wrote no log: {(out.stdout + out.stderr).strip()[-200:]}")
+    return parse_full_log(log_path)

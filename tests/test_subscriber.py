@@ -1,0 +1,95 @@
+"""The subscriber's protocol logic, driven packet by packet: order, gaps, re-requests, bad packets."""
+
+from __future__ import annotations
+
+import hashlib
+
+from udp_multicast import moldudp64 as m
+from udp_multicast.subscriber import Subscriber
+
+MSGS = [f"message-{i:04d}".encode() for i in range(1, 101)]
+
+
+def packet(first: int, n: int, session: str = "S") -> bytes:
+    return m.encode_packet(session, first, MSGS[first - 1:first - 1 + n])
+
+
+def digest(upto: int) -> str:
+    h = hashlib.sha256()
+    for msg in MSGS[:upto]:
+        h.update(len(msg).to_bytes(2, "big") + msg)
+    return h.hexdigest()
+
+
+def make() -> tuple[Subscriber, list[tuple[int, int]]]:
+    requests: list[tuple[int, int]] = []
+    return Subscriber(None, lambda first, count: requests.append((first, count)), retry_ns=1000), requests
+
+
+def test_in_order_delivery():
+    sub, requests = make()
+    for first in range(1, 101, 10):
+        sub.on_packet(packet(first, 10), first)
+    sub.on_packet(m.encode_end_of_session("S", 101), 200)
+    assert sub.done and sub.delivered == 100 and sub.summary()["sha256"] == digest(100)
+    assert requests == [] and sub.samples == 10
+
+
+def test_gap_is_requested_buffered_and_filled_in_order():
+    sub, requests = make()
+    sub.on_packet(packet(1, 10), 1)
+    sub.on_packet(packet(21, 10), 2)          # 11..20 lost
+    assert requests == [(11, 10)] and sub.delivered == 10
+    sub.tick(500)                              # within retry_ns: no second request
+    sub.tick(5000)                             # past it: ask again
+    assert requests == [(11, 10), (11, 10)]
+    sub.on_packet(packet(11, 10), 6000, live=False)   # the retransmission
+    assert sub.delivered == 30 and sub.summary()["sha256"] == digest(30)
+    assert sub.recovered == 10 and sub.counts["gaps"] == 1 and len(sub.recovery_ns) == 1
+
+
+def test_partial_retransmission_overlapping_what_was_delivered():
+    sub, _ = make()
+    sub.on_packet(packet(1, 10), 1)
+    sub.on_packet(packet(21, 5), 2)
+    sub.on_packet(packet(5, 20), 3, live=False)  # starts before `expected`: the overlap is skipped
+    assert sub.delivered == 25 and sub.summary()["sha256"] == digest(25)
+
+
+def test_duplicates_reordering_and_backwards_sequences():
+    sub, _ = make()
+    sub.on_packet(packet(1, 10), 1)
+    sub.on_packet(packet(1, 10), 2)             # exact duplicate
+    sub.on_packet(packet(21, 10), 3)
+    sub.on_packet(packet(11, 10), 4)            # arrives late on the feed: reordered, fills the gap
+    sub.on_packet(packet(5, 3), 5)              # behind what was delivered
+    assert sub.counts["duplicates"] == 1 and sub.counts["reordered"] == 1
+    assert sub.malformed["sequence_backwards"] == 1
+    assert sub.delivered == 30 and sub.summary()["sha256"] == digest(30)
+
+
+def test_bad_packets_are_counted_logged_and_never_delivered():
+    logged: list[str] = []
+    sub = Subscriber(b"S         ", lambda f, c: None, log=logged.append)
+    good = packet(1, 10)
+    sub.on_packet(good[:15], 1)
+    sub.on_packet(good[:-2], 2)
+    sub.on_packet(good[:18] + b"\x00\x09" + good[20:], 3)
+    sub.on_packet(good[:20] + b"\x00\x00" + good[20:], 4)
+    sub.on_packet(packet(1, 10, session="OTHER"), 5)
+    assert dict(sub.malformed) == {"short_header": 1, "length_past_end": 1, "count_mismatch": 1, "zero_length": 1,
+                                   "wrong_session": 1}
+    assert sub.delivered == 0 and len(logged) == 5 and "count_mismatch" in logged[2]
+    sub.on_packet(good, 6)                      # and it keeps running
+    assert sub.delivered == 10
+
+
+def test_heartbeat_and_end_of_session_reveal_a_lost_tail():
+    sub, requests = make()
+    sub.on_packet(packet(1, 10), 1)
+    sub.on_packet(m.encode_heartbeat("S", 16), 2)
+    assert requests == [(11, 5)]
+    sub.on_packet(m.encode_end_of_session("S", 21), 3)
+    assert not sub.done
+    sub.on_packet(packet(11, 10), 10_000, live=False)
+    assert sub.done and sub.summary()["sha256"] == digest(20)

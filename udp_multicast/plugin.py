@@ -1,0 +1,223 @@
+"""The `multicast` benchmark: MoldUDP64 fan-out on a bridge lab — rate sweep, latency per subscriber at
+half the loss-free rate, the publisher's top rate beside sockperf's, and conflated snapshots."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from latlab.config import Section
+from latlab.errors import ConfigError, LatlabError, MissingTool
+from latlab.plugin import RunContext
+from latlab.reference import sockperf
+from latlab.results import ONE_WAY, RTT, CaseResult
+from latlab.topology import BridgeSpec, bridge_lab
+from udp_multicast.feedrun import PUBLISHER_TIMESTAMPS, FeedRunResult, FeedSpec, run_feed
+
+KERNEL_TIMESTAMPS = "publisher CLOCK_REALTIME before sendto() → kernel software receive timestamp (SO_TIMESTAMPING)"
+STALENESS = "staleness"
+
+
+@dataclass(frozen=True)
+class MulticastParams:
+    subscribers: int
+    network: ipaddress.IPv4Network
+    group: str
+    port: int
+    message_size: int
+    payload: int
+    sweep_rates: list[int]
+    step_seconds: float
+    latency_fraction: float
+    conflated_packet_rate: float
+    conflated_instruments: int
+    references: list[str]
+
+
+def configure(section: Section) -> MulticastParams:
+    network = section.string("network", "10.78.0.0/24")
+    try:
+        net = ipaddress.IPv4Network(network)
+    except ValueError as exc:
+        raise ConfigError(section.field("network"), str(exc)) from None
+    group = section.string("group", "239.77.0.1")
+    try:
+        if not ipaddress.IPv4Address(group).is_multicast:
+            raise ConfigError(section.field("group"), f"{group} is not a multicast address")
+    except ValueError as exc:
+        raise ConfigError(section.field("group"), str(exc)) from None
+    rates = section.integers("sweep_rates", [50_000, 100_000, 200_000, 400_000, 800_000], minimum=1)
+    if rates != sorted(rates):
+        raise ConfigError(section.field("sweep_rates"), "must rise")
+    fraction = section.number("latency_fraction", 0.5, minimum=0.01)
+    if fraction > 1:
+        raise ConfigError(section.field("latency_fraction"), "must be at most 1")
+    return MulticastParams(
+        subscribers=section.integer("subscribers", 3, minimum=1, maximum=8), network=net, group=group,
+        port=section.integer("port", 26477, minimum=1024, maximum=65000),
+        message_size=section.integer("message_size", 40, minimum=9, maximum=1400),
+        payload=section.integer("payload", 1472, minimum=64, maximum=1472), sweep_rates=rates,
+        step_seconds=section.number("step_seconds", 1.0, minimum=0.1),
+        latency_fraction=fraction,
+        conflated_packet_rate=section.number("conflated_packet_rate", 2000.0, minimum=1.0),
+        conflated_instruments=section.integer("conflated_instruments", 200, minimum=1, maximum=65535),
+        references=[] if section.data.get("references") == [] else
+        section.choices("references", ("sockperf",), ["sockperf"]),
+    )
+
+
+def _pooled(run: FeedRunResult, attr: str) -> np.ndarray:
+    arrays = [getattr(s, attr) for s in run.subscribers if len(getattr(s, attr))]
+    return np.concatenate(arrays) if arrays else np.zeros(0, np.int64)
+
+
+def _loss_fraction(run: FeedRunResult) -> float:
+    sent = max(1, int(run.publisher.get("messages", 0)))
+    return run.live_loss / sent
+
+
+@dataclass
+class FanoutCase:
+    """Everything multicast, on one bridge lab built for the case and removed after it."""
+
+    params: MulticastParams
+
+    @property
+    def title(self) -> str:
+        return f"multicast fan-out to {self.params.subscribers}"
+
+    @property
+    def expected_seconds(self) -> float:
+        p = self.params
+        return len(p.sweep_rates) * (p.step_seconds + 1.5) + 4 * (p.step_seconds + 1.5) + 6
+
+    def run(self, ctx: RunContext) -> list[CaseResult]:
+        p = self.params
+        names = ("pub", *(f"sub{i + 1}" for i in range(p.subscribers)))
+        spec = BridgeSpec(p.network, names, {})
+        results: list[CaseResult] = []
+        try:
+            with bridge_lab(spec, ctx.tag) as lab:
+                self._run(lab, ctx, results)
+        except KeyboardInterrupt:
+            results.append(CaseResult(group="mcast", engine="latlab", role="context", metric=ONE_WAY,
+                                      timestamps=PUBLISHER_TIMESTAMPS, complete=False, note="incomplete: interrupted"))
+        return results
+
+    def _feed(self, lab: Any, ctx: RunContext, rate: float, tag: str, **extra: Any) -> FeedRunResult:
+        p = self.params
+        messages = max(1000, int(rate * p.step_seconds)) if rate else int(500_000 * p.step_seconds)
+        spec = FeedSpec(group=p.group, port=p.port, source=f"synthetic:{p.message_size}", messages=messages,
+                        rate=rate, payload=p.payload, **extra)
+        return run_feed(lab, spec, ctx.workdir, tag)
+
+    def _run(self, lab: Any, ctx: RunContext, out: list[CaseResult]) -> None:
+        p = self.params
+        loss_free = 0
+        for rate in p.sweep_rates:
+            run = self._feed(lab, ctx, rate, f"sweep{rate}")
+            loss = _loss_fraction(run)
+            out.append(CaseResult(
+                group="mcast sweep", engine=f"latlab {rate:,}/s", role="context", metric=ONE_WAY,
+                timestamps=PUBLISHER_TIMESTAMPS, samples_ns=_pooled(run, "latency_ns"),
+                send_ns=_pooled(run, "send_ns"),
+                figures={"msg/s": run.publisher["message_rate"], "pkt/s": run.publisher["packet_rate"],
+                         "loss %": 100 * loss}, params={"rate": rate, "subscribers": p.subscribers}))
+            if loss > 0:
+                break
+            loss_free = rate
+        if not loss_free:
+            raise LatlabError(f"loss already at {p.sweep_rates[0]:,} msg/s: lower multicast.sweep_rates")
+        target = int(loss_free * p.latency_fraction)
+        run = self._feed(lab, ctx, target, "latency")
+        group = f"mcast {p.message_size}B @{target:,}/s"
+        for sub in run.subscribers:
+            out.append(CaseResult(
+                group=group, engine=f"latlab {sub.name}", role="own", metric=ONE_WAY, timestamps=PUBLISHER_TIMESTAMPS,
+                samples_ns=sub.latency_ns, send_ns=sub.send_ns, corrected_ns=sub.corrected_ns,
+                complete=bool(sub.summary.get("complete")),
+                figures={"delivered": sub.summary.get("delivered", 0), "gaps": sub.summary.get("gaps", 0)},
+                params={"rate": target, "highest_loss_free_rate": loss_free}))
+            out.append(CaseResult(group=group, engine=f"kernel rx {sub.name}", role="context", metric=ONE_WAY,
+                                  timestamps=KERNEL_TIMESTAMPS, samples_ns=sub.kernel_ns,
+                                  note="to the socket, before the subscriber wakes"))
+        self._reference_underload(lab, ctx, group, target, out)
+        top = self._feed(lab, ctx, 0, "max")
+        figures = {"pkt/s": top.publisher["packet_rate"], "msg/s": top.publisher["message_rate"],
+                   "loss %": 100 * _loss_fraction(top), "highest loss-free msg/s": loss_free}
+        out.append(CaseResult(group="mcast top rate", engine="latlab publisher", role="own", metric=ONE_WAY,
+                              timestamps=PUBLISHER_TIMESTAMPS, samples_ns=_pooled(top, "latency_ns"),
+                              figures=figures, note=f"{p.payload} B packets, {p.subscribers} subscribers"))
+        self._reference_throughput(lab, ctx, top, out)
+        self._conflated(lab, ctx, target, run, out)
+
+    def _reference_throughput(self, lab: Any, ctx: RunContext, top: FeedRunResult, out: list[CaseResult]) -> None:
+        p = self.params
+        if "sockperf" not in p.references:
+            return
+        subs = [h for n, h in lab.hosts.items() if n != "pub"]
+        base = {"group": "mcast top rate", "engine": "sockperf throughput", "role": "reference", "metric": "rate",
+                "timestamps": "sockperf's sender message rate (no latency in this mode)"}
+        try:
+            rate = sockperf.multicast_throughput(sender=lab.hosts["pub"], servers=subs, group=p.group,
+                                                 port=p.port + 1, size=p.payload, duration_s=max(1.0, p.step_seconds),
+                                                 workdir=ctx.workdir, tag="tp")
+        except MissingTool as exc:
+            out.append(CaseResult(**base, complete=False, note=exc.short))
+            return
+        ratio = top.publisher["packet_rate"] / rate if rate else 0.0
+        out.append(CaseResult(**base, figures={"pkt/s": rate, "latlab/sockperf pkt/s": ratio},
+                              note=f"{p.payload} B datagrams to the same group and {p.subscribers} subscribers"))
+
+    def _reference_underload(self, lab: Any, ctx: RunContext, group: str, rate: int, out: list[CaseResult]) -> None:
+        p = self.params
+        if "sockperf" not in p.references:
+            return
+        base = {"group": group, "engine": "sockperf under-load", "role": "context", "metric": RTT,
+                "timestamps": sockperf.TIMESTAMPS}
+        # sockperf sends one message per datagram; latlab packs, so compare at latlab's packet rate.
+        packets = max(100, int(rate / max(1, (p.payload - 20) // (p.message_size + 2))))
+        try:
+            full = sockperf.multicast_underload(sender=lab.hosts["pub"], server=lab.hosts["sub1"], group=p.group,
+                                                port=p.port + 2, size=max(p.message_size, 14), rate=packets,
+                                                duration_s=max(1.0, p.step_seconds), workdir=ctx.workdir, tag="ul")
+        except MissingTool as exc:
+            out.append(CaseResult(**base, complete=False, note=exc.short))
+            return
+        out.append(CaseResult(**base, samples_ns=full.rtt_ns, send_ns=full.send_ns,
+                              note=f"RTT: sub1 replies by unicast; {packets:,} datagrams/s; latlab rows are one-way"))
+
+    def _conflated(self, lab: Any, ctx: RunContext, rate: int, incremental: FeedRunResult,
+                   out: list[CaseResult]) -> None:
+        p = self.params
+        run = self._feed(lab, ctx, rate, "conflated", mode="conflated", packet_rate=p.conflated_packet_rate,
+                         instruments=p.conflated_instruments)
+        group = f"mcast conflated vs incremental @{rate:,}/s"
+        out.append(CaseResult(group=group, engine="latlab incremental", role="context", metric=ONE_WAY,
+                              timestamps=PUBLISHER_TIMESTAMPS, samples_ns=_pooled(incremental, "latency_ns"),
+                              note="every update, latency from send"))
+        out.append(CaseResult(
+            group=group, engine="latlab conflated", role="context", metric=STALENESS,
+            timestamps="age of the newest update in each delivered snapshot: receive time − update time",
+            samples_ns=_pooled(run, "staleness_ns"),
+            figures={"pkt/s cap": p.conflated_packet_rate, "instruments": p.conflated_instruments,
+                     "updates": run.publisher.get("updates", 0), "snapshots": run.publisher.get("messages", 0)}))
+
+
+class MulticastBenchmark:
+    name = "multicast"
+
+    def configure(self, section: Section) -> MulticastParams:
+        return configure(section)
+
+    def cases(self, params: MulticastParams) -> list[Any]:
+        return [FanoutCase(params)]
+
+    def tool_versions(self) -> dict[str, str]:
+        return {"sockperf": sockperf.version()}
+
+
+BENCHMARK = MulticastBenchmark()
