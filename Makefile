@@ -9,7 +9,7 @@ SYSTEM_PYTHON := /usr/bin/python3
 CONFIG ?= configs/bench.yaml
 BENCH_ARGS ?=
 
-.PHONY: setup bench bench-local bench-replay test lint report clean-venv
+.PHONY: setup setup-rdma vm-kernel bench bench-local bench-replay bench-rdma test lint report clean-venv
 
 setup: $(STAMPS)/venv
 
@@ -27,6 +27,39 @@ $(STAMPS)/venv: $(STAMPS)/apt pyproject.toml setup.py $(wildcard */*.c)
 	@test -x $(PY) || $(SYSTEM_PYTHON) -m venv --system-site-packages $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]'
 	@touch $@
+
+# RDMA: verbs and perftest, and the soft-RoCE VM (Debian's kernel package under qemu/TCG with virtme-ng).
+RDMA_PACKAGES := rdma-core ibverbs-utils perftest python3-pyverbs qemu-system-x86 busybox-static kmod
+KERNEL_VERSION := $(shell cat rdma/KERNEL_VERSION)
+KERNEL_DIR := .cache/kernel/$(KERNEL_VERSION)
+
+setup-rdma: $(STAMPS)/apt-rdma setup
+
+$(STAMPS)/apt-rdma: Makefile
+	@mkdir -p $(STAMPS)
+	@missing=$$(for p in $(RDMA_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q "ok installed" || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing: $$missing"; \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+	@touch $@
+
+# The kernel package is fetched with apt once and cached; its modules go where the VM (sharing this root) looks.
+vm-kernel: $(KERNEL_DIR)/boot/vmlinuz-$(KERNEL_VERSION) /lib/modules/$(KERNEL_VERSION)/modules.dep
+
+$(KERNEL_DIR)/boot/vmlinuz-$(KERNEL_VERSION): rdma/KERNEL_VERSION | $(STAMPS)/apt-rdma
+	@mkdir -p $(KERNEL_DIR) .cache/deb
+	cd .cache/deb && (ls linux-image-$(KERNEL_VERSION)_*.deb >/dev/null 2>&1 || apt-get download linux-image-$(KERNEL_VERSION))
+	dpkg-deb -x .cache/deb/linux-image-$(KERNEL_VERSION)_*.deb $(KERNEL_DIR)
+	@touch $@
+
+/lib/modules/$(KERNEL_VERSION)/modules.dep: $(KERNEL_DIR)/boot/vmlinuz-$(KERNEL_VERSION)
+	mkdir -p /lib/modules
+	cp -a $(KERNEL_DIR)/lib/modules/$(KERNEL_VERSION) /lib/modules/
+	depmod $(KERNEL_VERSION)
+
+bench-rdma: setup-rdma vm-kernel
+	$(PY) -m latlab.cli bench --config configs/rdma.yaml $(BENCH_ARGS)
 
 bench: setup
 	$(PY) -m latlab.cli bench --config $(CONFIG) $(BENCH_ARGS)
@@ -50,7 +83,7 @@ report: setup
 lint: setup
 	$(VENV)/bin/ruff check .
 
-test: setup
+test: setup setup-rdma vm-kernel
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q -ra $(PYTEST_ARGS)
 

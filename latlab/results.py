@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,6 +24,7 @@ class CaseResult:
     places each sample in time for the interval log. A reference that gives only an average sets
     `mean_only_ns`. `corrected_ns` holds the coordinated-omission-corrected samples of open-loop runs.
     `figures` carries named non-latency results (rates, loss counts) that the report prints in the note.
+    `attachments` are files (a VM console log, say) copied into the run folder under the given names.
     """
 
     group: str
@@ -39,6 +41,7 @@ class CaseResult:
     note: str = ""
     params: dict[str, Any] = field(default_factory=dict)
     figures: dict[str, float] = field(default_factory=dict)
+    attachments: dict[str, Path] = field(default_factory=dict)
 
     @property
     def slug(self) -> str:

@@ -101,6 +101,9 @@ class RunRecord:
             entry["stats_ns"] = {"mean": result.mean_only_ns}
         else:
             entry["stats_ns"] = {}
+        for name, source in result.attachments.items():
+            if source.exists():
+                entry["files"][name] = self.write_text(name, source.read_text(errors="replace")).name
         self.cases.append(entry)
         return entry
 

@@ -65,8 +65,14 @@ class LabSpec:
 
 
 def parse_lab(section: Section) -> LabSpec:
-    """Validate the `lab` section: two hosts `a` and `b` with address/prefix, optional cpu, and an MTU."""
+    """Validate the `lab` section: two hosts `a` and `b` with address/prefix, optional cpu, and an MTU.
+    Without a `hosts` mapping the lab is a 10.77.0.1/.2 pair on CPUs 0 and 1 (or 0 and 0 on one CPU)."""
     mtu = section.integer("mtu", 1500, minimum=576, maximum=65535)
+    if "hosts" not in section.data:
+        cpus = available_cpus()
+        section = Section({**section.data, "hosts": {
+            "a": {"address": "10.77.0.1/24", "cpu": cpus[0]},
+            "b": {"address": "10.77.0.2/24", "cpu": cpus[1 % len(cpus)]}}}, section.path)
     hosts = section.section("hosts")
     addresses: dict[str, ipaddress.IPv4Interface] = {}
     cpus: dict[str, int | None] = {}

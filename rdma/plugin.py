@@ -1,0 +1,175 @@
+"""The `rdma` benchmark: verbs latency (latlab's pyverbs drivers) beside perftest on the same device, same run.
+
+With an RDMA device on this host it runs here; without one it boots the soft-RoCE VM (rdma/vm.py);
+with neither it reports exactly what is missing.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from latlab.config import Section
+from latlab.errors import LatlabError
+from latlab.plugin import RunContext
+from latlab.procs import tool_version
+from latlab.results import RTT, CaseResult
+from rdma import devices, vm
+from rdma.verbs import TESTS
+
+OWN_TIMESTAMPS = ("latlab (pyverbs) user space CLOCK_MONOTONIC: before post_send, after the answering completion "
+                  "(WRITE: after the peer's write lands in polled memory)")
+PERFTEST_HALF = "perftest cycle counter; its -H samples are RTT/2 for send/write, shown here ×2 as RTT"
+PERFTEST_READ = "perftest cycle counter; ib_read_lat samples are RTT"
+TCG_NOTE = "soft-RoCE in a TCG VM: absolute figures mean little, compare the ratio"
+
+
+@dataclass(frozen=True)
+class RdmaParams:
+    tests: list[str]
+    size: int
+    iterations: int
+    warmup: int
+    inline: bool
+    events: bool
+    device: str | None
+    netdev: str | None
+    perftest: bool
+    vm_timeout_s: float
+    force_vm: bool
+
+
+def configure(section: Section) -> RdmaParams:
+    return RdmaParams(
+        tests=section.choices("tests", TESTS, list(TESTS)),
+        size=section.integer("size", 64, minimum=16, maximum=1 << 20),
+        iterations=section.integer("iterations", 1000, minimum=10, maximum=10_000_000),
+        warmup=section.integer("warmup", 100, minimum=0),
+        inline=section.boolean("inline", True), events=section.boolean("events", False),
+        device=section.data.get("device"), netdev=section.data.get("netdev"),
+        perftest=section.boolean("perftest", True),
+        vm_timeout_s=section.number("vm_timeout_s", 300.0, minimum=30.0),
+        force_vm=section.boolean("force_vm", False))
+
+
+def inside_args(p: RdmaParams, out: Path) -> list[str]:
+    return ["--out", str(out), "--tests", ",".join(p.tests), "--size", str(p.size), "--iterations",
+            str(p.iterations), "--warmup", str(p.warmup), *(["--events"] if p.events else []),
+            *([] if p.inline else ["--no-inline"]), *(["--perftest"] if p.perftest else [])]
+
+
+@dataclass
+class RdmaCase:
+    params: RdmaParams
+
+    @property
+    def title(self) -> str:
+        return f"rdma {','.join(self.params.tests)} {self.params.size}B"
+
+    @property
+    def expected_seconds(self) -> float:
+        return 150.0
+
+    def run(self, ctx: RunContext) -> list[CaseResult]:
+        out = vm.REPO / ".cache" / "rdma-runs" / ctx.tag  # under the repo: the VM shares this file system
+        shutil.rmtree(out, ignore_errors=True)
+        out.mkdir(parents=True)
+        try:
+            return self._run(ctx, out)
+        finally:
+            shutil.rmtree(out, ignore_errors=True)
+
+    def _run(self, ctx: RunContext, out: Path) -> list[CaseResult]:
+        p = self.params
+        present = devices.devices()
+        attachments: dict[str, Path] = {}
+        if present and not p.force_vm:
+            device = p.device or present[0]
+            where = f"RDMA device {device} on this host"
+            subprocess.run([sys.executable, "-m", "rdma.inside", "--device", device,
+                            *(["--netdev", p.netdev] if p.netdev else []), *inside_args(p, out)],
+                           capture_output=True, text=True, timeout=p.vm_timeout_s)
+        else:
+            reason = vm.unavailable_reason()
+            if reason:
+                return [CaseResult(group=f"rdma {p.size}B", engine="latlab", role="own", metric=RTT,
+                                   timestamps=OWN_TIMESTAMPS, complete=False,
+                                   note=f"skipped: no RDMA device here, and no soft-RoCE VM: {reason}")]
+            script = out / "inside.sh"
+            script.write_text(f"cd {vm.REPO}\n{sys.executable} -m rdma.inside --setup-rxe "
+                              + " ".join(inside_args(p, out)) + "\n")
+            console = out / "vm-console.log"
+            attachments["rdma-vm-console.log"] = console
+            where = f"soft-RoCE (rxe) in a TCG VM, kernel {vm.KERNEL_VERSION}"
+            try:
+                vm.run(script, console, p.vm_timeout_s, rwdir=out)
+            except LatlabError as exc:
+                return [CaseResult(group=f"rdma {p.size}B", engine="latlab", role="own", metric=RTT,
+                                   timestamps=OWN_TIMESTAMPS, complete=False, note=str(exc), attachments=attachments)]
+        return self._results(out, where, attachments)
+
+    def _results(self, out: Path, where: str, attachments: dict[str, Path]) -> list[CaseResult]:
+        p = self.params
+        path = out / "inside.json"
+        if not path.exists():
+            return [CaseResult(group=f"rdma {p.size}B", engine="latlab", role="own", metric=RTT,
+                               timestamps=OWN_TIMESTAMPS, complete=False, attachments=attachments,
+                               note="the RDMA run wrote no results (see the console log)")]
+        inside = json.loads(path.read_text())
+        tcg = "VM" in where
+        common = {"transport": where, "kernel": inside.get("kernel"), "device": inside.get("device"),
+                  "gid_index": inside.get("gid_index"), "gid": inside.get("gid")}
+        results: list[CaseResult] = []
+        if "error" in inside:
+            results.append(CaseResult(group=f"rdma {p.size}B", engine="latlab", role="own", metric=RTT,
+                                      timestamps=OWN_TIMESTAMPS, complete=False, note=inside["error"]))
+        for r in inside.get("latlab", []):
+            test = r.get("test", "?")
+            group = f"rdma {test} {p.size}B"
+            npz = out / f"{test}.npz"
+            ok = r.get("status") == "ok" and npz.exists()
+            data = np.load(npz) if npz.exists() else None
+            results.append(CaseResult(
+                group=group, engine="latlab", role="own", metric=RTT, timestamps=OWN_TIMESTAMPS,
+                samples_ns=data["rtt_ns"] if data is not None else None,
+                send_ns=data["send_ns"] if data is not None else None, warmup=int(r.get("warmup", 0)),
+                complete=ok, note="; ".join(x for x in (TCG_NOTE if tcg else "", r.get("error", "")) if x),
+                figures={"completions": r.get("measured", 0), "answered": r.get("server", {}).get("answered", 0)},
+                params={**common, "test": test, "inline": r.get("inline"), "events": p.events,
+                        "payload_checked": True}, attachments=attachments))
+            attachments = {}
+        for r in inside.get("perftest", []):
+            test = r["test"]
+            npz = out / f"perftest-{test}.npz"
+            samples = np.load(npz)["samples_ns"] if npz.exists() else None
+            if samples is not None and r.get("half_rtt"):
+                samples = samples * 2
+            results.append(CaseResult(
+                group=f"rdma {test} {p.size}B", engine=r.get("tool", test), role="reference", metric=RTT,
+                timestamps=PERFTEST_HALF if r.get("half_rtt") else PERFTEST_READ, samples_ns=samples,
+                complete=r.get("status") == "ok", note=r.get("error", ""),
+                params={**common, "perftest_summary_us": r.get("summary_us", {})}))
+        return results
+
+
+class RdmaBenchmark:
+    name = "rdma"
+
+    def configure(self, section: Section) -> RdmaParams:
+        return configure(section)
+
+    def cases(self, params: RdmaParams) -> list[Any]:
+        return [RdmaCase(params)]
+
+    def tool_versions(self) -> dict[str, str]:
+        return {"perftest": tool_version(["ib_send_lat", "--version"]), "rdma_vm_kernel": vm.KERNEL_VERSION}
+
+
+BENCHMARK = RdmaBenchmark()
