@@ -15,6 +15,12 @@ setup(
             extra_compile_args=["-O2", "-std=gnu11", "-Wall", "-Wextra"],
         ),
         Extension(
+            "rdma._verbs",
+            sources=["rdma/_verbs.c"],
+            libraries=["ibverbs"],
+            extra_compile_args=["-O2", "-std=gnu11", "-Wall", "-Wextra"],
+        ),
+        Extension(
             "feed_handler._book",
             sources=["feed_handler/_book.c"],
             extra_compile_args=["-O3", "-std=gnu11", "-Wall", "-Wextra"],

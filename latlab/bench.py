@@ -77,6 +77,20 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Ignore SIGINT and SIGTERM while the run's last files are written."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def run_bench(config_path: Path, results_root: Path, *, local: bool = False, only: list[str] | None = None,
               run_id: str | None = None, repo: Path | None = None, argv: list[str] | None = None) -> Path:
     """Run the configured benchmarks; returns the run folder. Prints the table at the end."""
@@ -98,7 +112,8 @@ def run_bench(config_path: Path, results_root: Path, *, local: bool = False, onl
         interrupted_reason = "interrupted (Ctrl-C or SIGTERM)"
     finally:
         stop.set()
-        record.finish(complete=not interrupted_reason, reason=interrupted_reason)
+        with _signals_held():  # a second Ctrl-C must not cut the summary short
+            record.finish(complete=not interrupted_reason, reason=interrupted_reason)
     print(render([_summary_of(record)]))
     print(f"results: {record.dir}")
     if interrupted_reason:

@@ -119,7 +119,9 @@ class RunRecord:
         return hdr.stats(hist)
 
     def finish(self, complete: bool, reason: str = "") -> Path:
-        """Write summary.json: every case so far, and whether the run completed."""
+        """Write summary.json: every case so far, and whether the run completed. Only the first call writes."""
+        if (self.dir / SUMMARY).exists():
+            return self.dir / SUMMARY
         all_complete = complete and all(c["complete"] for c in self.cases)
         return self.write_json(SUMMARY, {
             "run_id": self.run_id,

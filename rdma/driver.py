@@ -37,6 +37,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--timeout", type=float, default=10.0, help="no answer for this long: the peer is gone")
     p.add_argument("--host", default="0.0.0.0", help="server: bind address; client: server address")
     p.add_argument("--tcp-port", type=int, default=18515)
+    p.add_argument("--impl", choices=("c", "python"), default="c",
+                   help="c: compiled endpoint (default); python: the pyverbs reference")
+    p.add_argument("--fault", choices=("", "bad-rkey"), default="", help="inject a fault (for tests)")
     p.add_argument("--cpu", type=int)
     p.add_argument("--out", type=Path, help="client: folder for one <test>.npz per test")
     return p.parse_args(argv)
@@ -61,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     for test in tests:
         opts = Options(test=test, size=args.size, iterations=args.iterations, warmup=args.warmup,
                        duration_s=args.duration, inline=not args.no_inline, events=args.events,
-                       timeout_s=args.timeout)
+                       timeout_s=args.timeout, fault=args.fault)
         try:
             record = _one(args, opts)
         except LatlabError as exc:
@@ -79,17 +82,17 @@ def _one(args: argparse.Namespace, opts: Options) -> dict[str, object]:
     gid = pick_gid(args.device, args.port, args.gid_index, args.netdev)
     if args.role == "server":
         record = run_server(args.device, args.port, gid.index, opts, args.host, args.tcp_port,
-                            ready=lambda port: print(f"READY {opts.test} {port}", flush=True))
+                            ready=lambda port: print(f"READY {opts.test} {port}", flush=True), impl=args.impl)
     else:
         with gc_paused():
-            out = run_client(args.device, args.port, gid.index, opts, args.host, args.tcp_port)
+            out = run_client(args.device, args.port, gid.index, opts, args.host, args.tcp_port, impl=args.impl)
         args.out.mkdir(parents=True, exist_ok=True)
         path = args.out / f"{opts.test}.npz"
         tmp = Path(str(path) + ".tmp.npz")
         np.savez(tmp, rtt_ns=out.pop("rtt_ns"), send_ns=out.pop("send_ns"))
         os.replace(tmp, path)
         record = {**out, "status": "ok" if out["status"] == "ok" else out["status"]}
-    return {"status": "ok", **record, "gid_index": gid.index, "gid": gid.gid, "inline": opts.inline}
+    return {"status": "ok", **record, "gid_index": gid.index, "gid": gid.gid, "inline": opts.inline, "impl": args.impl}
 
 
 if __name__ == "__main__":

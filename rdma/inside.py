@@ -36,15 +36,20 @@ def _json_lines(text: str) -> list[dict]:
     return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
 
 
-def run_drivers(args: argparse.Namespace, host: str) -> list[dict]:
-    common = ["--device", args.device, "--netdev", args.netdev, "--tests", args.tests, "--size", str(args.size),
+def run_drivers(args: argparse.Namespace, host: str, impl: str, server_impl: str | None = None,
+                extra: list[str] | None = None, tests: str | None = None) -> list[dict]:
+    """latlab's client (`impl`) against a server (`server_impl`, default the same) for every test."""
+    out = args.out / impl if server_impl is None else args.out / f"{impl}-vs-{server_impl}"
+    common = ["--device", args.device, "--netdev", args.netdev, "--tests", tests or args.tests,
+              "--size", str(args.size),
               "--iterations", str(args.iterations), "--warmup", str(args.warmup), "--tcp-port", str(args.tcp_port),
               "--timeout", str(args.verbs_timeout), *(["--events"] if args.events else []),
-              *(["--no-inline"] if args.no_inline else [])]
-    server = subprocess.Popen([PY, "-m", "rdma.driver", "server", "--host", host, *common],
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+              *(["--no-inline"] if args.no_inline else []), *(extra or [])]
+    server = subprocess.Popen([PY, "-m", "rdma.driver", "server", "--host", host, "--impl", server_impl or impl,
+                               *common], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        client = subprocess.run([PY, "-m", "rdma.driver", "client", "--host", host, "--out", str(args.out), *common],
+        client = subprocess.run([PY, "-m", "rdma.driver", "client", "--host", host, "--impl", impl, "--out", str(out),
+                                 *common],
                                 capture_output=True, text=True, timeout=args.timeout)
         server_out = server.communicate(timeout=60)[0]
     finally:
@@ -103,6 +108,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--events", action="store_true")
     p.add_argument("--no-inline", action="store_true")
     p.add_argument("--perftest", action="store_true")
+    p.add_argument("--reference", action="store_true",
+                   help="also run the pyverbs reference, and the compiled client against a pyverbs server")
+    p.add_argument("--fault-check", action="store_true", help="also run a WRITE with a bad rkey (tests)")
     p.add_argument("--tcp-port", type=int, default=18515)
     p.add_argument("--verbs-timeout", type=float, default=10.0)
     p.add_argument("--timeout", type=float, default=180.0)
@@ -115,7 +123,14 @@ def main(argv: list[str] | None = None) -> int:
         gid = pick_gid(args.device, 1, None, args.netdev)
         host = gid.ipv4 or args.address.split("/")[0]
         record.update({"device": args.device, "gid_index": gid.index, "gid": gid.gid, "devices": describe()})
-        record["latlab"] = run_drivers(args, host)
+        record["latlab"] = run_drivers(args, host, "c")
+        if args.fault_check:
+            # A WRITE with a corrupted rkey: both engines must report the verbs status and the work request.
+            record["fault"] = {impl: run_drivers(args, host, impl, extra=["--fault", "bad-rkey", "--timeout", "5"],
+                                                 tests="write") for impl in ("c", "python")}
+        if args.reference:
+            record["pyverbs"] = run_drivers(args, host, "python")
+            record["interop"] = run_drivers(args, host, "c", "python")
         record["perftest"] = run_perftest(args, host, gid.index) if args.perftest else []
     except Exception as exc:
         record["error"] = f"{type(exc).__name__}: {exc}"

@@ -24,7 +24,7 @@ from latlab.results import RTT, CaseResult
 from rdma import devices, vm
 from rdma.verbs import TESTS
 
-OWN_TIMESTAMPS = ("latlab (pyverbs) user space CLOCK_MONOTONIC: before post_send, after the answering completion "
+OWN_TIMESTAMPS = ("latlab user space CLOCK_MONOTONIC: before post_send, after the answering completion "
                   "(WRITE: after the peer's write lands in polled memory)")
 PERFTEST_HALF = "perftest cycle counter; its -H samples are RTT/2 for send/write, shown here ×2 as RTT"
 PERFTEST_READ = "perftest cycle counter; ib_read_lat samples are RTT"
@@ -44,6 +44,8 @@ class RdmaParams:
     perftest: bool
     vm_timeout_s: float
     force_vm: bool
+    reference_engine: bool
+    fault_check: bool
 
 
 def configure(section: Section) -> RdmaParams:
@@ -56,13 +58,16 @@ def configure(section: Section) -> RdmaParams:
         device=section.data.get("device"), netdev=section.data.get("netdev"),
         perftest=section.boolean("perftest", True),
         vm_timeout_s=section.number("vm_timeout_s", 300.0, minimum=30.0),
-        force_vm=section.boolean("force_vm", False))
+        force_vm=section.boolean("force_vm", False),
+        reference_engine=section.boolean("reference_engine", True),
+        fault_check=section.boolean("fault_check", False))
 
 
 def inside_args(p: RdmaParams, out: Path) -> list[str]:
     return ["--out", str(out), "--tests", ",".join(p.tests), "--size", str(p.size), "--iterations",
             str(p.iterations), "--warmup", str(p.warmup), *(["--events"] if p.events else []),
-            *([] if p.inline else ["--no-inline"]), *(["--perftest"] if p.perftest else [])]
+            *([] if p.inline else ["--no-inline"]), *(["--perftest"] if p.perftest else []),
+            *(["--reference"] if p.reference_engine else []), *(["--fault-check"] if p.fault_check else [])]
 
 
 @dataclass
@@ -130,21 +135,34 @@ class RdmaCase:
         if "error" in inside:
             results.append(CaseResult(group=f"rdma {p.size}B", engine="latlab", role="own", metric=RTT,
                                       timestamps=OWN_TIMESTAMPS, complete=False, note=inside["error"]))
-        for r in inside.get("latlab", []):
-            test = r.get("test", "?")
-            group = f"rdma {test} {p.size}B"
-            npz = out / f"{test}.npz"
-            ok = r.get("status") == "ok" and npz.exists()
-            data = np.load(npz) if npz.exists() else None
-            results.append(CaseResult(
-                group=group, engine="latlab", role="own", metric=RTT, timestamps=OWN_TIMESTAMPS,
-                samples_ns=data["rtt_ns"] if data is not None else None,
-                send_ns=data["send_ns"] if data is not None else None, warmup=int(r.get("warmup", 0)),
-                complete=ok, note="; ".join(x for x in (TCG_NOTE if tcg else "", r.get("error", "")) if x),
-                figures={"completions": r.get("measured", 0), "answered": r.get("server", {}).get("answered", 0)},
-                params={**common, "test": test, "inline": r.get("inline"), "events": p.events,
-                        "payload_checked": True}, attachments=attachments))
-            attachments = {}
+        interop = {r.get("test"): r.get("status") for r in inside.get("interop", [])}
+        for key, engine, role, folder in (("latlab", "latlab", "own", "c"),
+                                          ("pyverbs", "latlab pyverbs", "context", "python")):
+            for r in inside.get(key, []):
+                test = r.get("test", "?")
+                npz = out / folder / f"{test}.npz"
+                ok = r.get("status") == "ok" and npz.exists()
+                data = np.load(npz) if npz.exists() else None
+                notes = [TCG_NOTE if tcg and role == "own" else "", r.get("error", "")]
+                if role == "own" and test in interop:
+                    notes.append(f"compiled client vs pyverbs server: {interop[test]}")
+                results.append(CaseResult(
+                    group=f"rdma {test} {p.size}B", engine=engine, role=role, metric=RTT,
+                    timestamps=OWN_TIMESTAMPS, samples_ns=data["rtt_ns"] if data is not None else None,
+                    send_ns=data["send_ns"] if data is not None else None, warmup=int(r.get("warmup", 0)),
+                    complete=ok, note="; ".join(n for n in notes if n),
+                    figures={"completions": r.get("measured", 0),
+                             "answered": r.get("server", {}).get("answered", 0)},
+                    params={**common, "test": test, "inline": r.get("inline"), "events": p.events,
+                            "impl": folder, "payload_checked": True}, attachments=attachments))
+                attachments = {}
+        for impl, runs in inside.get("fault", {}).items():
+            for r in runs:
+                results.append(CaseResult(
+                    group="rdma fault check (WRITE, bad rkey)", engine=f"latlab {impl}", role="context", metric=RTT,
+                    timestamps=OWN_TIMESTAMPS, complete=r.get("status") == "error",
+                    note=f"client: {r.get('error', r.get('status'))}; server: "
+                         f"{r.get('server', {}).get('error', r.get('server', {}).get('status'))}"))
         for r in inside.get("perftest", []):
             test = r["test"]
             npz = out / f"perftest-{test}.npz"

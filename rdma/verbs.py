@@ -64,6 +64,7 @@ class Options:
     inline: bool = True
     events: bool = False
     timeout_s: float = 10.0
+    fault: str = ""  # fault injection for tests of error reporting: "bad-rkey" corrupts the peer's rkey
 
 
 def status_text(status: int) -> str:
@@ -284,8 +285,9 @@ def _readline(f: Any, what: str) -> dict[str, Any]:
 
 
 def run_server(device: str, port: int, gid_index: int, opts: Options, bind: str, tcp_port: int,
-               accept_timeout: float = 30.0, ready: Any = None) -> dict[str, Any]:
-    """Serve one client: answer every ping (or, for READ, just stay up). Returns what it did."""
+               accept_timeout: float = 30.0, ready: Any = None, impl: str = "c") -> dict[str, Any]:
+    """Serve one client: answer every ping (or, for READ, just stay up). Returns what it did.
+    `impl` "c" runs the compiled endpoint (rdma/_verbs.c), "python" the pyverbs reference."""
     lsock = socket.create_server((bind, tcp_port))
     lsock.settimeout(accept_timeout)
     if ready:
@@ -300,6 +302,8 @@ def run_server(device: str, port: int, gid_index: int, opts: Options, bind: str,
     with conn:
         f = conn.makefile("r")
         remote_opts = Options(**_readline(f, "option exchange")["options"])
+        if impl == "c":
+            return _serve_compiled(conn, f, device, port, gid_index, remote_opts)
         res = Resources(device, port, gid_index, remote_opts)
         try:
             eng = Engine(res)
@@ -350,7 +354,7 @@ def _serve_loop(eng: Engine, opts: Options, total: int) -> int:
 
 
 def run_client(device: str, port: int, gid_index: int, opts: Options, host: str, tcp_port: int,
-               connect_timeout: float = 30.0) -> dict[str, Any]:
+               connect_timeout: float = 30.0, impl: str = "c") -> dict[str, Any]:
     """Measure: returns {"rtt_ns", "send_ns", "status", "measured", "warmup"} (what was measured is kept)."""
     deadline = time.monotonic() + connect_timeout
     while True:
@@ -365,6 +369,8 @@ def run_client(device: str, port: int, gid_index: int, opts: Options, host: str,
         conn.settimeout(opts.timeout_s + 30)
         f = conn.makefile("r")
         _sendline(conn, {"options": asdict(opts)})
+        if impl == "c":
+            return _client_compiled(conn, f, device, port, gid_index, opts)
         res = Resources(device, port, gid_index, opts)
         try:
             eng = Engine(res)
@@ -372,6 +378,8 @@ def run_client(device: str, port: int, gid_index: int, opts: Options, host: str,
                 for _ in range(16):
                     eng.post_recv()
             remote = Endpoint(**_readline(f, "endpoint exchange")["endpoint"])
+            if opts.fault == "bad-rkey":
+                remote.rkey ^= 0x5A5A5A
             _sendline(conn, {"endpoint": asdict(res.endpoint())})
             res.connect(remote)
             _readline(f, "server ready")
@@ -423,3 +431,85 @@ def _client_loop(eng: Engine, opts: Options) -> dict[str, Any]:
         status = "interrupted"
     return {"rtt_ns": rtt[:measured], "send_ns": send[:measured], "status": status, "measured": measured,
             "warmup": min(seq, opts.warmup)}
+
+
+def _endpoint(device: str, port: int, gid_index: int, opts: Options) -> Any:
+    from rdma import _verbs
+
+    try:
+        ep = _verbs.Endpoint(device, port, gid_index, opts.test, opts.size, opts.inline, opts.events)
+    except RuntimeError as exc:
+        raise VerbsError(f"setting up {device} port {port} gid {gid_index}: {exc}") from exc
+    opts.inline = bool(ep.info()[5])
+    return ep
+
+
+def _connect(ep: Any, remote: Endpoint) -> None:
+    try:
+        ep.connect(remote.qpn, remote.psn, remote.gid, remote.addr, remote.rkey)
+    except (RuntimeError, ValueError) as exc:
+        raise VerbsError(str(exc)) from exc
+
+
+def _own(ep: Any) -> dict[str, Any]:
+    qpn, psn, gid, addr, rkey, _ = ep.info()
+    return asdict(Endpoint(qpn, psn, gid, addr, rkey))
+
+
+def _raise_for(status: str, detail: str) -> None:
+    if status == "timeout":
+        raise PeerGone(detail)
+    if status == "interrupted":
+        raise KeyboardInterrupt
+    if status != "ok":
+        raise VerbsError(detail)
+
+
+def _serve_compiled(conn: socket.socket, f: Any, device: str, port: int, gid_index: int,
+                    opts: Options) -> dict[str, Any]:
+    ep = _endpoint(device, port, gid_index, opts)
+    try:
+        ep.prepost()
+        _sendline(conn, {"endpoint": _own(ep)})
+        _connect(ep, Endpoint(**_readline(f, "endpoint exchange")["endpoint"]))
+        _sendline(conn, {"ready": True})
+        answered = 0
+        try:
+            if opts.test != "read":
+                answered, status, detail = ep.serve(opts.warmup + opts.iterations, int(opts.timeout_s * 1e9))
+                _raise_for(status, detail)
+            _readline(f, "the end of the run")
+        except LatlabError as exc:
+            with contextlib.suppress(OSError):
+                _sendline(conn, {"abort": str(exc)})
+            raise
+        return {"answered": answered}
+    finally:
+        ep.close()
+
+
+def _client_compiled(conn: socket.socket, f: Any, device: str, port: int, gid_index: int,
+                     opts: Options) -> dict[str, Any]:
+    ep = _endpoint(device, port, gid_index, opts)
+    try:
+        remote = Endpoint(**_readline(f, "endpoint exchange")["endpoint"])
+        if opts.fault == "bad-rkey":
+            remote.rkey ^= 0x5A5A5A
+        _sendline(conn, {"endpoint": _own(ep)})
+        _connect(ep, remote)
+        _readline(f, "server ready")
+        rtt = np.zeros(opts.iterations, np.int64)
+        send = np.zeros(opts.iterations, np.int64)
+        measured, warmed, status, detail = ep.client(opts.warmup, opts.iterations, int(opts.duration_s * 1e9),
+                                                     int(opts.timeout_s * 1e9), rtt, send)
+        if status == "error":
+            with contextlib.suppress(OSError):
+                _sendline(conn, {"abort": detail})
+            raise VerbsError(detail)
+        result = "ok" if status == "ok" else f"{status}: {detail}"
+        with contextlib.suppress(OSError):
+            _sendline(conn, {"done": True} if status == "ok" else {"abort": result})
+        return {"rtt_ns": rtt[:measured], "send_ns": send[:measured], "status": result, "measured": measured,
+                "warmup": warmed}
+    finally:
+        ep.close()

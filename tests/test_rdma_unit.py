@@ -1,0 +1,95 @@
+"""RDMA pieces that need no device: GID choice and its errors, perftest parsing, and skipping with a reason."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from latlab.errors import LatlabError
+from rdma import devices, perftest, vm
+
+
+def fake_sysfs(root: Path) -> Path:
+    port = root / "rxe0" / "ports" / "1"
+    table = {0: ("fe80:0000:0000:0000:0201:02ff:fe03:0405", "IB/RoCE v1", "v0"),
+             1: ("0000:0000:0000:0000:0000:ffff:0a09:0001", "RoCE v2", "v0"),
+             2: ("0000:0000:0000:0000:0000:ffff:0a08:0001", "RoCE v2", "v9"),
+             3: ("0000:0000:0000:0000:0000:0000:0000:0000", "", "")}
+    for sub in ("gids", "gid_attrs/types", "gid_attrs/ndevs"):
+        (port / sub).mkdir(parents=True)
+    for i, (gid, kind, ndev) in table.items():
+        (port / "gids" / str(i)).write_text(gid + "\n")
+        (port / "gid_attrs" / "types" / str(i)).write_text(kind + "\n")
+        (port / "gid_attrs" / "ndevs" / str(i)).write_text(ndev + "\n")
+    return root
+
+
+def test_the_rocev2_ipv4_gid_is_found(tmp_path):
+    root = fake_sysfs(tmp_path)
+    g = devices.pick_gid("rxe0", root=root)
+    assert (g.index, g.ipv4, g.type) == (1, "10.9.0.1", "RoCE v2")
+    assert devices.pick_gid("rxe0", netdev="v9", root=root).index == 2
+    assert devices.pick_gid("rxe0", index=0, root=root).type == "IB/RoCE v1"
+    assert [x.index for x in devices.gids("rxe0", root)] == [0, 1, 2]  # the empty GID is left out
+
+
+@pytest.mark.parametrize(("kwargs", "needle"), [
+    ({"device": "mlx5_9"}, "no RDMA device 'mlx5_9'"),
+    ({"device": "rxe0", "port": 2}, "no GIDs on port 2"),
+    ({"device": "rxe0", "index": 7}, "no GID index 7"),
+    ({"device": "rxe0", "netdev": "eth5"}, "no RoCE v2 IPv4 GID on eth5"),
+])
+def test_a_wrong_device_port_or_gid_lists_what_exists(tmp_path, kwargs, needle):
+    root = fake_sysfs(tmp_path)
+    with pytest.raises(LatlabError) as err:
+        devices.pick_gid(root=root, **kwargs)
+    text = str(err.value)
+    assert needle in text
+    assert "rxe0" in text and "gid 1: 0000:0000:0000:0000:0000:ffff:0a09:0001 RoCE v2 v0" in text
+
+
+PERFTEST = """
+ #bytes #iterations    t_min[usec]    t_max[usec]  t_typical[usec]    t_avg[usec]  (header, cut)
+#, usec
+1, 38.9072
+2, 38.9524
+3, 310.642
+---------------------------------------------------------------------------------------
+ #bytes #iterations    t_min[usec]    t_max[usec]  t_typical[usec]    t_avg[usec]  (header, cut)
+ 2       300          38.91          335.45       40.59    	       48.19       	35.80  		298.16  		335.45
+"""
+
+
+def test_perftest_raw_samples_and_summary():
+    assert perftest.parse_raw(PERFTEST).tolist() == [38907, 38952, 310642]
+    summary = perftest.parse_summary(PERFTEST)
+    assert summary["t_typical"] == 40.59 and summary["p99.9"] == 335.45 and summary["iterations"] == 300
+    with pytest.raises(LatlabError, match="no samples"):
+        perftest.parse_raw("Couldn't connect to 10.9.0.1:18515\n")
+    assert perftest.argv("read", "rxe0", 1, 64, 100, "10.9.0.1")[0] == "ib_read_lat"
+
+
+def test_no_device_and_no_vm_gives_a_row_with_the_reason(monkeypatch, tmp_path):
+    import threading
+
+    from latlab.config import Section
+    from latlab.plugin import RunContext
+    from latlab.topology import Lab
+    from rdma import plugin
+
+    monkeypatch.setattr(devices, "devices", lambda root=devices.SYSFS: [])
+    monkeypatch.setattr(vm.shutil, "which", lambda name: None)
+    reason = vm.unavailable_reason()
+    assert "qemu-system-x86" in reason and "make setup-rdma" in reason
+    case = plugin.RdmaCase(plugin.configure(Section({}, "rdma")))
+    ctx = RunContext(lab=Lab("none", {}, 1500), workdir=tmp_path, stop=threading.Event(), quiet=True, tag="unit00")
+    [row] = case.run(ctx)
+    assert not row.complete and row.note.startswith("skipped: no RDMA device here") and "qemu" in row.note
+    assert not (vm.REPO / ".cache" / "rdma-runs" / "unit00").exists()
+
+
+def test_samples_are_doubled_only_for_half_rtt_tools():
+    assert {"send", "write"} == perftest.HALF_RTT_TESTS
+    assert np.array_equal(perftest.parse_raw("1, 1.5\n") * 2, np.array([3000]))

@@ -1,0 +1,71 @@
+"""The RDMA path end to end on soft-RoCE: boots the VM (no RDMA device here), runs the four verbs tests in the
+compiled and the pyverbs engines, the compiled client against a pyverbs server, perftest, and a fault check."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+import pytest
+import yaml
+
+from rdma import devices, vm
+
+from .conftest import REPO, latlab_cmd
+
+REASON = None if devices.devices() else vm.unavailable_reason()
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(REASON is not None, reason=f"no RDMA device and no VM: {REASON}")]
+ITERATIONS = 300
+
+
+@pytest.fixture(scope="module")
+def rdma_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("rdma")
+    config = tmp / "rdma.yaml"
+    config.write_text(yaml.safe_dump({"rdma": {"iterations": ITERATIONS, "warmup": 30, "fault_check": True,
+                                               "vm_timeout_s": 280}}))
+    out = subprocess.run(latlab_cmd("bench", "--config", str(config), "--results", str(tmp / "r")),
+                         capture_output=True, text=True, cwd=REPO, timeout=330, env={**os.environ, "CI": "true"})
+    assert out.returncode == 0, out.stderr[-2000:]
+    [run] = list((tmp / "r").iterdir())
+    return run, json.loads((run / "summary.json").read_text()), out.stdout
+
+
+def test_all_four_verbs_tests_complete_with_payloads_checked(rdma_run):
+    run, summary, _ = rdma_run
+    rows = {(c["group"], c["engine"]): c for c in summary["cases"]}
+    for test in ("send", "write", "read", "ud"):
+        for engine in ("latlab", "latlab pyverbs"):
+            row = rows[(f"rdma {test} 64B", engine)]
+            assert row["complete"], row["note"]
+            assert row["figures"]["completions"] == ITERATIONS
+            assert row["stats_ns"]["count"] == ITERATIONS
+            assert row["params"]["payload_checked"] is True
+            if test != "read":
+                assert row["figures"]["answered"] == ITERATIONS + 30  # the server answered every ping
+            assert (run / row["files"]["hgrm"]).exists() and (run / row["files"]["hlog"]).exists()
+        assert "compiled client vs pyverbs server: ok" in rows[(f"rdma {test} 64B", "latlab")]["note"]
+
+
+def test_perftest_runs_on_the_same_device_and_ratios_are_computed(rdma_run):
+    run, summary, stdout = rdma_run
+    rows = {(c["group"], c["engine"]): c for c in summary["cases"]}
+    for test, tool in (("send", "ib_send_lat"), ("write", "ib_write_lat"), ("read", "ib_read_lat")):
+        row = rows[(f"rdma {test} 64B", tool)]
+        assert row["complete"] and row["stats_ns"]["count"] >= ITERATIONS - 5
+        assert ("RTT/2" in row["timestamps"]) == (test != "read")
+        assert f"latlab/{tool}" in stdout
+    own = rows[("rdma send 64B", "latlab")]
+    assert "TCG VM" in own["params"]["transport"] and vm.KERNEL_VERSION in own["params"]["transport"]
+    assert any(name.endswith("console.log") for name in os.listdir(run))
+
+
+def test_completion_errors_name_the_status_and_the_work_request(rdma_run):
+    _, summary, _ = rdma_run
+    faults = [c for c in summary["cases"] if c["group"].startswith("rdma fault check")]
+    assert {c["engine"] for c in faults} == {"latlab c", "latlab python"}
+    for row in faults:
+        assert row["complete"], row["note"]
+        assert "remote access error" in row["note"] and "ping 0" in row["note"]
+        assert "aborted" in row["note"]  # the server was told and gave up
