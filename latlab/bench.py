@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import sys
 import tempfile
@@ -103,6 +104,7 @@ def run_bench(config_path: Path, results_root: Path, *, local: bool = False, onl
     lab_cm = local_lab(bench_plan.lab) if local else two_host_lab(bench_plan.lab, tag)
     interrupted_reason = ""
     stop = threading.Event()
+    owner = os.getpid()
     try:
         with _sigterm_as_interrupt(), lab_cm as lab, tempfile.TemporaryDirectory(prefix="latlab-") as tmp:
             _write_manifest(record, lab, bench_plan, repo or Path.cwd(), argv or sys.argv)
@@ -111,6 +113,8 @@ def run_bench(config_path: Path, results_root: Path, *, local: bool = False, onl
     except KeyboardInterrupt:
         interrupted_reason = "interrupted (Ctrl-C or SIGTERM)"
     finally:
+        if os.getpid() != owner:
+            os._exit(1)  # a forked helper (pyroute2's) unwinding a copy of this frame must not touch the run
         stop.set()
         with _signals_held():  # a second Ctrl-C must not cut the summary short
             record.finish(complete=not interrupted_reason, reason=interrupted_reason)

@@ -19,6 +19,17 @@ from latlab.errors import ConfigError, LabUnavailable
 NETNS_DIR = "/run/netns"
 
 
+def pyroute2_configured() -> None:
+    """Configure pyroute2 before use. It forks short-lived helpers to work inside namespaces and stops them
+    with a signal: without `disable_mp_signal` a helper keeps this process's handlers, so a SIGTERM becomes a
+    KeyboardInterrupt that unwinds the helper's copy of the caller (and would finish the run twice). Its
+    2-second reply deadline is also too short on a loaded 2-core machine."""
+    from pyroute2 import config
+
+    config.disable_mp_signal = True
+    config.default_communicate_timeout = 30
+
+
 @dataclass(frozen=True)
 class LabHost:
     """One host of the lab."""
@@ -135,6 +146,7 @@ def two_host_lab(spec: LabSpec, tag: str) -> Iterator[Lab]:
 
 
 def _build_pair(spec: LabSpec, names: dict[str, str], ifnames: dict[str, str], created: list[str]) -> None:
+    pyroute2_configured()
     from pyroute2 import IPRoute, NetNS, netns
 
     for ns in names.values():
@@ -157,6 +169,7 @@ def _build_pair(spec: LabSpec, names: dict[str, str], ifnames: dict[str, str], c
 
 def remove_namespaces(names: Sequence[str]) -> None:
     """Delete namespaces by name (their veth ends go with them); missing ones are ignored."""
+    pyroute2_configured()
     from pyroute2 import netns
 
     for name in names:
@@ -200,6 +213,7 @@ def bridge_lab(spec: BridgeSpec, tag: str) -> Iterator[Lab]:
 
 
 def _build_bridge(spec: BridgeSpec, tag: str, created: list[str]) -> dict[str, LabHost]:
+    pyroute2_configured()
     from pyroute2 import IPRoute, NetNS, netns
 
     switch = f"latlab-{tag}-sw"
