@@ -3,13 +3,13 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMPS := .stamps
-APT_PACKAGES := sockperf qperf iproute2 ethtool util-linux nftables python3-venv python3-dev gcc libibverbs-dev
+APT_PACKAGES := sockperf qperf iproute2 ethtool util-linux nftables python3-venv python3-dev python3-apt gcc libibverbs-dev openssh-server openssh-client git
 # Debian's own Python 3.11: the venv sees Debian's python3-pyverbs through system site packages.
 SYSTEM_PYTHON := /usr/bin/python3
 CONFIG ?= configs/bench.yaml
 BENCH_ARGS ?=
 
-.PHONY: lab-check setup setup-rdma vm-kernel bench bench-local bench-replay bench-rdma test lint report clean-venv
+.PHONY: bench-hosts lab-check setup setup-rdma vm-kernel bench bench-local bench-replay bench-rdma test lint report clean-venv
 
 setup: $(STAMPS)/venv
 
@@ -76,6 +76,12 @@ $(REPLAY_FILE): | setup
 bench-replay: setup $(REPLAY_FILE)
 	$(VENV)/bin/latlab replay $(REPLAY_FILE) | head -5
 	$(VENV)/bin/latlab replay $(REPLAY_FILE) --engine python | head -5
+
+# The lab across real hosts: `make bench-hosts INVENTORY=ansible/inventory/mylab.yml` (provision first with site.yml).
+INVENTORY ?= ansible/inventory/example.yml
+bench-hosts: setup
+	cd ansible && ../$(VENV)/bin/ansible-playbook -i ../$(INVENTORY) bench.yml \
+	  -e latlab_bench_run_id=$$(date -u +%Y%m%dT%H%M%SZ)-hosts
 
 # The hostprep table for this machine (exit 2 = not ready is a report, not a failure of the target).
 lab-check: setup

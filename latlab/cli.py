@@ -52,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--results", type=Path, default=DEFAULT_RESULTS)
     report.set_defaults(func=_cmd_report)
 
+    from latlab import multihost
+
+    multihost.register(sub)
     for ep in metadata.entry_points(group="latlab.commands"):
         ep.load()(sub)
     return parser

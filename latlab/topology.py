@@ -191,11 +191,13 @@ class BridgeSpec:
 
 
 @contextlib.contextmanager
-def bridge_lab(spec: BridgeSpec, tag: str) -> Iterator[Lab]:
+def bridge_lab(spec: BridgeSpec, tag: str, root_address: str | None = None) -> Iterator[Lab]:
     """Hosts `latlab-<tag>-<name>` joined through a Linux bridge in namespace `latlab-<tag>-sw`.
 
     Each host gets one veth into the bridge, its address, and a 224.0.0.0/4 route on that veth, so
-    multicast sent by one host reaches the others (the bridge floods or snoops IGMP joins).
+    multicast sent by one host reaches the others (the bridge floods or snoops IGMP joins). With
+    `root_address` (address/prefix) this namespace joins the bridge too, as a controller (`ll<tag>r`),
+    so that tools here (ssh, Ansible) reach the hosts; that link is deleted on exit as well.
     """
     reason = netns_unavailable_reason()
     if reason:
@@ -204,12 +206,29 @@ def bridge_lab(spec: BridgeSpec, tag: str) -> Iterator[Lab]:
     try:
         try:
             hosts = _build_bridge(spec, tag, created)
+            if root_address:
+                _attach_root(tag, root_address)
         except OSError as exc:
             raise LabUnavailable(f"could not build the bridge lab: {exc}") from exc
         yield Lab(kind=f"{len(spec.names)} netns hosts on a Linux bridge", hosts=hosts, mtu=spec.mtu,
                   namespaces=list(created))
     finally:
         remove_namespaces(created)
+
+
+def _attach_root(tag: str, address: str) -> None:
+    from pyroute2 import IPRoute, NetNS
+
+    iface = ipaddress.IPv4Interface(address)
+    inner, outer = f"ll{tag}r", f"ll{tag}rs"
+    with IPRoute() as ipr:
+        ipr.link("add", ifname=inner, kind="veth", peer={"ifname": outer, "net_ns_fd": f"latlab-{tag}-sw"})
+        index = ipr.link_lookup(ifname=inner)[0]
+        ipr.addr("add", index=index, address=str(iface.ip), prefixlen=iface.network.prefixlen)
+        ipr.link("set", index=index, state="up")
+    with NetNS(f"latlab-{tag}-sw") as sw:
+        port = sw.link_lookup(ifname=outer)[0]
+        sw.link("set", index=port, master=sw.link_lookup(ifname="br0")[0], state="up")
 
 
 def _build_bridge(spec: BridgeSpec, tag: str, created: list[str]) -> dict[str, LabHost]:
