@@ -50,8 +50,11 @@ def run(script: Path, console_log: Path, timeout_s: float, rwdir: Path, memory: 
         raise LatlabError(reason)
     venv_bin = str(Path(sys.executable).parent)
     env = {**os.environ, "PATH": f"{venv_bin}:{os.environ.get('PATH', '/usr/bin:/bin')}"}
+    # The guest mounts its own tmpfs on /tmp, so a checkout under /tmp (a CI clone, say) would vanish inside it:
+    # map the repository in explicitly, read-only, and only the results folder read-write.
     argv = ["vng", "--run", str(vmlinuz()), "--disable-kvm", "--memory", memory, "--cpus", str(cpus),
-            f"--rwdir={rwdir}", "--", f"bash {script}"]
+            f"--rodir={REPO}", f"--rwdir={rwdir}", "--cwd", str(REPO), "--", f"bash {script}"]
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
     with open(console_log, "wb") as log:
         proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
                                 start_new_session=True)

@@ -34,6 +34,13 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+def _end_of_session(sock: object, dest: tuple[str, int], session: bytes, seq: int) -> None:
+    """End of session, sent 10 times over 0.2 s so that subscribers behind a lossy link still see one."""
+    for _ in range(10):
+        sock.sendto(moldudp64.HEADER.pack(session, seq, moldudp64.END_OF_SESSION), dest)  # type: ignore[attr-defined]
+        time.sleep(0.02)
+
+
 def _pack(source: Source, seq: int, due: int, room: int) -> tuple[bytes, int]:
     """Blocks for messages seq..due, as many as fit `room` bytes."""
     blocks = []
@@ -105,9 +112,7 @@ def publish(args: argparse.Namespace) -> dict[str, object]:
                 seq += n
     except KeyboardInterrupt:
         status = "interrupted"
-    for _ in range(3):  # end of session, repeated in case one is lost
-        sock.sendto(header.pack(session, seq, moldudp64.END_OF_SESSION), dest)
-        time.sleep(0.01)
+    _end_of_session(sock, dest, session, seq)
     elapsed = (mono[packets - 1] - mono[0]) / 1e9 if packets > 1 else 0.0
     _save(args.out, first[:packets], counts[:packets], mono[:packets], real[:packets], t0, period)
     return {"status": status, "messages": seq - 1, "packets": packets, "sha256": digest.hexdigest(),
@@ -160,9 +165,7 @@ def publish_conflated(args: argparse.Namespace) -> dict[str, object]:
                         next_packet = now
     except KeyboardInterrupt:
         status = "interrupted"
-    for _ in range(3):
-        sock.sendto(moldudp64.HEADER.pack(session, seq, moldudp64.END_OF_SESSION), dest)
-        time.sleep(0.01)
+    _end_of_session(sock, dest, session, seq)
     table = np.array(sent, dtype=np.int64).reshape(-1, 4)
     _save(args.out, table[:, 0], table[:, 1], table[:, 2], table[:, 3], t0, 0.0)
     return {"status": status, "updates": updates, "packets": packets, "messages": seq - 1, "end_sequence": seq}
