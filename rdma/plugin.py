@@ -10,6 +10,7 @@ import json
 import shutil
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -110,7 +111,7 @@ class RdmaCase:
             script = out / "inside.sh"
             script.write_text(f"cd {vm.REPO}\n{sys.executable} -m rdma.inside --setup-rxe "
                               + " ".join(inside_args(p, out)) + "\n")
-            console = out / "vm-console.log"
+            console = ctx.workdir / "rdma-vm-console.log"  # on the host, kept until the run is recorded
             attachments["rdma-vm-console.log"] = console
             where = f"soft-RoCE (rxe) in a TCG VM, kernel {vm.KERNEL_VERSION}"
             try:

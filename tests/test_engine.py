@@ -83,8 +83,10 @@ def test_compiled_and_reference_loops_agree(tmp_path, servers, proto, busy):
         # Each send happens after the previous echo: spacing is at least the previous RTT.
         assert np.all(np.diff(data["send_ns"]) >= data["rtt_ns"][:-1])
         results[impl] = data
-    # The compiled loop must not be slower than the reference it replaces (same machine, same run).
-    assert np.median(results["c"]["rtt_ns"]) < np.median(results["python"]["rtt_ns"]) * 1.5
+    # Busy-polling, the compiled loop must not be slower than the reference it replaces (same machine, same
+    # run). Blocking, both wait on the same kernel wake-ups, which dominate and vary run to run.
+    if busy:
+        assert np.median(results["c"]["rtt_ns"]) < np.median(results["python"]["rtt_ns"]) * 1.5
 
 
 def test_mixed_implementations_interoperate(tmp_path, servers):
