@@ -84,9 +84,9 @@ class RdmaCase:
         return 150.0
 
     def run(self, ctx: RunContext) -> list[CaseResult]:
-        out = vm.REPO / ".cache" / "rdma-runs" / ctx.tag  # under the repo: the VM shares this file system
-        shutil.rmtree(out, ignore_errors=True)
-        out.mkdir(parents=True)
+        # The VM writes its results here: outside the repository, which the guest sees read-only (a writable
+        # folder nested in a read-only mount would be read-only too), and not under /tmp (the guest's own tmpfs).
+        out = Path(tempfile.mkdtemp(prefix=f"latlab-rdma-{ctx.tag}-", dir="/var/tmp"))
         try:
             return self._run(ctx, out)
         finally:
