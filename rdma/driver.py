@@ -80,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _one(args: argparse.Namespace, opts: Options) -> dict[str, object]:
     gid = pick_gid(args.device, args.port, args.gid_index, args.netdev)
+    if opts.test == "cm":
+        return _one_cm(args, opts, gid)
     if args.role == "server":
         record = run_server(args.device, args.port, gid.index, opts, args.host, args.tcp_port,
                             ready=lambda port: print(f"READY {opts.test} {port}", flush=True), impl=args.impl)
@@ -93,6 +95,21 @@ def _one(args: argparse.Namespace, opts: Options) -> dict[str, object]:
         os.replace(tmp, path)
         record = {**out, "status": "ok" if out["status"] == "ok" else out["status"]}
     return {"status": "ok", **record, "gid_index": gid.index, "gid": gid.gid, "inline": opts.inline, "impl": args.impl}
+
+
+def _one_cm(args: argparse.Namespace, opts: Options, gid: object) -> dict[str, object]:
+    """The rdma_cm test: the connection is set up by rdma_cm on --tcp-port + 1 (no TCP exchange)."""
+    from rdma.cm import cm_client, cm_server
+
+    port = args.tcp_port + 1
+    if args.role == "server":
+        record = cm_server(args.host, port, opts, ready=lambda p: print(f"READY cm {p}", flush=True))
+    else:
+        out = cm_client(args.host, port, opts)
+        args.out.mkdir(parents=True, exist_ok=True)
+        np.savez(args.out / "cm.npz", rtt_ns=out.pop("rtt_ns"), send_ns=out.pop("send_ns"))
+        record = out
+    return {"status": "ok", **record, "gid_index": gid.index, "gid": gid.gid, "impl": "python (rdma_cm)"}
 
 
 if __name__ == "__main__":

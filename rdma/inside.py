@@ -26,7 +26,8 @@ PY = sys.executable
 def setup_rxe(netdev: str, address: str, device: str) -> None:
     """A veth pair with `address` on `netdev` and an rxe device over it (inside the VM)."""
     peer = netdev + "p"
-    for cmd in (["modprobe", "rdma_rxe"], ["ip", "link", "add", netdev, "type", "veth", "peer", "name", peer],
+    for cmd in (["modprobe", "rdma_rxe"], ["modprobe", "rdma_ucm"],
+                ["ip", "link", "add", netdev, "type", "veth", "peer", "name", peer],
                 ["ip", "addr", "add", address, "dev", netdev], ["ip", "link", "set", netdev, "up"],
                 ["ip", "link", "set", peer, "up"], ["rdma", "link", "add", device, "type", "rxe", "netdev", netdev]):
         subprocess.run(cmd, check=True, capture_output=True, timeout=60)
@@ -101,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--netdev", default="rxev0")
     p.add_argument("--address", default="10.9.0.1/24")
     p.add_argument("--setup-rxe", action="store_true")
-    p.add_argument("--tests", default="send,write,read,ud")
+    p.add_argument("--tests", default="send,write,read,ud,cm")
     p.add_argument("--size", type=int, default=64)
     p.add_argument("--iterations", type=int, default=1000)
     p.add_argument("--warmup", type=int, default=100)
@@ -123,14 +124,18 @@ def main(argv: list[str] | None = None) -> int:
         gid = pick_gid(args.device, 1, None, args.netdev)
         host = gid.ipv4 or args.address.split("/")[0]
         record.update({"device": args.device, "gid_index": gid.index, "gid": gid.gid, "devices": describe()})
-        record["latlab"] = run_drivers(args, host, "c")
+        verbs_tests = ",".join(t for t in args.tests.split(",") if t != "cm")
+        record["latlab"] = run_drivers(args, host, "c", tests=verbs_tests)
+        if "cm" in args.tests.split(","):
+            record["rdma_cm"] = run_drivers(args, host, "python", tests="cm")
         if args.fault_check:
             # A WRITE with a corrupted rkey: both engines must report the verbs status and the work request.
             record["fault"] = {impl: run_drivers(args, host, impl, extra=["--fault", "bad-rkey", "--timeout", "5"],
                                                  tests="write") for impl in ("c", "python")}
         if args.reference:
-            record["pyverbs"] = run_drivers(args, host, "python")
-            record["interop"] = run_drivers(args, host, "c", "python")
+            tests = ",".join(t for t in args.tests.split(",") if t != "cm")
+            record["pyverbs"] = run_drivers(args, host, "python", tests=tests)
+            record["interop"] = run_drivers(args, host, "c", "python", tests=tests)
         record["perftest"] = run_perftest(args, host, gid.index) if args.perftest else []
     except Exception as exc:
         record["error"] = f"{type(exc).__name__}: {exc}"

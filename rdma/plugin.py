@@ -138,10 +138,13 @@ class RdmaCase:
                                       timestamps=OWN_TIMESTAMPS, complete=False, note=inside["error"]))
         interop = {r.get("test"): r.get("status") for r in inside.get("interop", [])}
         for key, engine, role, folder in (("latlab", "latlab", "own", "c"),
-                                          ("pyverbs", "latlab pyverbs", "context", "python")):
+                                          ("pyverbs", "latlab pyverbs", "context", "python"),
+                                          ("rdma_cm", "latlab pyverbs rdma_cm", "context", "python")):
             for r in inside.get(key, []):
                 test = r.get("test", "?")
                 npz = out / folder / f"{test}.npz"
+                if test == "cm":
+                    test = "send"  # the same RC SEND ping-pong, connected through rdma_cm
                 ok = r.get("status") == "ok" and npz.exists()
                 data = np.load(npz) if npz.exists() else None
                 notes = [TCG_NOTE if tcg and role == "own" else "", r.get("error", "")]

@@ -30,7 +30,7 @@ WC_STATUS = ("success", "local length error", "local QP operation error", "local
              "local RDD violation error", "remote invalid RD request", "aborted error", "invalid EE context number",
              "invalid EE context state", "fatal error", "response timeout error", "general error",
              "TM error", "TM rendezvous pending")
-TESTS = ("send", "write", "read", "ud")
+TESTS = ("send", "write", "read", "ud", "cm")  # cm: RC SEND with rdma_cm connection set-up (pyverbs)
 GRH = 40
 SEQ = struct.Struct("<Q")
 SIGNAL_EVERY = 32
