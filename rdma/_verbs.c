@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <poll.h>
 
 enum { T_SEND, T_WRITE, T_READ, T_UD };
 #define GRH 40
@@ -37,13 +38,24 @@ typedef struct {
     struct ibv_ah *ah;
     char *buf;
     size_t size, slot;
-    int test, port, gid_index, inline_ok, events, unsignaled;
+    int test, port, gid_index, inline_ok, events, unsignaled, ctrl_fd;
     uint32_t psn, rqpn, rrkey;
     uint64_t raddr;
     union ibv_gid gid;
     struct ibv_port_attr pattr;
     char detail[256];
 } Ep;
+
+/* The control connection became readable while waiting: the peer sent "abort" (or closed). */
+static int peer_spoke(Ep *e, const char *what, long long seq) {
+    if (e->ctrl_fd < 0) return 0;
+    struct pollfd p = {.fd = e->ctrl_fd, .events = POLLIN};
+    if (poll(&p, 1, 0) > 0) {
+        snprintf(e->detail, sizeof e->detail, "%s %lld: the peer aborted", what, seq);
+        return 4;
+    }
+    return 0;
+}
 
 static inline int64_t now_ns(void) {
     struct timespec ts;
@@ -93,6 +105,7 @@ static int Ep_init(Ep *e, PyObject *args, PyObject *kw) {
         PyErr_SetString(PyExc_ValueError, "test must be send, write, read or ud, and size at least 16");
         return -1;
     }
+    e->ctrl_fd = -1;
     e->size = (size_t)size;
     e->slot = e->size + GRH;
     e->events = events;
@@ -114,7 +127,7 @@ static int Ep_init(Ep *e, PyObject *args, PyObject *kw) {
     if (!(e->cq = ibv_create_cq(e->ctx, 256, NULL, e->ch, 0))) return fail(e, "create_cq");
     size_t len = (e->slot * 2 + 4095) & ~(size_t)4095;
     if (!(e->buf = aligned_alloc(4096, len))) return fail(e, "buffer");
-    memset(e->buf, 0, len);
+    memset(e->buf, 0xFF, len);  /* no sequence number (from 0) matches before the first write lands */
     int access = IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE | IBV_ACCESS_REMOTE_READ;
     if (!(e->mr = ibv_reg_mr(e->pd, e->buf, len, access))) return fail(e, "reg_mr");
     struct ibv_qp_init_attr ia = {.send_cq = e->cq, .recv_cq = e->cq, .qp_type = e->test == T_UD ? IBV_QPT_UD : IBV_QPT_RC,
@@ -266,6 +279,7 @@ static int wait_cq(Ep *e, enum ibv_wc_opcode want, const char *what, long long s
             return 2;
         }
         if ((++spins % CHECK_EVERY) == 0) {
+            if (peer_spoke(e, what, seq)) return 4;
             if (now_ns() - start > timeout_ns) {
                 snprintf(e->detail, sizeof e->detail, "%s %lld: no completion within %lld ms", what, seq,
                          (long long)(timeout_ns / 1000000));
@@ -323,6 +337,20 @@ static int check(Ep *e, uint64_t want, const char *what, long long seq, size_t b
     return 0;
 }
 
+/* A completion error while a side polls memory (its own WRITE failed): 2 with the detail set, else 0. */
+static int reap_errors(Ep *e, const char *what, uint64_t seq) {
+    struct ibv_wc wc[8];
+    int n = ibv_poll_cq(e->cq, 8, wc);
+    for (int i = 0; i < n; i++)
+        if (wc[i].status != IBV_WC_SUCCESS) {
+            snprintf(e->detail, sizeof e->detail, "%s %llu: completion %s (status %d, opcode %d, wr_id %llu, vendor_err %u)",
+                     what, (unsigned long long)seq, ibv_wc_status_str(wc[i].status), wc[i].status, wc[i].opcode,
+                     (unsigned long long)wc[i].wr_id, wc[i].vendor_err);
+            return 2;
+        }
+    return 0;
+}
+
 /* WRITE: wait until the peer's write puts seq in the last 8 bytes of our receive slot. */
 static int poll_memory(Ep *e, uint64_t seq, const char *what, int64_t timeout_ns) {
     volatile uint64_t *p = (volatile uint64_t *)(void *)(e->buf + e->slot + e->size - 8);
@@ -330,6 +358,8 @@ static int poll_memory(Ep *e, uint64_t seq, const char *what, int64_t timeout_ns
     unsigned spins = 0;
     while (*p != seq) {
         if ((++spins % CHECK_EVERY) == 0) {
+            if (reap_errors(e, what, seq)) return 2;
+            if (peer_spoke(e, what, (long long)seq)) return 4;
             if (now_ns() - start > timeout_ns) {
                 snprintf(e->detail, sizeof e->detail, "%s %llu: the peer's write did not arrive within %lld ms", what,
                          (unsigned long long)seq, (long long)(timeout_ns / 1000000));
@@ -341,7 +371,7 @@ static int poll_memory(Ep *e, uint64_t seq, const char *what, int64_t timeout_ns
     return 0;
 }
 
-static const char *STATUS[] = {"ok", "timeout", "error", "interrupted"};
+static const char *STATUS[] = {"ok", "timeout", "error", "interrupted", "aborted"};
 
 static int get_i64(PyObject *obj, Py_buffer *v, Py_ssize_t n) {
     if (PyObject_GetBuffer(obj, v, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS) < 0) return -1;
@@ -439,6 +469,13 @@ static PyObject *Ep_prepost(Ep *e, PyObject *Py_UNUSED(x)) {
     Py_RETURN_NONE;
 }
 
+static PyObject *Ep_watch(Ep *e, PyObject *arg) {
+    int fd = (int)PyLong_AsLong(arg);
+    if (fd == -1 && PyErr_Occurred()) return NULL;
+    e->ctrl_fd = fd;
+    Py_RETURN_NONE;
+}
+
 static PyObject *Ep_close(Ep *e, PyObject *Py_UNUSED(x)) {
     release(e);
     Py_RETURN_NONE;
@@ -455,6 +492,7 @@ static PyMethodDef Ep_methods[] = {
     {"prepost", (PyCFunction)Ep_prepost, METH_NOARGS, "server: post receives (send/ud) or the READ marker"},
     {"client", (PyCFunction)Ep_client, METH_VARARGS, "client(warmup, iterations, duration_ns, timeout_ns, rtt, send)"},
     {"serve", (PyCFunction)Ep_serve, METH_VARARGS, "serve(total, timeout_ns)"},
+    {"watch", (PyCFunction)Ep_watch, METH_O, "watch(fd): stop waiting (status aborted) when fd becomes readable"},
     {"close", (PyCFunction)Ep_close, METH_NOARGS, "release every verbs object"},
     {NULL, NULL, 0, NULL},
 };

@@ -38,9 +38,10 @@ def _json_lines(text: str) -> list[dict]:
 
 
 def run_drivers(args: argparse.Namespace, host: str, impl: str, server_impl: str | None = None,
-                extra: list[str] | None = None, tests: str | None = None) -> list[dict]:
-    """latlab's client (`impl`) against a server (`server_impl`, default the same) for every test."""
-    out = args.out / impl if server_impl is None else args.out / f"{impl}-vs-{server_impl}"
+                extra: list[str] | None = None, tests: str | None = None, folder: str | None = None) -> list[dict]:
+    """latlab's client (`impl`) against a server (`server_impl`, default the same) for every test; samples go to
+    args.out/<folder> (default: the implementation's name)."""
+    out = args.out / (folder or (impl if server_impl is None else f"{impl}-vs-{server_impl}"))
     common = ["--device", args.device, "--netdev", args.netdev, "--tests", tests or args.tests,
               "--size", str(args.size),
               "--iterations", str(args.iterations), "--warmup", str(args.warmup), "--tcp-port", str(args.tcp_port),
@@ -131,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.fault_check:
             # A WRITE with a corrupted rkey: both engines must report the verbs status and the work request.
             record["fault"] = {impl: run_drivers(args, host, impl, extra=["--fault", "bad-rkey", "--timeout", "5"],
-                                                 tests="write") for impl in ("c", "python")}
+                                                 tests="write", folder=f"fault-{impl}") for impl in ("c", "python")}
         if args.reference:
             tests = ",".join(t for t in args.tests.split(",") if t != "cm")
             record["pyverbs"] = run_drivers(args, host, "python", tests=tests)

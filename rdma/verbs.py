@@ -98,6 +98,7 @@ class Resources:
             self.slot = opts.size + GRH
             access = e.IBV_ACCESS_LOCAL_WRITE | e.IBV_ACCESS_REMOTE_WRITE | e.IBV_ACCESS_REMOTE_READ
             self.mr = MR(self.pd, self.slot * 2, access)
+            self.mr.write(b"\xff" * (self.slot * 2), self.slot * 2)  # no sequence number matches before a write
             qp_type = e.IBV_QPT_UD if opts.test == "ud" else e.IBV_QPT_RC
             attr = QPAttr(port_num=port)
             attr.qp_access_flags = access
@@ -181,6 +182,14 @@ class Engine:
         self.posted = 0
         self.sent_unsignaled = 0
         self.deadline_ns = int(opts.timeout_s * 1e9)
+        self.control: socket.socket | None = None  # the server watches it: the client's abort ends a wait
+
+    def peer_spoke(self, what: str) -> None:
+        if self.control is not None:
+            import select
+
+            if select.select([self.control], [], [], 0)[0]:
+                raise PeerGone(f"{what}: the peer aborted")
 
     def send_wr(self, signaled: bool) -> Any:
         e = self.e
@@ -232,8 +241,10 @@ class Engine:
                 if wc.opcode == want_opcode:
                     return
             spins += 1
-            if spins % 4096 == 0 and time.perf_counter_ns() - start > self.deadline_ns:
-                raise PeerGone(f"{what}: no completion within {self.res.opts.timeout_s} s")
+            if spins % 4096 == 0:
+                self.peer_spoke(what)
+                if time.perf_counter_ns() - start > self.deadline_ns:
+                    raise PeerGone(f"{what}: no completion within {self.res.opts.timeout_s} s")
 
     def poll_memory(self, seq: int, what: str) -> None:
         """WRITE ping-pong: wait until the peer's write puts `seq` in the last 8 bytes of our slot."""
@@ -243,8 +254,15 @@ class Engine:
         spins = 0
         while SEQ.unpack(mr.read(8, off))[0] != seq:
             spins += 1
-            if spins % 4096 == 0 and time.perf_counter_ns() - start > self.deadline_ns:
-                raise PeerGone(f"{what}: the peer's write did not arrive within {self.res.opts.timeout_s} s")
+            if spins % 4096 == 0:
+                n, wcs = self.res.cq.poll()  # our own WRITE may have failed: its error completion says why
+                for wc in wcs[:n]:
+                    if wc.status != 0:
+                        raise VerbsError(f"{what}: completion {status_text(wc.status)} (status {wc.status}, "
+                                         f"opcode {wc.opcode}, wr_id {wc.wr_id}, vendor_err {wc.vendor_err})")
+                self.peer_spoke(what)
+                if time.perf_counter_ns() - start > self.deadline_ns:
+                    raise PeerGone(f"{what}: the peer's write did not arrive within {self.res.opts.timeout_s} s")
 
     def stamp(self, seq: int) -> None:
         """Sequence number at both ends of the outgoing message."""
@@ -324,6 +342,7 @@ def run_server(device: str, port: int, gid_index: int, opts: Options, bind: str,
                     _readline(f, "the client's READ run")
                 else:
                     conn.settimeout(None)
+                    eng.control = conn
                     answered = _serve_loop(eng, remote_opts, total)
                     _readline(f, "the end of the run")
             except LatlabError as exc:
@@ -457,7 +476,7 @@ def _own(ep: Any) -> dict[str, Any]:
 
 
 def _raise_for(status: str, detail: str) -> None:
-    if status == "timeout":
+    if status in ("timeout", "aborted"):
         raise PeerGone(detail)
     if status == "interrupted":
         raise KeyboardInterrupt
@@ -473,6 +492,7 @@ def _serve_compiled(conn: socket.socket, f: Any, device: str, port: int, gid_ind
         _sendline(conn, {"endpoint": _own(ep)})
         _connect(ep, Endpoint(**_readline(f, "endpoint exchange")["endpoint"]))
         _sendline(conn, {"ready": True})
+        ep.watch(conn.fileno())  # the client's "abort" (or its going away) ends the wait at once
         answered = 0
         try:
             if opts.test != "read":

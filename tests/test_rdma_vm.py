@@ -48,6 +48,13 @@ def test_all_four_verbs_tests_complete_with_payloads_checked(rdma_run):
         assert "compiled client vs pyverbs server: ok" in rows[(f"rdma {test} 64B", "latlab")]["note"]
 
 
+def test_rdma_cm_connection_setup(rdma_run):
+    _, summary, _ = rdma_run
+    row = next(c for c in summary["cases"] if c["engine"] == "latlab pyverbs rdma_cm")
+    assert row["group"] == "rdma send 64B" and row["complete"], row["note"]
+    assert row["figures"]["completions"] == ITERATIONS and row["figures"]["answered"] == ITERATIONS + 30
+
+
 def test_perftest_runs_on_the_same_device_and_ratios_are_computed(rdma_run):
     run, summary, stdout = rdma_run
     rows = {(c["group"], c["engine"]): c for c in summary["cases"]}
@@ -67,5 +74,6 @@ def test_completion_errors_name_the_status_and_the_work_request(rdma_run):
     assert {c["engine"] for c in faults} == {"latlab c", "latlab python"}
     for row in faults:
         assert row["complete"], row["note"]
-        assert "remote access error" in row["note"] and "ping 0" in row["note"]
-        assert "aborted" in row["note"]  # the server was told and gave up
+        client, _, server = row["note"].partition("; server: ")
+        assert "remote access error" in client and "status 10" in client and "pong 0" in client
+        assert "the peer aborted" in server  # the server was told, stopped waiting, and released its resources
