@@ -35,8 +35,18 @@ def tool_version(argv: Sequence[str]) -> str:
     return "unknown: no output"
 
 
+def _die_with_parent() -> None:
+    """In the child before exec: get SIGTERM when the parent dies, so that a killed run (SIGKILL, a crash) leaves
+    no server behind. Busy-polling servers such as sockperf never exit on their own."""
+    import ctypes
+
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 class Proc:
-    """A child process with its output in a log file; `stop()` ends it and its process group."""
+    """A child process with its output in a log file; `stop()` ends it and its process group.
+    It also dies with its parent (PR_SET_PDEATHSIG)."""
 
     def __init__(self, argv: Sequence[str], log: Path, name: str) -> None:
         self.argv = list(argv)
@@ -44,7 +54,7 @@ class Proc:
         self.log = log
         self._logf = open(log, "wb")  # noqa: SIM115 - closed in stop()
         self.popen = subprocess.Popen(self.argv, stdout=self._logf, stderr=subprocess.STDOUT,
-                                      stdin=subprocess.DEVNULL, start_new_session=True)
+                                      stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=_die_with_parent)
 
     def wait_for_output(self, needle: str, timeout: float) -> None:
         """Wait until the log contains `needle`; fail with the log's tail if the process dies first."""

@@ -53,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run every test in --tests; one JSON line per test. Exit 1 if any failed."""
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started with SIGINT ignored
     if args.cpu is not None:
         pin(args.cpu)
     tests = args.tests.split(",")

@@ -8,6 +8,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -27,9 +28,10 @@ pytestmark = needs_netns
 def _leftovers(tag_prefix: str = "latlab-") -> tuple[list[str], str]:
     namespaces = [n for n in os.listdir("/run/netns") if n.startswith(tag_prefix)] \
         if os.path.isdir("/run/netns") else []
-    procs = subprocess.run(["pgrep", "-af", "sockperf|qperf|toe_bench.engine"], capture_output=True,
-                           text=True).stdout
-    procs = "\n".join(line for line in procs.splitlines() if "pgrep" not in line)
+    listing = subprocess.run(["ps", "-eo", "stat=,pid=,args="], capture_output=True, text=True).stdout
+    # Zombies are not running; an earlier, killed session's may linger unreaped in a container.
+    procs = "\n".join(line for line in listing.splitlines() if not line.startswith("Z")
+                      and any(name in line for name in ("sockperf", "qperf", "toe_bench.engine")))
     return namespaces, procs
 
 
@@ -178,6 +180,7 @@ def test_ctrl_c_keeps_what_was_measured_and_cleans_up(tmp_path: Path):
     finally:
         if proc.poll() is None:
             proc.kill()
+            proc.wait()
     assert proc.returncode == 130, stderr
     assert "marked incomplete" in stderr
     [run] = list(results.iterdir())
@@ -200,3 +203,21 @@ def test_a_second_run_never_touches_the_first(bench_run: Path):
     assert out.returncode == 1 and "already exists" in out.stderr
     after = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in bench_run.iterdir() if p.is_file()}
     assert before == after
+
+
+def test_helpers_die_with_a_killed_run(tmp_path: Path):
+    """SIGKILL of the driver (no chance to clean up) must not leave busy-polling servers behind."""
+    script = tmp_path / "kill.py"
+    script.write_text(
+        "import sys, time\nfrom pathlib import Path\nfrom latlab.procs import Proc\n"
+        "p = Proc(['sockperf', 'server', '-i', '127.0.0.1', '-p', '18777'], Path(sys.argv[1]), 'sockperf')\n"
+        "print(p.popen.pid, flush=True)\ntime.sleep(60)\n")
+    driver = subprocess.Popen([sys.executable, str(script), str(tmp_path / "log")], stdout=subprocess.PIPE,
+                              text=True, cwd=REPO)
+    child = int(driver.stdout.readline())
+    driver.kill()
+    driver.wait()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and Path(f"/proc/{child}").exists():
+        time.sleep(0.05)
+    assert not Path(f"/proc/{child}").exists(), "the server outlived its killed parent"

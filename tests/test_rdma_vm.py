@@ -24,9 +24,9 @@ def rdma_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("rdma")
     config = tmp / "rdma.yaml"
     config.write_text(yaml.safe_dump({"rdma": {"iterations": ITERATIONS, "warmup": 30, "fault_check": True,
-                                               "vm_timeout_s": 280}}))
+                                               "vm_timeout_s": 330}}))
     out = subprocess.run(latlab_cmd("bench", "--config", str(config), "--results", str(tmp / "r")),
-                         capture_output=True, text=True, cwd=REPO, timeout=330, env={**os.environ, "CI": "true"})
+                         capture_output=True, text=True, cwd=REPO, timeout=400, env={**os.environ, "CI": "true"})
     assert out.returncode == 0, out.stderr[-2000:]
     [run] = list((tmp / "r").iterdir())
     return run, json.loads((run / "summary.json").read_text()), out.stdout
