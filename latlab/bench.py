@@ -22,6 +22,7 @@ from latlab.progress import CaseProgress, progress_enabled
 from latlab.report import render
 from latlab.results import CaseResult
 from latlab.runrecord import RunRecord
+from latlab.signals import raise_interrupt
 from latlab.topology import Lab, LabSpec, local_lab, netns_unavailable_reason, parse_lab, two_host_lab
 
 CORE_SECTIONS = {"lab", "results"}
@@ -67,9 +68,6 @@ def _sigterm_as_interrupt() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-
-    def raise_interrupt(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGTERM, raise_interrupt)
     try:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import sys
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import numpy as np
 
 from latlab.cpu import gc_paused, pin
 from latlab.errors import LatlabError
+from latlab.signals import stop_on_signals
 from rdma.devices import pick_gid
 from rdma.verbs import TESTS, Options, run_client, run_server
 
@@ -45,15 +45,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
 
 def main(argv: list[str] | None = None) -> int:
     """Run every test in --tests; one JSON line per test. Exit 1 if any failed."""
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, _interrupt)
-    signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started with SIGINT ignored
+    stop_on_signals()
     if args.cpu is not None:
         pin(args.cpu)
     tests = args.tests.split(",")

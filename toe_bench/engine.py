@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import socket
 import struct
 import sys
@@ -22,6 +21,7 @@ from types import ModuleType
 import numpy as np
 
 from latlab.cpu import gc_paused, pin
+from latlab.signals import stop_on_signals
 
 RCV_POLL_S = 0.1  # blocking receives wake this often to look at deadlines and signals
 
@@ -41,9 +41,6 @@ def _set_rcvtimeo(sock: socket.socket, seconds: float) -> None:
     sec = int(seconds)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", sec, int((seconds - sec) * 1e6)))
 
-
-def _raise_interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
 
 
 def connect(proto: str, host: str, port: int, timeout: float) -> socket.socket:
@@ -149,9 +146,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, _raise_interrupt)
-    # Ctrl-C ends the loop and keeps what was measured, even when started with SIGINT ignored (a background job).
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    stop_on_signals()
     try:
         record = run_client(args) if args.role == "client" else run_server(args)
     except KeyboardInterrupt:

@@ -14,7 +14,6 @@ import argparse
 import hashlib
 import json
 import os
-import signal
 import struct
 import sys
 import time
@@ -23,15 +22,13 @@ from pathlib import Path
 import numpy as np
 
 from latlab.cpu import gc_paused, pin
+from latlab.signals import stop_on_signals
 from udp_multicast import moldudp64
 from udp_multicast.netutil import sender
 from udp_multicast.sources import Source, SyntheticSource, open_source
 
 CONFLATED = struct.Struct(">cHQQI")  # 'Z', instrument, update sequence, update time (monotonic ns), price
 
-
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
 
 
 def _end_of_session(sock: object, dest: tuple[str, int], session: bytes, seq: int) -> None:
@@ -201,8 +198,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, _interrupt)
-    signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started with SIGINT ignored
+    stop_on_signals()
     if args.cpu is not None:
         pin(args.cpu)
     record = publish_conflated(args) if args.mode == "conflated" else publish(args)

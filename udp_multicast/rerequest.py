@@ -11,12 +11,12 @@ from __future__ import annotations
 import argparse
 import json
 import select
-import signal
 import socket
 import sys
 import time
 from collections import Counter
 
+from latlab.signals import stop_on_signals
 from udp_multicast import moldudp64
 from udp_multicast._mold import check_packet
 from udp_multicast.netutil import receiver
@@ -133,12 +133,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
 
 def main(argv: list[str] | None = None) -> int:
-    signal.signal(signal.SIGTERM, _interrupt)
+    stop_on_signals()
     print(json.dumps(serve(parse_args(argv))), flush=True)
     return 0
 

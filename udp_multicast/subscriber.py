@@ -14,7 +14,6 @@ import hashlib
 import json
 import os
 import select
-import signal
 import socket
 import sys
 import time
@@ -25,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from latlab.cpu import gc_paused, pin
+from latlab.signals import stop_on_signals
 from udp_multicast import moldudp64
 from udp_multicast._mold import check_packet
 from udp_multicast.netutil import kernel_rx_ns, receiver
@@ -272,14 +272,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, _interrupt)
-    signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started with SIGINT ignored
+    stop_on_signals()
     if args.cpu is not None:
         pin(args.cpu)
     print(json.dumps(run(args)), flush=True)
