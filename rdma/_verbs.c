@@ -234,6 +234,21 @@ static int post_recv(Ep *e) {
     return rc;
 }
 
+/* Look through n completions: 2 (detail set) on the first error, 0 on the first of opcode `want`
+ * (-1: none wanted), -1 when neither. */
+static int scan_wcs(Ep *e, const struct ibv_wc *wc, int n, int want, const char *what, long long seq) {
+    for (int i = 0; i < n; i++) {
+        if (wc[i].status != IBV_WC_SUCCESS) {
+            snprintf(e->detail, sizeof e->detail, "%s %lld: completion %s (status %d, opcode %d, wr_id %llu, vendor_err %u)",
+                     what, seq, ibv_wc_status_str(wc[i].status), wc[i].status, wc[i].opcode,
+                     (unsigned long long)wc[i].wr_id, wc[i].vendor_err);
+            return 2;
+        }
+        if ((int)wc[i].opcode == want) return 0;
+    }
+    return -1;
+}
+
 /* Wait for a completion with `want` opcode; others that succeed are absorbed. 0 ok, 1 timeout, 2 error, 3 signal */
 static int wait_cq(Ep *e, enum ibv_wc_opcode want, const char *what, long long seq, int64_t timeout_ns) {
     struct ibv_wc wc[8];
@@ -253,27 +268,13 @@ static int wait_cq(Ep *e, enum ibv_wc_opcode want, const char *what, long long s
                 ibv_ack_cq_events(cq, 1);
                 continue;
             }
-            for (int i = 0; i < n; i++) {
-                if (wc[i].status != IBV_WC_SUCCESS) {
-                    snprintf(e->detail, sizeof e->detail, "%s %lld: completion %s (status %d, opcode %d, wr_id %llu, vendor_err %u)",
-                             what, seq, ibv_wc_status_str(wc[i].status), wc[i].status, wc[i].opcode,
-                             (unsigned long long)wc[i].wr_id, wc[i].vendor_err);
-                    return 2;
-                }
-                if (wc[i].opcode == want) return 0;
-            }
+            int r = scan_wcs(e, wc, n, (int)want, what, seq);
+            if (r >= 0) return r;
             continue;
         }
         int n = ibv_poll_cq(e->cq, 8, wc);
-        for (int i = 0; i < n; i++) {
-            if (wc[i].status != IBV_WC_SUCCESS) {
-                snprintf(e->detail, sizeof e->detail, "%s %lld: completion %s (status %d, opcode %d, wr_id %llu, vendor_err %u)",
-                         what, seq, ibv_wc_status_str(wc[i].status), wc[i].status, wc[i].opcode,
-                         (unsigned long long)wc[i].wr_id, wc[i].vendor_err);
-                return 2;
-            }
-            if (wc[i].opcode == want) return 0;
-        }
+        int r = scan_wcs(e, wc, n, (int)want, what, seq);
+        if (r >= 0) return r;
         if (n < 0) {
             snprintf(e->detail, sizeof e->detail, "%s %lld: poll_cq failed", what, seq);
             return 2;
@@ -341,14 +342,7 @@ static int check(Ep *e, uint64_t want, const char *what, long long seq, size_t b
 static int reap_errors(Ep *e, const char *what, uint64_t seq) {
     struct ibv_wc wc[8];
     int n = ibv_poll_cq(e->cq, 8, wc);
-    for (int i = 0; i < n; i++)
-        if (wc[i].status != IBV_WC_SUCCESS) {
-            snprintf(e->detail, sizeof e->detail, "%s %llu: completion %s (status %d, opcode %d, wr_id %llu, vendor_err %u)",
-                     what, (unsigned long long)seq, ibv_wc_status_str(wc[i].status), wc[i].status, wc[i].opcode,
-                     (unsigned long long)wc[i].wr_id, wc[i].vendor_err);
-            return 2;
-        }
-    return 0;
+    return scan_wcs(e, wc, n, -1, what, (long long)seq) == 2 ? 2 : 0;
 }
 
 /* WRITE: wait until the peer's write puts seq in the last 8 bytes of our receive slot. */
