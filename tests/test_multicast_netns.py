@@ -8,6 +8,7 @@ import os
 import secrets
 import subprocess
 
+import numpy as np
 import pytest
 import yaml
 
@@ -38,9 +39,13 @@ def _check_identical(run, n: int) -> None:
         assert sub.summary["sha256"] == want, f"{sub.name} delivered other bytes"
 
 
-def test_fan_out_to_three_subscribers(mlab, tmp_path):
-    run = run_feed(mlab, FeedSpec(messages=30_000, rate=30_000), tmp_path, "fan")
+@pytest.mark.parametrize("engine", ["c", "python"])
+def test_fan_out_to_three_subscribers(mlab, tmp_path, engine):
+    """Both engines (compiled publisher loop and subscriber path; the Python reference) deliver the same bytes."""
+    run = run_feed(mlab, FeedSpec(messages=30_000, rate=30_000, engine=engine), tmp_path, f"fan{engine}")
     _check_identical(run, 30_000)
+    assert run.publisher["engine"] == engine
+    assert all(s.summary["engine"] == engine for s in run.subscribers)
     for sub in run.subscribers:
         assert sub.summary["live_messages"] == 30_000 and sub.summary.get("gaps", 0) == 0
         assert len(sub.latency_ns) == 30_000 and (sub.latency_ns > 0).all()
@@ -48,11 +53,11 @@ def test_fan_out_to_three_subscribers(mlab, tmp_path):
         assert len(sub.kernel_ns) > 0
 
 
-@pytest.mark.parametrize("percent", [1.0, 10.0])
-def test_recovery_under_injected_loss_is_byte_identical(mlab, tmp_path, percent):
+@pytest.mark.parametrize(("percent", "engine"), [(1.0, "c"), (10.0, "c"), (10.0, "python")])
+def test_recovery_under_injected_loss_is_byte_identical(mlab, tmp_path, percent, engine):
     n = 20_000
-    run = run_feed(mlab, FeedSpec(messages=n, rate=20_000, loss_percent={"s2": percent, "s3": percent}), tmp_path,
-                   f"loss{int(percent)}")
+    run = run_feed(mlab, FeedSpec(messages=n, rate=20_000, loss_percent={"s2": percent, "s3": percent},
+                                  engine=engine), tmp_path, f"loss{int(percent)}{engine}")
     _check_identical(run, n)
     for sub in run.subscribers[1:]:
         assert sub.injected_drops > 0, "nftables dropped nothing"
@@ -62,6 +67,17 @@ def test_recovery_under_injected_loss_is_byte_identical(mlab, tmp_path, percent)
     assert run.rerequest["answered"] > 0
     tables = subprocess.run(mlab.hosts["s2"].command(["nft", "list", "tables"]), capture_output=True, text=True)
     assert "latlab_loss" not in tables.stdout, "the loss table is removed after the run"
+
+
+def test_compiled_publisher_packs_like_the_reference(mlab, tmp_path):
+    """As fast as it can, each engine fills every packet (34 × 42-byte blocks in 1,472 B) but the last."""
+    n, per = 10_000, (1472 - 20) // 42
+    for engine in ("c", "python"):
+        run = run_feed(mlab, FeedSpec(messages=n, rate=0, engine=engine), tmp_path, f"pack{engine}")
+        _check_identical(run, n)
+        records = np.load(tmp_path / f"pub-pack{engine}.npz")
+        assert records["count"][:-1].tolist() == [per] * (n // per) and records["count"][-1] == n % per
+        assert (np.diff(records["first_seq"]) == per).all() and (np.diff(records["send_mono_ns"]) >= 0).all()
 
 
 def test_end_of_session_when_the_tail_is_lost(mlab, tmp_path):

@@ -44,6 +44,7 @@ class FeedSpec:
     packet_rate: float = 1000.0
     instruments: int = 100
     idle_timeout: float = 5.0
+    engine: str = "c"
 
 
 @dataclass
@@ -98,7 +99,8 @@ def run_feed(lab: Lab, spec: FeedSpec, workdir: Path, tag: str) -> FeedRunResult
             stack.enter_context(udp_loss(host, spec.port, loss, f"latlab_loss_{tag}_{host.name}"))
             out = workdir / f"sub-{tag}-{host.name}.npz"
             argv = host.command([*py, "udp_multicast.subscriber", *common, "--iface", host.address, "--name",
-                                 host.name, "--idle-timeout", str(spec.idle_timeout), "--out", str(out),
+                                 host.name, "--engine", spec.engine, "--idle-timeout", str(spec.idle_timeout),
+                                 "--out", str(out),
                                  *(["--rerequest", f"{pub.address}:{rr_port}"] if spec.rerequest else []),
                                  *(["--conflated"] if spec.mode == "conflated" else []),
                                  *(["--cpu", str(host.cpu)] if host.cpu is not None else [])])
@@ -111,6 +113,7 @@ def run_feed(lab: Lab, spec: FeedSpec, workdir: Path, tag: str) -> FeedRunResult
                                      spec.session, "--source", spec.source, "--messages", str(spec.messages),
                                      "--rate", str(spec.rate), "--payload", str(spec.payload), "--mode", spec.mode,
                                      "--packet-rate", str(spec.packet_rate), "--instruments", str(spec.instruments),
+                                     "--engine", spec.engine,
                                      "--out", str(pub_out),
                                      *(["--cpu", str(pub.cpu)] if pub.cpu is not None else [])]),
                         workdir / f"pub-{tag}.log", "publisher")

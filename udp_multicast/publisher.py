@@ -23,9 +23,9 @@ import numpy as np
 
 from latlab.cpu import gc_paused, pin
 from latlab.signals import stop_on_signals
-from udp_multicast import moldudp64
+from udp_multicast import _mold, moldudp64
 from udp_multicast.netutil import sender
-from udp_multicast.sources import Source, SyntheticSource, open_source
+from udp_multicast.sources import Source, SyntheticSource, open_source, stream_digest
 
 CONFLATED = struct.Struct(">cHQQI")  # 'Z', instrument, update sequence, update time (monotonic ns), price
 
@@ -54,7 +54,44 @@ def _pack(source: Source, seq: int, due: int, room: int) -> tuple[bytes, int]:
 
 
 def publish(args: argparse.Namespace) -> dict[str, object]:
+    """The incremental feed: the compiled loop for synthetic messages unless --engine python."""
     source = open_source(args.source, args.messages)
+    if args.engine == "c" and isinstance(source, SyntheticSource):
+        return publish_compiled(args, source)
+    return publish_python(args, source)
+
+
+def _result(status: str, seq: int, packets: int, digest: str, mono: np.ndarray, engine: str) -> dict[str, object]:
+    elapsed = (mono[packets - 1] - mono[0]) / 1e9 if packets > 1 else 0.0
+    return {"status": status, "engine": engine, "messages": seq - 1, "packets": packets, "sha256": digest,
+            "elapsed_s": elapsed, "packet_rate": packets / elapsed if elapsed else 0.0,
+            "message_rate": (seq - 1) / elapsed if elapsed else 0.0, "end_sequence": seq}
+
+
+def publish_compiled(args: argparse.Namespace, source: SyntheticSource) -> dict[str, object]:
+    """The same open loop as publish_python, in _mold.publish; the digest is computed after the loop."""
+    count = min(args.messages, source.count)
+    sock = sender(args.iface)
+    session = moldudp64.session_bytes(args.session)
+    per_packet = (args.payload - moldudp64.HEADER_LEN) // (2 + source.size)
+    template, _ = source.packet_template(per_packet)
+    records = [np.zeros(count + 16, np.int64) for _ in range(4)]
+    period = 1e9 / args.rate if args.rate > 0 else 0.0
+    t0 = time.perf_counter_ns() + 50_000_000  # subscribers are already joined; a short pause first
+    time.sleep(0.05)
+    with gc_paused():
+        seq, packets, status = _mold.publish(
+            fd=sock.fileno(), group=args.group, port=args.port, session=session, template=bytes(template),
+            block=2 + source.size, seq_offset=3, count=count, period_ns=period, t0_ns=t0, first=records[0],
+            counts=records[1], mono=records[2], real=records[3])
+    _end_of_session(sock, (args.group, args.port), session, seq)
+    first, counts, mono, real = (r[:packets] for r in records)
+    _save(args.out, first, counts, mono, real, t0, period)
+    return _result(status, seq, packets, stream_digest(source, seq - 1), mono, "c")
+
+
+def publish_python(args: argparse.Namespace, source: Source) -> dict[str, object]:
+    """The reference loop, for any source."""
     count = min(args.messages, source.count)
     sock = sender(args.iface)
     dest = (args.group, args.port)
@@ -110,11 +147,8 @@ def publish(args: argparse.Namespace) -> dict[str, object]:
     except KeyboardInterrupt:
         status = "interrupted"
     _end_of_session(sock, dest, session, seq)
-    elapsed = (mono[packets - 1] - mono[0]) / 1e9 if packets > 1 else 0.0
     _save(args.out, first[:packets], counts[:packets], mono[:packets], real[:packets], t0, period)
-    return {"status": status, "messages": seq - 1, "packets": packets, "sha256": digest.hexdigest(),
-            "elapsed_s": elapsed, "packet_rate": packets / elapsed if elapsed else 0.0,
-            "message_rate": (seq - 1) / elapsed if elapsed else 0.0, "end_sequence": seq}
+    return _result(status, seq, packets, digest.hexdigest(), mono, "python")
 
 
 def publish_conflated(args: argparse.Namespace) -> dict[str, object]:
@@ -191,6 +225,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--packet-rate", type=float, default=1000.0, help="conflated: packets/s at most")
     p.add_argument("--instruments", type=int, default=100, help="conflated: instruments updated")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--engine", choices=("c", "python"), default="c",
+                   help="c: the compiled loop (synthetic sources); python: the reference loop")
     p.add_argument("--cpu", type=int)
     p.add_argument("--out", type=Path, default=Path("publisher.npz"))
     return p.parse_args(argv)

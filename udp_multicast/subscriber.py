@@ -13,6 +13,7 @@ import argparse
 import hashlib
 import json
 import os
+import resource
 import select
 import socket
 import sys
@@ -26,7 +27,7 @@ import numpy as np
 from latlab.cpu import gc_paused, pin
 from latlab.signals import stop_on_signals
 from udp_multicast import moldudp64
-from udp_multicast._mold import check_packet
+from udp_multicast._mold import check_packet, drain
 from udp_multicast.netutil import kernel_rx_ns, receiver
 from udp_multicast.publisher import CONFLATED
 
@@ -183,14 +184,39 @@ class Subscriber:
         elif self._tail_missing():
             self._gap_check(self.end_sequence, now)
 
+    def _grow(self) -> None:
+        for name in ("first_seq", "count", "t_user", "t_kernel"):
+            arr = getattr(self, name)
+            setattr(self, name, np.concatenate([arr, np.zeros_like(arr)]))
+
     def _sample(self, seq: int, count: int, t_user: int, t_kernel: int) -> None:
         if self.samples == len(self.first_seq):
-            for name in ("first_seq", "count", "t_user", "t_kernel"):
-                arr = getattr(self, name)
-                setattr(self, name, np.concatenate([arr, np.zeros_like(arr)]))
+            self._grow()
         i = self.samples
         self.first_seq[i], self.count[i], self.t_user[i], self.t_kernel[i] = seq, count, t_user, t_kernel
         self.samples += 1
+
+    @property
+    def fast_path_open(self) -> bool:
+        """drain_live applies: no gap is open, the session is known, messages are not snapshots."""
+        return not (self.pending or self.gap_since is not None or self.conflated or self.session is None)
+
+    def drain_live(self, fd: int, other_fd: int = -1, wait_ms: int = 0) -> tuple[bytes, int, int] | None:
+        """The compiled in-order path: take every live packet that continues the stream straight from the
+        socket, as on_packet would; return the first one that needs on_packet, or None when the socket is
+        empty (after waiting up to `wait_ms` for the feed, unless `other_fd` becomes readable first)."""
+        if not self.fast_path_open:
+            return None
+        if self.samples == len(self.first_seq):
+            self._grow()
+        expected, highest, samples, live, leftover, t_user, t_kernel = drain(
+            fd=fd, session=self.session, expected=self.expected, highest=self.highest_live, samples=self.samples,
+            seen=self.seen_first, update=self.digest.update, first_seq=self.first_seq, count=self.count,
+            t_user=self.t_user, t_kernel=self.t_kernel, other_fd=other_fd, wait_ms=wait_ms)
+        self.delivered += expected - self.expected
+        self.expected, self.highest_live, self.samples = expected, highest, samples
+        self.live_messages += live
+        return None if leftover is None else (leftover, t_user, t_kernel)
 
     def summary(self) -> dict[str, object]:
         return {"delivered": self.delivered, "expected_next": self.expected, "end_sequence": self.end_sequence,
@@ -218,13 +244,22 @@ def run(args: argparse.Namespace) -> dict[str, object]:
     sub = Subscriber(session, request, conflated=args.conflated,
                      log=lambda line: print(line, file=sys.stderr, flush=True))
     print("READY", flush=True)
+    cpu_at_ready = _cpu_seconds()
     clock = time.perf_counter_ns
     last_packet = time.monotonic()
     status = "ok"
     try:
         with gc_paused():
             while not sub.done:
-                ready, _, _ = select.select([feed, rr], [], [], 0.005)
+                before = sub.samples
+                waited = False
+                if args.engine == "c" and sub.fast_path_open:
+                    # blocks up to 5 ms in C; returns on a packet for on_packet, the re-request socket or timeout
+                    packet = sub.drain_live(feed.fileno(), rr.fileno(), wait_ms=5)
+                    if packet is not None:
+                        sub.on_packet(packet[0], packet[1], packet[2], live=True)
+                    waited = True
+                ready, _, _ = select.select([feed, rr], [], [], 0 if waited else 0.005)
                 now = clock()
                 if feed in ready:
                     while True:
@@ -233,7 +268,6 @@ def run(args: argparse.Namespace) -> dict[str, object]:
                         except BlockingIOError:
                             break
                         sub.on_packet(data, clock(), kernel_rx_ns(anc), live=True)
-                    last_packet = time.monotonic()
                 if rr in ready:
                     while True:
                         try:
@@ -241,6 +275,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
                         except BlockingIOError:
                             break
                         sub.on_packet(data, clock(), 0, live=False)
+                if ready or sub.samples != before:
                     last_packet = time.monotonic()
                 sub.tick(now)
                 if time.monotonic() - last_packet > args.idle_timeout:
@@ -254,7 +289,13 @@ def run(args: argparse.Namespace) -> dict[str, object]:
              t_kernel_real_ns=sub.t_kernel[:n], recovery_ns=np.array(sub.recovery_ns, np.int64),
              staleness_ns=np.array(sub.staleness_ns, np.int64))
     os.replace(tmp, args.out)
-    return {"status": status, "name": args.name, **sub.summary()}
+    return {"status": status, "name": args.name, "engine": args.engine,
+            "cpu_s": round(_cpu_seconds() - cpu_at_ready, 3), **sub.summary()}
+
+
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -268,6 +309,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--idle-timeout", type=float, default=5.0)
     p.add_argument("--name", default="subscriber")
     p.add_argument("--cpu", type=int)
+    p.add_argument("--engine", choices=("c", "python"), default="c",
+                   help="c: in-order live packets through the compiled path; python: every packet through on_packet")
     p.add_argument("--out", type=Path, default=Path("subscriber.npz"))
     return p.parse_args(argv)
 

@@ -17,6 +17,7 @@ import numpy as np
 
 from latlab.cpu import taskset
 from latlab.errors import LatlabError
+from latlab.netstat import udp_counters, udp_delta
 from latlab.procs import Proc, require_tool, running
 from latlab.topology import LabHost
 
@@ -138,22 +139,37 @@ def parse_message_rate(text: str) -> float:
 def _multicast_servers(servers: list[LabHost], group: str, port: int, workdir: Path, tag: str,
                        stack: contextlib.ExitStack) -> None:
     for host in servers:
-        stack.enter_context(running(host.command(["sockperf", "server", "-i", group, "-p", str(port),
-                                                  "--mc-rx-if", host.address]),
+        stack.enter_context(running(host.command([*taskset(host.cpu), "sockperf", "server", "-i", group, "-p",
+                                                  str(port), "--mc-rx-if", host.address]),
                                     workdir / f"sockperf-mc-server-{tag}-{host.name}.log",
                                     f"sockperf server {host.name}", ready="listen on"))
 
 
+@dataclass
+class MulticastThroughput:
+    """sockperf's sender rate, and what each receiving host's kernel took in and dropped meanwhile."""
+
+    rate: float
+    received: dict[str, int]
+    dropped: dict[str, int]
+
+
 def multicast_throughput(*, sender: LabHost, servers: list[LabHost], group: str, port: int, size: int,
-                         duration_s: float, workdir: Path, tag: str) -> float:
-    """sockperf throughput to a multicast group joined by every server: the sender's message rate."""
+                         duration_s: float, workdir: Path, tag: str) -> MulticastThroughput:
+    """sockperf throughput to a multicast group joined by every server: the sender's message rate. sockperf
+    does not count what its servers lose, so each server host's UDP counters are read around the run."""
     require_tool("sockperf", PACKAGE)
     with contextlib.ExitStack() as stack:
         _multicast_servers(servers, group, port, workdir, tag, stack)
-        out = subprocess.run(sender.command(["sockperf", "throughput", "-i", group, "-p", str(port), "--mc-tx-if",
-                                             sender.address, "-m", str(size), "-t", str(max(1, round(duration_s)))]),
+        before = {h.name: udp_counters(h) for h in servers}
+        out = subprocess.run(sender.command([*taskset(sender.cpu), "sockperf", "throughput", "-i", group, "-p",
+                                             str(port), "--mc-tx-if", sender.address, "-m", str(size), "-t",
+                                             str(max(1, round(duration_s)))]),
                              capture_output=True, text=True, timeout=duration_s + 30)
-    return parse_message_rate(out.stdout + out.stderr)
+        deltas = {h.name: udp_delta(before[h.name], udp_counters(h)) for h in servers}
+    return MulticastThroughput(parse_message_rate(out.stdout + out.stderr),
+                               {n: d.get("InDatagrams", 0) for n, d in deltas.items()},
+                               {n: d.get("RcvbufErrors", 0) for n, d in deltas.items()})
 
 
 def multicast_underload(*, sender: LabHost, server: LabHost, group: str, port: int, size: int, rate: int,
@@ -163,9 +179,9 @@ def multicast_underload(*, sender: LabHost, server: LabHost, group: str, port: i
     log_path = workdir / f"sockperf-mc-underload-{tag}.csv"
     with contextlib.ExitStack() as stack:
         _multicast_servers([server], group, port, workdir, tag, stack)
-        argv = ["sockperf", "under-load", "-i", group, "-p", str(port), "--mc-tx-if", sender.address, "-m", str(size),
-                "--mps", str(rate), "--reply-every", "1", "-t", str(max(1, round(duration_s))), "--full-log",
-                str(log_path)]
+        argv = [*taskset(sender.cpu), "sockperf", "under-load", "-i", group, "-p", str(port), "--mc-tx-if",
+                sender.address, "-m", str(size), "--mps", str(rate), "--reply-every", "1", "-t",
+                str(max(1, round(duration_s))), "--full-log", str(log_path)]
         out = subprocess.run(sender.command(argv),
                              capture_output=True, text=True, timeout=duration_s + 30)
     if not log_path.exists():
