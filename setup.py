@@ -23,7 +23,15 @@ setup(
         Extension(
             "feed_handler._book",
             sources=["feed_handler/_book.c"],
+            depends=["feed_handler/book_api.h"],
             extra_compile_args=["-O3", "-std=gnu11", "-Wall", "-Wextra"],
+        ),
+        Extension(
+            "feed_handler._trader",
+            sources=["feed_handler/_trader.c"],
+            depends=["feed_handler/book_api.h"],
+            include_dirs=["feed_handler"],
+            extra_compile_args=["-O2", "-std=gnu11", "-Wall", "-Wextra"],
         ),
     ],
 )

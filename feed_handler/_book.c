@@ -14,6 +14,8 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "book_api.h"
+
 #define NLOCATE 65536
 #define MAX_SAMPLES 10
 
@@ -445,6 +447,19 @@ static PyObject *Books_bbo(Books *b, PyObject *arg) {
     return Py_BuildValue("(IKIK)", bp, bs, ap, as);
 }
 
+/* The C API other extensions use (feed_handler/_trader.c): see book_api.h. */
+static int api_apply(PyObject *books, const unsigned char *p, Py_ssize_t len) {
+    return apply((Books *)books, p, len, 0);
+}
+
+static void api_best(PyObject *books, uint16_t locate, int side, uint32_t *price, uint64_t *shares) {
+    const Side *s = &((Books *)books)->inst[locate].side[side];
+    *price = s->n ? (side == 0 ? s->v[s->n - 1].key : ~s->v[s->n - 1].key) : 0;
+    *shares = s->n ? s->v[s->n - 1].shares : 0;
+}
+
+static BookApi API = {api_apply, api_best, NULL};
+
 static PyObject *Books_type_counts(Books *b, PyObject *Py_UNUSED(ignored)) {
     PyObject *out = PyDict_New();
     for (int t = 0; out && t < 256; t++) {
@@ -590,6 +605,13 @@ PyMODINIT_FUNC PyInit__book(void) {
     PyObject *m = PyModule_Create(&module);
     if (!m)
         return NULL;
+    API.type = &BooksType;
+    PyObject *capsule = PyCapsule_New(&API, BOOK_API_CAPSULE, NULL);
+    if (!capsule || PyModule_AddObject(m, "_C_API", capsule) < 0) {
+        Py_XDECREF(capsule);
+        Py_DECREF(m);
+        return NULL;
+    }
     Py_INCREF(&BooksType);
     if (PyModule_AddObject(m, "Books", (PyObject *)&BooksType) < 0) {
         Py_DECREF(&BooksType);

@@ -1,0 +1,640 @@
+/*
+ * The trader's per-packet path in C: MoldUDP64 → ITCH decode → book (feed_handler._book through its
+ * C API) → trigger → pre-trade risk → OUCH encode → send, with a timestamp after each stage.
+ * feed_handler/trader_core.py is the reference (same rules, same order frames, same reject reasons);
+ * the differential tests feed both the same packets. reflect() is the floor: UDP in, TCP out, no logic.
+ *
+ * Stage row (CLOCK_REALTIME ns, comparable with the kernel's software receive timestamp):
+ *   0 kernel rx, 1 user receive, 2 decoded, 3 book updated, 4 decision, 5 risk passed, 6 encoded, 7 sent.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <errno.h>
+#include <linux/net_tstamp.h>
+#include <poll.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "book_api.h"
+
+#define HEADER_LEN 20
+#define MAX_BLOCKS 256
+#define STAGES 8
+#define TOKEN_LEN 14
+enum { R_KILL, R_DUP, R_QTY, R_NOTIONAL, R_BAND, R_THROTTLE, R_STORE, R_COUNT };
+static const char *REASONS[R_COUNT] = {"kill_switch", "duplicate_token", "max_quantity", "max_notional",
+                                       "price_band", "throttle", "store"};
+static BookApi *API;
+
+typedef struct { unsigned char token[TOKEN_LEN]; uint8_t used; } TokenSlot;
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *books;
+    PyObject *store; /* optional callable(token, shares, price) -> None | reason: the slower store */
+    uint16_t locate;
+    uint32_t limit, clip;
+    char prefix[2];
+    unsigned char session[10];
+    int have_session;
+    uint64_t expected;
+    unsigned char frame[128];
+    Py_ssize_t frame_len, token_off, shares_off, price_off;
+    /* risk */
+    int64_t max_shares, band_bps, per_second;
+    double max_notional;
+    int64_t last_trade;
+    char killed[96];
+    TokenSlot *tokens;
+    size_t tok_cap, tok_count;
+    int64_t *ring;
+    int64_t ring_head, ring_count;
+    uint64_t rejects[R_COUNT], passed;
+    /* counters and stage rows */
+    uint64_t packets, messages, malformed, gaps, duplicates, triggers, orders, sent, heartbeats;
+    int ended;
+    Py_buffer rows;
+    Py_ssize_t nrows, cap;
+    int64_t *pending_row; /* the row of the order in `out`, until its send time is known */
+    /* Messages of other instruments, applied after the order is sent: they cannot change the trigger
+     * instrument's book, so they are off the critical path (finish_packet). */
+    const unsigned char *deferred[MAX_BLOCKS];
+    uint16_t deferred_len[MAX_BLOCKS];
+    unsigned ndeferred;
+    unsigned char out[128];
+    Py_ssize_t out_len;
+} Trader;
+
+static inline int64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+static inline uint16_t be16(const unsigned char *p) { return (uint16_t)(p[0] << 8 | p[1]); }
+static inline uint32_t be32(const unsigned char *p) {
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+static inline uint64_t be64(const unsigned char *p) {
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+static inline void put_be32(unsigned char *p, uint32_t v) {
+    p[0] = (unsigned char)(v >> 24), p[1] = (unsigned char)(v >> 16), p[2] = (unsigned char)(v >> 8),
+    p[3] = (unsigned char)v;
+}
+
+static void kill(Trader *t, const char *why) {
+    if (!t->killed[0])
+        snprintf(t->killed, sizeof t->killed, "%s", why);
+}
+
+/* ---- risk: the same rules as feed_handler/risk.py ---- */
+
+static size_t token_hash(const unsigned char *tok) {
+    uint64_t h = 1469598103934665603ULL;
+    for (int i = 0; i < TOKEN_LEN; i++)
+        h = (h ^ tok[i]) * 1099511628211ULL;
+    return (size_t)h;
+}
+
+static int token_seen(Trader *t, const unsigned char *tok) {
+    size_t mask = t->tok_cap - 1;
+    for (size_t i = token_hash(tok) & mask; t->tokens[i].used; i = (i + 1) & mask)
+        if (memcmp(t->tokens[i].token, tok, TOKEN_LEN) == 0)
+            return 1;
+    return 0;
+}
+
+static int token_add(Trader *t, const unsigned char *tok) {
+    if (2 * (t->tok_count + 1) > t->tok_cap) {
+        size_t old_cap = t->tok_cap;
+        TokenSlot *old = t->tokens, *fresh = PyMem_Calloc(old_cap * 2, sizeof(TokenSlot));
+        if (!fresh)
+            return -1;
+        t->tokens = fresh;
+        t->tok_cap = old_cap * 2;
+        for (size_t k = 0; k < old_cap; k++) {
+            if (!old[k].used)
+                continue;
+            size_t i = token_hash(old[k].token) & (t->tok_cap - 1);
+            while (fresh[i].used)
+                i = (i + 1) & (t->tok_cap - 1);
+            fresh[i] = old[k];
+        }
+        PyMem_Free(old);
+    }
+    size_t mask = t->tok_cap - 1, i = token_hash(tok) & mask;
+    while (t->tokens[i].used)
+        i = (i + 1) & mask;
+    memcpy(t->tokens[i].token, tok, TOKEN_LEN);
+    t->tokens[i].used = 1;
+    t->tok_count++;
+    return 0;
+}
+
+static int risk_reason(Trader *t, const unsigned char *tok, int64_t shares, int64_t price, int64_t now) {
+    if (t->killed[0])
+        return R_KILL;
+    if (token_seen(t, tok))
+        return R_DUP;
+    if (shares > t->max_shares)
+        return R_QTY;
+    if ((double)shares * (double)price > t->max_notional * 10000.0)
+        return R_NOTIONAL;
+    int64_t diff = price > t->last_trade ? price - t->last_trade : t->last_trade - price;
+    if (diff * 10000 > t->band_bps * t->last_trade)
+        return R_BAND;
+    if (t->ring_count == t->per_second && now - t->ring[t->ring_head] < 1000000000LL)
+        return R_THROTTLE;
+    return -1;
+}
+
+/* -1 passed, else the reason index; -2 on a Python error (out of memory, or the store raised). */
+static int risk_check(Trader *t, const unsigned char *tok, int64_t shares, int64_t price, int64_t now) {
+    int r = risk_reason(t, tok, shares, price, now);
+    if (r < 0 && t->store) {
+        PyObject *res = PyObject_CallFunction(t->store, "y#LL", (const char *)tok, (Py_ssize_t)TOKEN_LEN,
+                                              (long long)shares, (long long)price);
+        if (!res)
+            return -2;
+        if (res != Py_None)
+            r = R_STORE;
+        Py_DECREF(res);
+    }
+    if (r >= 0) {
+        t->rejects[r]++;
+        return r;
+    }
+    if (token_add(t, tok) < 0) {
+        PyErr_NoMemory();
+        return -2;
+    }
+    if (t->ring_count < t->per_second) {
+        t->ring[(t->ring_head + t->ring_count) % t->per_second] = now;
+        t->ring_count++;
+    } else {
+        t->ring[t->ring_head] = now;
+        t->ring_head = (t->ring_head + 1) % t->per_second;
+    }
+    t->passed++;
+    return -1;
+}
+
+/* ---- the per-packet path ---- */
+
+static int64_t *row(Trader *t) { return (int64_t *)t->rows.buf + t->nrows * STAGES; }
+
+/* Processes one packet; leaves an order frame in t->out (out_len > 0) and a stage row. -1 on a Python error. */
+static int on_packet(Trader *t, const unsigned char *d, Py_ssize_t len, int64_t t_kernel, int64_t t_user) {
+    t->out_len = 0;
+    t->pending_row = NULL;
+    t->ndeferred = 0;
+    t->packets++;
+    if (len < HEADER_LEN) {
+        t->malformed++;
+        return 0;
+    }
+    if (!t->have_session) {
+        memcpy(t->session, d, 10);
+        t->have_session = 1;
+    } else if (memcmp(t->session, d, 10) != 0) {
+        t->malformed++;
+        return 0;
+    }
+    uint64_t seq = be64(d + 10);
+    unsigned count = be16(d + 18);
+    if (count == 0xFFFF) {
+        t->ended = 1;
+        return 0;
+    }
+    if (t->expected && seq > t->expected) {
+        t->gaps++;
+        kill(t, "feed gap: orders stopped (fail safe)");
+    }
+    if (count == 0) {
+        t->heartbeats++;
+        return 0;
+    }
+    if (t->expected && seq + count <= t->expected) {
+        t->duplicates++;
+        return 0;
+    }
+    const unsigned char *msg[MAX_BLOCKS];
+    uint16_t mlen[MAX_BLOCKS];
+    Py_ssize_t pos = HEADER_LEN;
+    unsigned n = 0;
+    while (pos < len) {
+        if (pos + 2 > len || n == MAX_BLOCKS)
+            break;
+        uint16_t l = be16(d + pos);
+        if (l == 0 || pos + 2 + l > len)
+            break;
+        msg[n] = d + pos + 2;
+        mlen[n++] = l;
+        pos += 2 + l;
+    }
+    if (pos != len || n != count) {
+        t->malformed++;
+        return 0;
+    }
+    int64_t t_decoded = now_ns();
+    int trigger = -1;
+    for (unsigned i = 0; i < n; i++) {
+        const unsigned char *m = msg[i];
+        if (mlen[i] < 3 || be16(m + 1) != t->locate) {
+            t->deferred[t->ndeferred] = m;
+            t->deferred_len[t->ndeferred++] = mlen[i];
+            continue;
+        }
+        if (API->apply(t->books, m, mlen[i]) < 0) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        if ((m[0] == 'A' || m[0] == 'F') && mlen[i] >= 36 && m[19] == 'S' && be32(m + 32) <= t->limit && trigger < 0)
+            trigger = (int)i;
+        else if ((m[0] == 'P' && mlen[i] == 44) || (m[0] == 'C' && mlen[i] == 36))
+            t->last_trade = be32(m + 32) ? be32(m + 32) : t->last_trade;
+    }
+    t->messages += n;
+    t->expected = seq + count;
+    int64_t t_book = now_ns();
+    if (trigger < 0)
+        return 0;
+    t->triggers++;
+    uint32_t ask;
+    uint64_t ask_shares;
+    API->best(t->books, t->locate, 1, &ask, &ask_shares);
+    if (ask == 0 || ask > t->limit)
+        return 0;
+    uint32_t shares = be32(msg[trigger] + 20);
+    if (shares > t->clip)
+        shares = t->clip;
+    unsigned char tok[TOKEN_LEN];
+    tok[0] = (unsigned char)t->prefix[0];
+    tok[1] = (unsigned char)t->prefix[1];
+    uint64_t id = seq + (uint64_t)trigger;
+    for (int k = TOKEN_LEN - 1; k >= 2; k--, id /= 10)
+        tok[k] = (unsigned char)('0' + id % 10);
+    int64_t t_decision = now_ns();
+    int r = risk_check(t, tok, shares, ask, t_decision);
+    if (r == -2)
+        return -1;
+    int64_t t_risk = now_ns();
+    if (r >= 0)
+        return 0;
+    memcpy(t->out, t->frame, (size_t)t->frame_len);
+    memcpy(t->out + t->token_off, tok, TOKEN_LEN);
+    put_be32(t->out + t->shares_off, shares);
+    put_be32(t->out + t->price_off, ask);
+    t->out_len = t->frame_len;
+    int64_t t_encoded = now_ns();
+    t->orders++;
+    if (t->nrows < t->cap) {
+        int64_t *s = row(t);
+        s[0] = t_kernel, s[1] = t_user, s[2] = t_decoded, s[3] = t_book, s[4] = t_decision, s[5] = t_risk;
+        s[6] = t_encoded, s[7] = t_encoded;
+        t->pending_row = s;
+        t->nrows++;
+    }
+    return 0;
+}
+
+/* The rest of the packet, after the order (if any) is on its way. */
+static int finish_packet(Trader *t) {
+    for (unsigned i = 0; i < t->ndeferred; i++)
+        if (API->apply(t->books, t->deferred[i], t->deferred_len[i]) < 0) {
+            PyErr_NoMemory();
+            return -1;
+        }
+    t->ndeferred = 0;
+    return 0;
+}
+
+/* Touch what the next trigger will need, so that it is in cache when it comes (busy-poll only). */
+static void warm(Trader *t) {
+    uint32_t price;
+    uint64_t shares;
+    API->best(t->books, t->locate, 1, &price, &shares);
+    static const unsigned char probe[TOKEN_LEN] = "~~warm-probe~~";
+    volatile int seen = token_seen(t, probe);
+    volatile int64_t oldest = t->ring[t->ring_head];
+    memcpy(t->out, t->frame, (size_t)t->frame_len);
+    (void)seen, (void)oldest, (void)price, (void)shares;
+}
+
+static int64_t kernel_rx(struct msghdr *msg) {
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(msg); c; c = CMSG_NXTHDR(msg, c))
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_TIMESTAMPING &&
+            c->cmsg_len >= CMSG_LEN(sizeof(struct timespec) * 3)) {
+            struct timespec ts;
+            memcpy(&ts, CMSG_DATA(c), sizeof ts);
+            return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+        }
+    return 0;
+}
+
+/* recvmsg without waiting; >0 bytes, 0 nothing there, -1 error (errno). */
+static ssize_t receive(int fd, unsigned char *buf, size_t cap, int64_t *t_kernel) {
+    static char control[256];
+    struct iovec iov = {buf, cap};
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control, .msg_controllen = sizeof control};
+    ssize_t n = recvmsg(fd, &msg, MSG_DONTWAIT);
+    if (n < 0)
+        return (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : -1;
+    *t_kernel = kernel_rx(&msg);
+    return n;
+}
+
+/* Wait for the feed (busy: spin on recvmsg) up to wait_ms; returns 1 feed ready, 0 timeout, 2 tcp readable. */
+static int wait_feed(int udp, int tcp, int wait_ms, int busy) {
+    struct pollfd fds[2] = {{.fd = udp, .events = POLLIN}, {.fd = tcp, .events = POLLIN}};
+    int r = poll(fds, tcp >= 0 ? 2 : 1, busy ? 0 : wait_ms);
+    if (r <= 0)
+        return 0;
+    if (tcp >= 0 && fds[1].revents)
+        return 2;
+    return 1;
+}
+
+static PyObject *Trader_run(Trader *t, PyObject *args, PyObject *kw) {
+    static char *names[] = {"udp_fd", "tcp_fd", "wait_ms", "busy", NULL};
+    int udp, tcp, wait_ms = 100, busy = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "ii|ip", names, &udp, &tcp, &wait_ms, &busy))
+        return NULL;
+    static unsigned char buf[65536];
+    int64_t deadline = now_ns() + (int64_t)wait_ms * 1000000LL;
+    for (;;) {
+        int64_t t_kernel = 0;
+        ssize_t n = receive(udp, buf, sizeof buf, &t_kernel);
+        if (n < 0) {
+            if (errno == EINTR)
+                return PyUnicode_FromString("signal");
+            return PyErr_SetFromErrno(PyExc_OSError);
+        }
+        if (n == 0) {
+            int w = wait_feed(udp, tcp, wait_ms, busy);
+            if (w == 2)
+                return PyUnicode_FromString("tcp");
+            if (w == 0 && (!busy || now_ns() > deadline))
+                return PyUnicode_FromString("timeout");
+            if (busy)
+                warm(t);
+            continue;
+        }
+        if (on_packet(t, buf, n, t_kernel, now_ns()) < 0)
+            return NULL;
+        if (t->out_len) {
+            ssize_t s = send(tcp, t->out, (size_t)t->out_len, MSG_NOSIGNAL | MSG_DONTWAIT);
+            if (t->pending_row)
+                t->pending_row[7] = now_ns();
+            if (s != t->out_len) {
+                kill(t, "exchange connection lost: orders stopped (fail safe)");
+                return PyUnicode_FromString("send_failed");
+            }
+            t->sent++;
+        }
+        if (finish_packet(t) < 0)
+            return NULL;
+        if (t->ended)
+            return PyUnicode_FromString("end");
+        if (busy && now_ns() > deadline)
+            return PyUnicode_FromString("timeout");
+    }
+}
+
+static PyObject *Trader_on_packet(Trader *t, PyObject *args) {
+    Py_buffer b;
+    long long t_kernel = 0;
+    if (!PyArg_ParseTuple(args, "y*|L", &b, &t_kernel))
+        return NULL;
+    int r = on_packet(t, b.buf, b.len, t_kernel, now_ns());
+    if (r == 0)
+        r = finish_packet(t);
+    PyBuffer_Release(&b);
+    if (r < 0)
+        return NULL;
+    return PyBytes_FromStringAndSize((const char *)t->out, t->out_len);
+}
+
+static PyObject *Trader_check_order(Trader *t, PyObject *args) {
+    Py_buffer tok;
+    long long shares, price, now;
+    if (!PyArg_ParseTuple(args, "y*LLL", &tok, &shares, &price, &now))
+        return NULL;
+    if (tok.len != TOKEN_LEN) {
+        PyBuffer_Release(&tok);
+        return PyErr_Format(PyExc_ValueError, "token must be %d bytes", TOKEN_LEN);
+    }
+    int r = risk_check(t, tok.buf, shares, price, now);
+    PyBuffer_Release(&tok);
+    if (r == -2)
+        return NULL;
+    if (r < 0)
+        Py_RETURN_NONE;
+    return PyUnicode_FromString(REASONS[r]);
+}
+
+static PyObject *Trader_kill(Trader *t, PyObject *arg) {
+    const char *why = PyUnicode_AsUTF8(arg);
+    if (!why)
+        return NULL;
+    kill(t, why);
+    Py_RETURN_NONE;
+}
+
+static PyObject *Trader_stats(Trader *t, PyObject *Py_UNUSED(ignored)) {
+    PyObject *rejects = PyDict_New();
+    for (int r = 0; rejects && r < R_COUNT; r++) {
+        if (!t->rejects[r])
+            continue;
+        PyObject *v = PyLong_FromUnsignedLongLong(t->rejects[r]);
+        if (!v || PyDict_SetItemString(rejects, REASONS[r], v) < 0) {
+            Py_XDECREF(v);
+            Py_CLEAR(rejects);
+        }
+        Py_XDECREF(v);
+    }
+    if (!rejects)
+        return NULL;
+    return Py_BuildValue("{sKsKsKsKsKsKsKsKsKsKsNsssnsisL}", "packets", t->packets, "messages", t->messages,
+                         "malformed", t->malformed, "gaps", t->gaps, "duplicates", t->duplicates, "heartbeats",
+                         t->heartbeats, "triggers", t->triggers, "orders", t->orders, "sent", t->sent, "passed",
+                         t->passed, "rejects", rejects, "killed", t->killed, "rows", t->nrows, "ended", t->ended,
+                         "last_trade", (long long)t->last_trade);
+}
+
+static int Trader_init(Trader *t, PyObject *args, PyObject *kw) {
+    static char *names[] = {"books", "locate", "limit", "clip", "prefix", "frame", "token_off", "shares_off",
+                            "price_off", "rows", "max_order_shares", "max_notional", "price_band_bps",
+                            "max_orders_per_second", "last_trade", "store", NULL};
+    PyObject *books, *store = Py_None;
+    unsigned int locate, limit, clip;
+    const char *prefix;
+    Py_buffer frame;
+    Py_ssize_t token_off, shares_off, price_off;
+    long long max_shares, band, per_second, last_trade;
+    double notional;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OIIIsy*nnnw*LdLLL|O", names, &books, &locate, &limit, &clip, &prefix,
+                                     &frame, &token_off, &shares_off, &price_off, &t->rows, &max_shares, &notional,
+                                     &band, &per_second, &last_trade, &store))
+        return -1;
+    int ok = PyObject_TypeCheck(books, API->type) && locate < 65536 && strlen(prefix) == 2 &&
+             frame.len <= (Py_ssize_t)sizeof t->frame && token_off + TOKEN_LEN <= frame.len &&
+             shares_off + 4 <= frame.len && price_off + 4 <= frame.len && per_second > 0 &&
+             t->rows.len % (STAGES * 8) == 0;
+    if (!ok) {
+        PyBuffer_Release(&frame);
+        PyBuffer_Release(&t->rows);
+        PyErr_SetString(PyExc_ValueError, "Trader: bad books, locate, prefix, frame offsets, limits or rows");
+        return -1;
+    }
+    memcpy(t->frame, frame.buf, (size_t)frame.len);
+    t->frame_len = frame.len;
+    PyBuffer_Release(&frame);
+    Py_INCREF(books);
+    t->books = books;
+    if (store != Py_None) {
+        Py_INCREF(store);
+        t->store = store;
+    }
+    t->locate = (uint16_t)locate, t->limit = limit, t->clip = clip;
+    memcpy(t->prefix, prefix, 2);
+    t->token_off = token_off, t->shares_off = shares_off, t->price_off = price_off;
+    t->max_shares = max_shares, t->max_notional = notional, t->band_bps = band, t->per_second = per_second;
+    t->last_trade = last_trade;
+    t->cap = t->rows.len / (STAGES * 8);
+    t->tok_cap = 1024;
+    t->tokens = PyMem_Calloc(t->tok_cap, sizeof(TokenSlot));
+    t->ring = PyMem_Calloc((size_t)per_second, sizeof(int64_t));
+    if (!t->tokens || !t->ring) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    return 0;
+}
+
+static void Trader_dealloc(Trader *t) {
+    Py_XDECREF(t->books);
+    Py_XDECREF(t->store);
+    if (t->rows.obj)
+        PyBuffer_Release(&t->rows);
+    PyMem_Free(t->tokens);
+    PyMem_Free(t->ring);
+    Py_TYPE(t)->tp_free((PyObject *)t);
+}
+
+static PyMethodDef Trader_methods[] = {
+    {"run", (PyCFunction)(void (*)(void))Trader_run, METH_VARARGS | METH_KEYWORDS,
+     "run(udp_fd, tcp_fd, wait_ms=100, busy=False) -> 'timeout' | 'tcp' | 'end' | 'send_failed' | 'signal'"},
+    {"on_packet", (PyCFunction)Trader_on_packet, METH_VARARGS, "on_packet(packet, t_kernel=0) -> order frame or b''"},
+    {"check_order", (PyCFunction)Trader_check_order, METH_VARARGS,
+     "check_order(token, shares, price, now_ns) -> None | reason (the risk gate alone)"},
+    {"kill", (PyCFunction)Trader_kill, METH_O, "The kill switch: no order passes from now on."},
+    {"stats", (PyCFunction)Trader_stats, METH_NOARGS, "Counters, rejects by reason, the kill reason."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject TraderType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "feed_handler._trader.Trader",
+    .tp_basicsize = sizeof(Trader),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "The compiled trader path (see feed_handler/trader_core.py for the reference).",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)Trader_init,
+    .tp_dealloc = (destructor)Trader_dealloc,
+    .tp_methods = Trader_methods,
+};
+
+/* The floor: every datagram from udp_fd makes one send of `frame` on tcp_fd, with the same row timestamps
+ * (kernel rx, user receive, sent). Returns (status, rows written). */
+static PyObject *reflect(PyObject *self, PyObject *args, PyObject *kw) {
+    (void)self;
+    static char *names[] = {"udp_fd", "tcp_fd", "frame", "rows", "start", "wait_ms", "busy", NULL};
+    int udp, tcp, wait_ms = 100, busy = 0;
+    Py_buffer frame, rows;
+    Py_ssize_t start;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "iiy*w*n|ip", names, &udp, &tcp, &frame, &rows, &start, &wait_ms,
+                                     &busy))
+        return NULL;
+    static unsigned char buf[65536];
+    Py_ssize_t cap = rows.len / (STAGES * 8), n_rows = start;
+    const char *status = "timeout";
+    int64_t deadline = now_ns() + (int64_t)wait_ms * 1000000LL;
+    for (;;) {
+        int64_t t_kernel = 0;
+        ssize_t n = receive(udp, buf, sizeof buf, &t_kernel);
+        if (n < 0) {
+            status = errno == EINTR ? "signal" : "recv_failed";
+            break;
+        }
+        if (n == 0) {
+            int w = wait_feed(udp, tcp, wait_ms, busy);
+            if (w == 2) {
+                status = "tcp";
+                break;
+            }
+            if (w == 0 && (!busy || now_ns() > deadline))
+                break;
+            continue;
+        }
+        int64_t t_user = now_ns();
+        if (n >= HEADER_LEN && be16(buf + 18) == 0xFFFF) {
+            status = "end";
+            break;
+        }
+        ssize_t s = send(tcp, frame.buf, (size_t)frame.len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        int64_t t_sent = now_ns();
+        if (s != frame.len) {
+            status = "send_failed";
+            break;
+        }
+        if (n_rows < cap) {
+            int64_t *r = (int64_t *)rows.buf + n_rows * STAGES;
+            r[0] = t_kernel, r[1] = t_user;
+            for (int k = 2; k < 7; k++)
+                r[k] = t_user;
+            r[7] = t_sent;
+            n_rows++;
+        }
+        if (busy && now_ns() > deadline)
+            break;
+    }
+    PyBuffer_Release(&frame);
+    PyBuffer_Release(&rows);
+    return Py_BuildValue("(sn)", status, n_rows);
+}
+
+static PyMethodDef methods[] = {
+    {"reflect", (PyCFunction)(void (*)(void))reflect, METH_VARARGS | METH_KEYWORDS,
+     "The floor: UDP in → a fixed frame out on TCP, no logic. -> (status, rows)"},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_trader", "The compiled tick-to-trade path.", -1,
+                                    methods, NULL, NULL, NULL, NULL};
+
+PyMODINIT_FUNC PyInit__trader(void) {
+    PyObject *book_module = PyImport_ImportModule("feed_handler._book"); /* PyCapsule_Import needs it loaded */
+    if (!book_module)
+        return NULL;
+    Py_DECREF(book_module);
+    API = PyCapsule_Import(BOOK_API_CAPSULE, 0);
+    if (!API || PyType_Ready(&TraderType) < 0)
+        return NULL;
+    PyObject *m = PyModule_Create(&module);
+    if (!m)
+        return NULL;
+    Py_INCREF(&TraderType);
+    if (PyModule_AddObject(m, "Trader", (PyObject *)&TraderType) < 0) {
+        Py_DECREF(&TraderType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    PyModule_AddIntConstant(m, "STAGES", STAGES);
+    return m;
+}

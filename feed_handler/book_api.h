@@ -1,0 +1,18 @@
+/* The compiled books' C API, shared by _book.c (which fills it) and _trader.c (which imports it). */
+#ifndef LATLAB_BOOK_API_H
+#define LATLAB_BOOK_API_H
+
+#include <Python.h>
+#include <stdint.h>
+
+#define BOOK_API_CAPSULE "feed_handler._book._C_API"
+
+typedef struct {
+    /* Apply one ITCH message (len bytes, no length prefix); -1 only when out of memory. */
+    int (*apply)(PyObject *books, const unsigned char *msg, Py_ssize_t len);
+    /* Best level of one side (0 bid, 1 ask): price and shares, 0 and 0 when empty. */
+    void (*best)(PyObject *books, uint16_t locate, int side, uint32_t *price, uint64_t *shares);
+    PyTypeObject *type; /* feed_handler._book.Books */
+} BookApi;
+
+#endif

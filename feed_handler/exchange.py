@@ -1,0 +1,344 @@
+"""The exchange simulator: `python -m feed_handler.exchange --config FILE.json`.
+
+One process, as STAC-T0's exchange side: it publishes an ITCH 5.0 feed over MoldUDP64 multicast
+and takes orders over SoupBinTCP/OUCH 4.2 (and FIX 4.4 on a second port), matching them against
+its own book of what it published. In a run it waits for the expected sessions, publishes the
+opening book, then `triggers` cycles: one packet of background messages ending with the trigger
+(a sell added at the trader's limit on the trigger instrument), the user-space send time taken just
+before sendto(); each session's first order after it is timestamped by the kernel on receipt
+(SO_TIMESTAMPING, same clock). Wire-to-wire = that receive time − the send time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import selectors
+import socket
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from feed_handler import itch
+from feed_handler.generator import GenParams, generate
+from feed_handler.matching import TICK, MatchingBook
+from feed_handler.order_entry import FixSession, OuchHandler, Venue
+from feed_handler.soup_session import ServerSession, SoupConfig, Stream
+from latlab.cpu import pin
+from latlab.signals import stop_on_signals
+from udp_multicast import moldudp64
+from udp_multicast.netutil import (
+    SO_TIMESTAMPING,
+    SOF_TIMESTAMPING_RX_SOFTWARE,
+    SOF_TIMESTAMPING_SOFTWARE,
+    kernel_rx_ns,
+    sender,
+)
+
+TRIGGER_STOCK = "LLTRIG"
+NO_ORDER = 0
+
+
+@dataclass
+class ExchangeConfig:
+    """Everything the exchange needs; the tick_to_trade plugin writes it as JSON."""
+
+    iface: str
+    group: str = "239.77.1.1"
+    port: int = 26490
+    soup_port: int = 26491
+    fix_port: int = 26492
+    session: str = "LATLAB0001"
+    users: dict[str, str] = field(default_factory=lambda: {"TRADER": "secret"})
+    expect: list[str] = field(default_factory=list)     # users that must be logged in before the run
+    triggers: int = 1000
+    interval_ms: float = 2.0
+    answer_timeout_ms: float = 20.0
+    background: int = 4                                 # messages before the trigger in its packet
+    instruments: int = 50
+    live_orders: int = 2000
+    limit: int = 1_000_000                              # the trigger instrument's trigger price
+    trigger_shares: int = 100
+    seed: int = 1
+    wait_login_s: float = 20.0
+    out: str = "exchange.npz"
+
+
+class Feed:
+    """The MoldUDP64 publisher side of the exchange."""
+
+    def __init__(self, cfg: ExchangeConfig) -> None:
+        self.sock = sender(cfg.iface)
+        self.dest = (cfg.group, cfg.port)
+        self.session = moldudp64.session_bytes(cfg.session)
+        self.seq = 1
+        self.last_send = time.monotonic()
+
+    def send(self, messages: list[bytes]) -> tuple[int, int]:
+        """One packet; returns (its first sequence, the send time in CLOCK_REALTIME ns taken just before)."""
+        packet = moldudp64.encode_packet(self.session, self.seq, messages)
+        first = self.seq
+        t = time.time_ns()
+        self.sock.sendto(packet, self.dest)
+        self.seq += len(messages)
+        self.last_send = time.monotonic()
+        return first, t
+
+    def heartbeat_if_idle(self) -> None:
+        if time.monotonic() - self.last_send >= 1.0:
+            self.sock.sendto(moldudp64.encode_heartbeat(self.session, self.seq), self.dest)
+            self.last_send = time.monotonic()
+
+    def end(self) -> None:
+        for _ in range(5):
+            self.sock.sendto(moldudp64.encode_end_of_session(self.session, self.seq), self.dest)
+            time.sleep(0.01)
+
+
+def _listener(address: str, port: int) -> socket.socket:
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((address, port))
+    s.listen(16)
+    s.setblocking(False)
+    return s
+
+
+@dataclass
+class Conn:
+    sock: socket.socket
+    session: Any                        # ServerSession or FixSession
+    first_rx: int = 0                   # kernel receive time of the first bytes since the last trigger
+
+
+class Exchange:
+    def __init__(self, cfg: ExchangeConfig) -> None:
+        self.cfg = cfg
+        self.feed = Feed(cfg)
+        self.book = MatchingBook()
+        self.venue = Venue(self.book, self._publish_later)
+        self.pending: list[bytes] = []  # executions to publish in the next packet
+        self.streams: dict[str, Stream] = {}
+        self.soup_cfg = SoupConfig(session=cfg.session, users=cfg.users)
+        self.ouch = OuchHandler(self.venue)
+        self.sel = selectors.DefaultSelector()
+        self.conns: dict[int, Conn] = {}
+        self.closed_log: list[str] = []
+        for port, kind in ((cfg.soup_port, "soup"), (cfg.fix_port, "fix")):
+            self.sel.register(_listener(cfg.iface, port), selectors.EVENT_READ, kind)
+
+    def _publish_later(self, messages: list[bytes]) -> None:
+        self.pending.extend(messages)
+
+    def publish(self, messages: list[bytes]) -> tuple[int, int]:
+        for m in messages:
+            self.book.apply(m)
+        return self.feed.send(messages)
+
+    # ---- sessions ----
+    def _accept(self, listener: socket.socket, kind: str) -> None:
+        sock, _ = listener.accept()
+        sock.setblocking(False)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPING, SOF_TIMESTAMPING_RX_SOFTWARE | SOF_TIMESTAMPING_SOFTWARE)
+        now = time.monotonic()
+        session = (ServerSession(self.soup_cfg, self.streams, self.ouch, now) if kind == "soup" else
+                   FixSession(self.venue, self.cfg.users, "LATLABX", now))
+        self.conns[sock.fileno()] = Conn(sock, session)
+        self.sel.register(sock, selectors.EVENT_READ, "conn")
+
+    def _read(self, conn: Conn) -> list[tuple[int, int, Conn, bytes]]:
+        """[(kernel receive time, fd, conn, bytes)], or [] (the connection may have been dropped)."""
+        try:
+            data, anc, _, _ = conn.sock.recvmsg(65536, 256)
+        except (BlockingIOError, InterruptedError):
+            return []
+        except OSError as exc:
+            self._drop(conn, f"receive failed: {exc}")
+            return []
+        if not data:
+            self._drop(conn, conn.session.closed or "peer closed the connection")
+            return []
+        rx = kernel_rx_ns(anc) or time.time_ns()
+        if not conn.first_rx:
+            conn.first_rx = rx
+        return [(rx, conn.sock.fileno(), conn, data)]
+
+    def _send(self, conn: Conn, data: bytes) -> None:
+        if not data:
+            return
+        try:
+            conn.sock.send(data)  # answers are small; a peer that stops reading fills its buffer and is dropped
+        except (BlockingIOError, OSError) as exc:
+            self._drop(conn, f"send failed ({exc.__class__.__name__}): a client that stops reading")
+
+    def _drop(self, conn: Conn, reason: str) -> None:
+        fd = conn.sock.fileno()
+        if fd in self.conns:
+            self.sel.unregister(conn.sock)
+            del self.conns[fd]
+            conn.sock.close()
+            user = getattr(conn.session, "user", None) or "?"
+            self.closed_log.append(f"{user}: {reason}")
+            print(f"session {user} closed: {reason}", file=sys.stderr, flush=True)
+
+    def poll(self, timeout: float) -> None:
+        """Serve sessions for up to `timeout` s (orders, logins, timers). What several sessions sent is
+        handled in the order the kernel received it, so the first order in is the first matched."""
+        arrivals = []
+        for key, _ in self.sel.select(timeout):
+            if key.data in ("soup", "fix"):
+                self._accept(key.fileobj, key.data)  # type: ignore[arg-type]
+            else:
+                conn = self.conns.get(key.fileobj.fileno())  # type: ignore[union-attr]
+                if conn:
+                    arrivals.extend(self._read(conn))
+        for _, _, conn, data in sorted(arrivals, key=lambda a: (a[0], a[1])):
+            if conn.sock.fileno() in self.conns:
+                self._send(conn, conn.session.receive(data, time.monotonic()))
+                if conn.session.closed:
+                    self._drop(conn, conn.session.closed)
+        now = time.monotonic()
+        for conn in list(self.conns.values()):
+            self._send(conn, conn.session.tick(now))
+            if conn.session.closed:
+                self._drop(conn, conn.session.closed)
+
+    def logged_in(self) -> set[str]:
+        return {c.session.user for c in self.conns.values() if c.session.user and not c.session.closed}
+
+    # ---- the run ----
+    def opening(self) -> None:
+        cfg = self.cfg
+        gen = generate(GenParams(seed=cfg.seed, messages=cfg.triggers * cfg.background + 1000,
+                                 instruments=cfg.instruments, live_orders=cfg.live_orders, session=cfg.session))
+        build: list[bytes] = []
+        for msg in gen:
+            build.append(msg)
+            if len(build) >= cfg.live_orders + 2 * cfg.instruments + 2:
+                break
+        self.background = gen
+        locate = cfg.instruments + 1
+        self.trigger_locate = locate
+        build.append(itch.encode(itch.make("R", stock_locate=locate, stock=TRIGGER_STOCK, market_category="Q",
+                                           financial_status="N", round_lot_size=100, round_lots_only="N",
+                                           issue_classification="C", issue_subtype="Z ", authenticity="P",
+                                           short_sale_threshold="N", ipo_flag="N", luld_tier="2", etp_flag="N",
+                                           etp_leverage_factor=0, inverse_indicator="N")))
+        self.next_ref = 1 << 40
+        # a resting book on the trigger instrument: bids below, asks above the limit
+        for k in range(1, 6):
+            build.append(self._add(locate, "B", cfg.limit - k * TICK, 500))
+            build.append(self._add(locate, "S", cfg.limit + k * TICK, 500))
+        for i in range(0, len(build), 30):
+            self.publish(build[i:i + 30])
+            time.sleep(0.0005)
+
+    def _add(self, locate: int, side: str, price: int, shares: int) -> bytes:
+        self.next_ref += 1
+        return itch.encode(itch.make("A", stock_locate=locate, timestamp=time.time_ns() % 86_400_000_000_000,
+                                     order_ref=self.next_ref, side=side, shares=shares, stock=TRIGGER_STOCK,
+                                     price=price))
+
+    def _background(self, n: int) -> list[bytes]:
+        out = []
+        for msg in self.background:
+            if msg[0:1] in b"AFEXDUC":
+                out.append(msg)
+            if len(out) == n:
+                break
+        return out
+
+    def run(self) -> dict[str, Any]:
+        cfg = self.cfg
+        deadline = time.monotonic() + cfg.wait_login_s
+        while not set(cfg.expect) <= self.logged_in():
+            if time.monotonic() > deadline:
+                raise SystemExit(f"sessions not logged in after {cfg.wait_login_s:g} s: "
+                                 f"{sorted(set(cfg.expect) - self.logged_in())}")
+            self.poll(0.05)
+        self.opening()
+        settle = time.monotonic() + 0.3
+        while time.monotonic() < settle:
+            self.poll(0.01)
+        users = list(cfg.expect)
+        t_send = np.zeros(cfg.triggers, np.int64)
+        t_rx = np.zeros((cfg.triggers, len(users)), np.int64)
+        filled = np.full(cfg.triggers, -1, np.int64)
+        status = "ok"
+        try:
+            for i in range(cfg.triggers):
+                for conn in self.conns.values():
+                    conn.first_rx = 0
+                trigger = self._add(self.trigger_locate, "S", cfg.limit, cfg.trigger_shares)
+                trigger_ref = self.next_ref
+                messages = [*self._background(cfg.background), trigger]
+                _, t_send[i] = self.publish(messages)
+                wait_until = time.monotonic() + cfg.answer_timeout_ms / 1000
+                while time.monotonic() < wait_until:
+                    self.poll(0.0005)
+                    if all(self._first_rx(u) for u in users):
+                        break
+                for j, user in enumerate(users):
+                    t_rx[i, j] = self._first_rx(user)
+                if trigger_ref in self.book.orders:
+                    # nobody took it: the exchange withdraws it
+                    self.pending.append(itch.encode(itch.make("D", stock_locate=self.trigger_locate,
+                                                              order_ref=trigger_ref)))
+                else:
+                    filled[i] = self._winner(users, trigger_ref)
+                if self.pending:  # executions and withdrawals go out at once, in their own packet
+                    self.publish(self.pending)
+                    self.pending = []
+                pause = time.monotonic() + cfg.interval_ms / 1000
+                while time.monotonic() < pause:
+                    self.poll(max(0.0, pause - time.monotonic()))
+        except KeyboardInterrupt:
+            status = "interrupted"
+        if self.pending:
+            self.publish(self.pending)
+        self.feed.end()
+        end = time.monotonic() + 0.3
+        while time.monotonic() < end and self.conns:
+            self.poll(0.02)
+        for conn in list(self.conns.values()):
+            self._send(conn, conn.session.end_of_session(time.monotonic()) if hasattr(conn.session, "end_of_session")
+                       else b"")
+            self._drop(conn, "end of session")
+        tmp = Path(cfg.out + ".tmp.npz")
+        np.savez(tmp, t_send=t_send, t_rx=t_rx, filled=filled, users=np.array(users))
+        os.replace(tmp, cfg.out)
+        return {"status": status, "triggers": cfg.triggers, "users": users, "venue": self.venue.counts,
+                "ouch_malformed": self.ouch.malformed, "closed": self.closed_log, "log": self.venue.log[:20]}
+
+    def _first_rx(self, user: str) -> int:
+        return max((c.first_rx for c in self.conns.values() if c.session.user == user), default=NO_ORDER)
+
+    def _winner(self, users: list[str], trigger_ref: int) -> int:
+        """Index of the user whose order executed against the trigger (the venue filled the first one)."""
+        user = self.venue.takers.get(trigger_ref)
+        return users.index(user) if user in users else -1
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m feed_handler.exchange")
+    p.add_argument("--config", type=Path, required=True, help="JSON: the fields of ExchangeConfig")
+    p.add_argument("--cpu", type=int)
+    args = p.parse_args(argv)
+    stop_on_signals()
+    if args.cpu is not None:
+        pin(args.cpu)
+    cfg = ExchangeConfig(**json.loads(args.config.read_text()))
+    exchange = Exchange(cfg)
+    print("READY", flush=True)
+    print(json.dumps(exchange.run()), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,239 @@
+"""The exchange simulator's order entry: OUCH 4.2 (inside SoupBinTCP) and FIX 4.4, against one matching book.
+
+Both protocols end in `Venue.enter`, which validates an order, matches it IOC against the book and
+returns the outcome; each protocol turns that outcome into its own messages. Rejections carry the
+OUCH reason code and a readable text; nothing an order does can corrupt the book.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from feed_handler import fix44, itch, ouch
+from feed_handler.matching import TICK, Fill, MatchingBook
+from feed_handler.soup_session import ServerSession
+
+# OUCH 4.2 rejected-order reasons used here.
+REJECT_SHARES = "Z"      # shares: zero or over the safety threshold
+REJECT_PRICE = "X"       # invalid price (off the penny grid, or zero)
+REJECT_STOCK = "S"       # invalid stock
+REJECT_OTHER = "O"
+MAX_SHARES = 1_000_000
+
+
+@dataclass
+class Outcome:
+    """What happened to one order: rejected (reason) or accepted with fills; the rest is canceled (IOC)."""
+
+    token: str
+    order_ref: int = 0
+    reject: str = ""
+    text: str = ""
+    fills: list[Fill] = field(default_factory=list)
+    canceled: int = 0
+
+
+class Venue:
+    """Validation and matching shared by both protocols. `publish` receives the ITCH messages that
+    report executions (the feed must tell everyone what traded)."""
+
+    def __init__(self, book: MatchingBook, publish: Callable[[list[bytes]], None]) -> None:
+        self.book = book
+        self.publish = publish
+        self.refs = itertools.count(1)
+        self.matches = itertools.count(1)
+        self.tokens: dict[str, set[str]] = {}
+        self.takers: dict[int, str] = {}  # resting order ref → the user whose order executed against it
+        self.counts = {"orders": 0, "rejected": 0, "executed": 0, "canceled": 0, "duplicate_tokens": 0}
+        self.log: list[str] = []
+
+    def enter(self, user: str, token: str, side: str, shares: int, stock: str, price: int) -> Outcome | None:
+        """None for a duplicate token (ignored, as OUCH does)."""
+        seen = self.tokens.setdefault(user, set())
+        if token in seen:
+            self.counts["duplicate_tokens"] += 1
+            self.log.append(f"{user}: duplicate token {token!r} ignored")
+            return None
+        seen.add(token)
+        self.counts["orders"] += 1
+        out = Outcome(token)
+        locate = self.book.symbols.get(stock.strip())
+        if shares <= 0 or shares > MAX_SHARES:
+            out.reject, out.text = REJECT_SHARES, f"shares {shares} outside 1..{MAX_SHARES}"
+        elif price <= 0 or price % TICK:
+            out.reject, out.text = REJECT_PRICE, f"price {price} is not on the {TICK}-unit grid"
+        elif locate is None:
+            out.reject, out.text = REJECT_STOCK, f"unknown stock {stock.strip()!r}"
+        elif side not in "BS":
+            out.reject, out.text = REJECT_OTHER, f"side {side!r}"
+        if out.reject:
+            self.counts["rejected"] += 1
+            self.log.append(f"{user}: order {token!r} rejected: {out.text}")
+            return out
+        out.order_ref = next(self.refs)
+        out.fills = self.book.match_ioc(locate, side, shares, price)
+        executed = sum(f.shares for f in out.fills)
+        out.canceled = shares - executed
+        self.counts["executed" if executed else "canceled"] += 1
+        for f in out.fills:
+            self.takers[f.ref] = user
+        if out.fills:
+            messages = [itch.encode(itch.make("E", stock_locate=locate, timestamp=_ns_since_midnight(),
+                                              order_ref=f.ref, executed_shares=f.shares,
+                                              match_number=next(self.matches))) for f in out.fills]
+            for m in messages:
+                self.book.apply(m)
+            self.publish(messages)
+        return out
+
+
+def _ns_since_midnight() -> int:
+    return time.time_ns() % 86_400_000_000_000
+
+
+def _now_ns() -> int:
+    return time.time_ns()
+
+
+class OuchHandler:
+    """OUCH 4.2 over a SoupBinTCP session: Enter Order and Cancel Order in, sequenced answers out."""
+
+    def __init__(self, venue: Venue) -> None:
+        self.venue = venue
+        self.malformed = 0
+
+    def __call__(self, payload: bytes, session: ServerSession) -> None:
+        now = time.monotonic()
+        try:
+            msg = ouch.INBOUND.decode(payload)
+        except (ValueError, KeyError) as exc:
+            self.malformed += 1
+            self.venue.log.append(f"{session.user}: malformed OUCH message: {exc}")
+            return
+        if msg.type == "X":
+            # Orders here are IOC: nothing rests, so a cancel finds nothing (OUCH ignores unknown tokens).
+            return
+        out = self.venue.enter(session.user or "", msg.token, msg.side, msg.shares, msg.stock, msg.price)
+        if out is None:
+            return
+        ts = _now_ns()
+        if out.reject:
+            session.send_sequenced(ouch.OUTBOUND.encode(ouch.OUTBOUND.make(
+                "J", timestamp=ts, token=msg.token, reason=out.reject)), now)
+            return
+        session.send_sequenced(ouch.OUTBOUND.encode(ouch.OUTBOUND.make(
+            "A", timestamp=ts, token=msg.token, side=msg.side, shares=msg.shares, stock=msg.stock, price=msg.price,
+            time_in_force=msg.time_in_force, firm=msg.firm, display=msg.display, order_ref=out.order_ref,
+            capacity=msg.capacity, intermarket_sweep=msg.intermarket_sweep, minimum_quantity=msg.minimum_quantity,
+            cross_type=msg.cross_type, order_state="L", bbo_weight=" ")), now)
+        for f in out.fills:
+            session.send_sequenced(ouch.OUTBOUND.encode(ouch.OUTBOUND.make(
+                "E", timestamp=ts, token=msg.token, executed_shares=f.shares, execution_price=f.price,
+                liquidity_flag="R", match_number=f.ref)), now)
+        if out.canceled:
+            session.send_sequenced(ouch.OUTBOUND.encode(ouch.OUTBOUND.make(
+                "C", timestamp=ts, token=msg.token, decrement_shares=out.canceled, reason="I")), now)
+
+
+class FixSession:
+    """One FIX 4.4 connection: Logon (Username 553 / Password 554), heartbeats at HeartBtInt, orders."""
+
+    def __init__(self, venue: Venue, users: dict[str, str], comp_id: str, now: float) -> None:
+        self.venue = venue
+        self.users = users
+        self.comp_id = comp_id
+        self.reader = fix44.FixReader()
+        self.peer = ""
+        self.user: str | None = None
+        self.seq = 1
+        self.heartbeat_s = 30.0
+        self.opened = self.last_received = self.last_sent = now
+        self.closed: str | None = None
+        self.out: list[bytes] = []
+        self.exec_ids = itertools.count(1)
+
+    def _send(self, msg_type: str, fields: list[tuple[int, str | int]], now: float) -> None:
+        self.out.append(fix44.encode(msg_type, self.comp_id, self.peer, self.seq, fields))
+        self.seq += 1
+        self.last_sent = now
+
+    def _take(self) -> bytes:
+        data = b"".join(self.out)
+        self.out.clear()
+        return data
+
+    def receive(self, data: bytes, now: float) -> bytes:
+        if self.closed:
+            return b""
+        self.last_received = now
+        try:
+            messages = self.reader.feed(data)
+        except ValueError as exc:
+            self.closed = f"garbage: {exc}"
+            return self._take()
+        for msg in messages:
+            self._message(msg, now)
+            if self.closed:
+                break
+        return self._take()
+
+    def _message(self, msg: fix44.FixMessage, now: float) -> None:
+        if self.user is None:
+            user, password = msg.get(553), msg.get(554)
+            if msg.type != fix44.LOGON or self.users.get(user) != password:
+                self.peer = msg.get(49)
+                self._send(fix44.LOGOUT, [(58, "logon rejected: not authorized")], now)
+                self.closed = "logon rejected"
+                return
+            self.user, self.peer = user, msg.get(49)
+            self.heartbeat_s = float(msg.get(108, "30") or 30)
+            self._send(fix44.LOGON, [(98, 0), (108, int(self.heartbeat_s))], now)
+            return
+        if msg.type == fix44.NEW_ORDER_SINGLE:
+            self._order(msg, now)
+        elif msg.type == fix44.LOGOUT:
+            self._send(fix44.LOGOUT, [], now)
+            self.closed = "logout"
+        elif msg.type not in (fix44.HEARTBEAT, "1"):
+            self._send(fix44.REJECT, [(45, msg.get(34)), (58, f"unsupported MsgType {msg.type!r}")], now)
+
+    def _order(self, msg: fix44.FixMessage, now: float) -> None:
+        side = {fix44.SIDE_BUY: "B", fix44.SIDE_SELL: "S"}.get(msg.get(54), "?")
+        try:
+            shares, price = int(msg.get(38) or 0), fix44.parse_price(msg.get(44) or "0")
+        except ValueError:
+            shares, price = 0, 0
+        out = self.venue.enter(self.user or "", msg.get(11), side, shares, msg.get(55), price)
+        if out is None:
+            return
+        common = {"order_id": str(out.order_ref), "cl_ord_id": msg.get(11), "symbol": msg.get(55),
+                  "side": msg.get(54), "qty": shares}
+
+        def report(exec_type: str, **extra: object) -> None:
+            self.out.append(fix44.execution_report(self.comp_id, self.peer, self.seq, exec_id=str(next(self.exec_ids)),
+                                                   exec_type=exec_type, **common, **extra))  # type: ignore[arg-type]
+            self.seq += 1
+            self.last_sent = now
+
+        if out.reject:
+            report(fix44.EXEC_REJECTED, text=out.text)
+            return
+        report(fix44.EXEC_NEW)
+        for f in out.fills:
+            report(fix44.EXEC_TRADE, last_qty=f.shares, last_px=f.price)
+        if out.canceled:
+            report(fix44.EXEC_CANCELED, text="IOC remainder canceled")
+
+    def tick(self, now: float) -> bytes:
+        if self.closed:
+            return b""
+        if self.user is None and now - self.opened >= 30.0:
+            self.closed = "no logon within 30 s"
+        elif self.user is not None and now - self.last_received >= 2.5 * self.heartbeat_s:
+            self.closed = f"silent for {2.5 * self.heartbeat_s:g} s"
+        elif self.user is not None and now - self.last_sent >= self.heartbeat_s:
+            self._send(fix44.HEARTBEAT, [], now)
+        return self._take()

@@ -1,0 +1,247 @@
+"""The `tick_to_trade` benchmark: wire-to-wire on the exchange side for the floor (UDP→TCP reflector)
+and the trader, in alternating rounds on one lab; the trader's per-stage costs; and a race between a
+full-risk path (slower store) and a minimal one."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from feed_handler.risk import RiskLimits
+from feed_handler.t2t_run import RunResult, TraderSetup, run_t2t
+from feed_handler.trader_core import STAGE_NAMES
+from latlab.config import Section
+from latlab.cpu import available_cpus
+from latlab.errors import ConfigError, LatlabError
+from latlab.plugin import RunContext
+from latlab.results import ONE_WAY, CaseResult
+from latlab.topology import BridgeSpec, bridge_lab
+
+W2W = "wire-to-wire"
+W2W_TIMESTAMPS = ("exchange: CLOCK_REALTIME before sendto() of the trigger packet → kernel software receive "
+                  "timestamp (SO_TIMESTAMPING) of the order's first bytes; one process, one clock")
+STAGE_TIMESTAMPS = "trader CLOCK_REALTIME after each stage; receive starts at the kernel's software rx timestamp"
+RACE_GROUP = "tick-to-trade race"
+RACE_LABELS = {"FULL": "full risk + sqlite store", "FAST": "minimal risk (quantity only)"}
+MINIMAL_RISK = {"max_order_shares": 1000, "max_notional": 1e12, "price_band_bps": 10**9,
+                "max_orders_per_second": 100_000}
+
+
+@dataclass(frozen=True)
+class T2TParams:
+    network: ipaddress.IPv4Network
+    group: str
+    triggers: int
+    rounds: int
+    interval_ms: float
+    background: int
+    receive: str
+    engine: str
+    protocol: str
+    exchange_cpu: int | None
+    trader_cpu: int | None
+    risk: dict[str, Any]
+    race_triggers: int
+    race_receive: str
+
+
+def _cpu(section: Section, key: str, nth: int) -> int | None:
+    if key in section.data and section.data[key] is None:
+        return None
+    cpus = available_cpus()
+    cpu = section.integer(key, cpus[nth % len(cpus)], minimum=0)
+    if cpu not in cpus:
+        raise ConfigError(section.field(key), f"CPU {cpu} is not available here (have {cpus})")
+    return cpu
+
+
+def _group(section: Section) -> str:
+    group = section.string("group", "239.77.1.1")
+    try:
+        ok = ipaddress.IPv4Address(group).is_multicast
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ConfigError(section.field("group"), f"{group} is not an IPv4 multicast address")
+    return group
+
+
+def configure(section: Section) -> T2TParams:
+    try:
+        net = ipaddress.IPv4Network(section.string("network", "10.79.0.0/24"))
+    except ValueError as exc:
+        raise ConfigError(section.field("network"), str(exc)) from None
+    risk_section = section.section("risk")
+    risk = {k: risk_section.data[k] for k in ("max_order_shares", "max_notional", "price_band_bps",
+                                                "max_orders_per_second") if k in risk_section.data}
+    unknown = set(risk_section.data) - set(risk)
+    if unknown:
+        raise ConfigError(risk_section.field(sorted(unknown)[0]), "not a risk limit")
+    try:
+        RiskLimits(**risk)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(section.field("risk"), str(exc)) from None
+    engine = section.choice("engine", ("c", "python"), "c")
+    protocol = section.choice("protocol", ("ouch", "fix"), "ouch")
+    if protocol == "fix" and engine == "c":
+        raise ConfigError(section.field("protocol"), "the compiled trader speaks OUCH; FIX needs engine: python")
+    race = section.section("race")
+    return T2TParams(
+        network=net, group=_group(section), triggers=section.integer("triggers", 2000, minimum=10),
+        rounds=section.integer("rounds", 2, minimum=1, maximum=10),
+        interval_ms=section.number("interval_ms", 2.0, minimum=0.1),
+        background=section.integer("background", 4, minimum=0, maximum=60),
+        receive=section.choice("receive", ("busy-poll", "blocking"), "busy-poll"), engine=engine, protocol=protocol,
+        exchange_cpu=_cpu(section, "exchange_cpu", 0), trader_cpu=_cpu(section, "trader_cpu", 1), risk=risk,
+        race_triggers=race.integer("triggers", 500, minimum=0),
+        race_receive=race.choice("receive", ("busy-poll", "blocking"), "blocking"))
+
+
+def _stage_samples(stages: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-stage durations (ns) from the trader's rows, and the whole in-trader time."""
+    out = {}
+    ok = stages[stages[:, 0] > 0]
+    for k in range(1, len(STAGE_NAMES)):
+        out[STAGE_NAMES[k]] = ok[:, k] - ok[:, k - 1]
+    out["in trader (kernel rx → sent)"] = ok[:, -1] - ok[:, 0]
+    out["application (decode → encoded)"] = ok[:, 6] - ok[:, 1]
+    return out
+
+
+@dataclass
+class TickToTradeCase:
+    params: T2TParams
+
+    @property
+    def title(self) -> str:
+        return "tick-to-trade"
+
+    @property
+    def expected_seconds(self) -> float:
+        p = self.params
+        per = p.interval_ms / 1000 + 0.0005
+        return 2 * p.rounds * (p.triggers * per + 4) + p.race_triggers * (per + 0.002) + 6
+
+    def run(self, ctx: RunContext) -> list[CaseResult]:
+        p = self.params
+        cpus = {"ex": p.exchange_cpu, "t1": p.trader_cpu, "t2": p.trader_cpu}
+        spec = BridgeSpec(p.network, ("ex", "t1", "t2"), cpus)
+        exchange = {"triggers": p.triggers, "interval_ms": p.interval_ms, "background": p.background,
+                    "group": p.group}
+        out: list[CaseResult] = []
+        floor_runs: list[RunResult] = []
+        trader_runs: list[RunResult] = []
+        try:
+            with bridge_lab(spec, ctx.tag) as lab:
+                for r in range(p.rounds):
+                    floor_runs.append(run_t2t(lab, [TraderSetup("t1", "FLOOR", "FL", role="floor",
+                                                                receive=p.receive)], exchange, ctx.workdir,
+                                              f"floor{r}"))
+                    trader_runs.append(run_t2t(lab, [TraderSetup("t1", "TRADER", "AA", engine=p.engine,
+                                                                 protocol=p.protocol, receive=p.receive,
+                                                                 risk=p.risk)], exchange, ctx.workdir,
+                                               f"trader{r}"))
+                self._report(floor_runs, trader_runs, True, out)
+                if p.race_triggers:
+                    self._run_race(lab, ctx, exchange, out)
+        except KeyboardInterrupt:
+            if not out:
+                self._report(floor_runs, trader_runs, False, out)
+            out.append(CaseResult(group="tick-to-trade", engine="latlab", role="context", metric=W2W,
+                                  timestamps=W2W_TIMESTAMPS, complete=False, note="incomplete: interrupted"))
+        return out
+
+    def _run_race(self, lab: Any, ctx: RunContext, exchange: dict[str, Any], out: list[CaseResult]) -> None:
+        p = self.params
+        try:
+            race = run_t2t(lab, [
+                    TraderSetup("t1", "FULL", "FR", engine=p.engine, receive=p.race_receive, risk=p.risk, store=True,
+                            pin=False),
+                TraderSetup("t2", "FAST", "MN", engine=p.engine, receive=p.race_receive, risk=MINIMAL_RISK,
+                            pin=False)],
+                {**exchange, "triggers": p.race_triggers}, ctx.workdir, "race")
+        except LatlabError as exc:  # the main figures stand; the race says what went wrong
+            out.append(CaseResult(group=RACE_GROUP, engine="race", role="context", metric=W2W,
+                                  timestamps=W2W_TIMESTAMPS, complete=False, note=f"race failed: {exc}"))
+            return
+        self._race(race, out)
+
+    def _report(self, floors: list[RunResult], traders: list[RunResult], complete: bool,
+                out: list[CaseResult]) -> None:
+        p = self.params
+        group = f"tick-to-trade {p.protocol.upper()} ({p.receive})"
+        floor = np.concatenate([r.wire_to_wire("FLOOR") for r in floors]) if floors else np.zeros(0, np.int64)
+        t2t = np.concatenate([r.wire_to_wire("TRADER") for r in traders]) if traders else np.zeros(0, np.int64)
+        stages = np.concatenate([r.stages["TRADER"] for r in traders]) if traders else np.zeros((0, 8), np.int64)
+        figures: dict[str, float] = {}
+        if len(floor) and len(t2t):
+            for q in (50, 99):
+                figures[f"app cost p{q} µs"] = (np.percentile(t2t, q) - np.percentile(floor, q)) / 1000
+        stats = [r.traders["TRADER"] for r in traders]
+        figures["orders"] = float(sum(int(s.get("orders", 0)) for s in stats))
+        figures["fills"] = float(sum(int((r.filled >= 0).sum()) for r in traders))
+        rejects: dict[str, int] = {}
+        for s in stats:
+            for k, v in s.get("rejects", {}).items():
+                rejects[k] = rejects.get(k, 0) + int(v)
+        note = f"{p.rounds} alternating rounds of {p.triggers} triggers; engine {p.engine}; app cost = t2t − floor"
+        if rejects:
+            note += "; risk rejects " + ", ".join(f"{k} {v}" for k, v in sorted(rejects.items()))
+        killed = {s.get("killed") for s in stats if s.get("killed")}
+        if killed:
+            note += "; kill switch: " + "; ".join(sorted(killed))
+        params = {"triggers": p.triggers, "rounds": p.rounds, "interval_ms": p.interval_ms,
+                  "background": p.background, "engine": p.engine, "protocol": p.protocol, "receive": p.receive}
+        out.append(CaseResult(group=group, engine=f"latlab trader ({p.engine})", role="own", metric=W2W,
+                              timestamps=W2W_TIMESTAMPS, samples_ns=t2t, figures=figures, note=note,
+                              complete=complete, params=params))
+        out.append(CaseResult(group=group, engine="floor (UDP→TCP reflector)", role="reference", metric=W2W,
+                              timestamps=W2W_TIMESTAMPS, samples_ns=floor, complete=complete, params=params,
+                              note="no logic: the same frame for every datagram (compiled, same receive mode)"))
+        for name, samples in _stage_samples(stages).items():
+            out.append(CaseResult(group=f"{group} stages", engine=f"stage {name}", role="context", metric=ONE_WAY,
+                                  timestamps=STAGE_TIMESTAMPS, samples_ns=samples, params=params))
+
+    def _race(self, race: RunResult, out: list[CaseResult]) -> None:
+        """Who takes the trigger, against the two paths' wire-to-wire difference."""
+        full, minimal = race.users.index("FULL"), race.users.index("FAST")
+        both = (race.t_rx[:, full] > 0) & (race.t_rx[:, minimal] > 0)
+        delta = (race.t_rx[both, full] - race.t_rx[both, minimal]) / 1000  # µs the full path is behind
+        winners = race.filled[both]
+        figures: dict[str, float] = {"triggers both answered": float(both.sum())}
+        for name, j in (("full", full), ("minimal", minimal)):
+            figures[f"{name} wins %"] = 100 * float((winners == j).mean()) if len(winners) else 0.0
+        if len(delta):
+            figures["Δ p50 µs (full − minimal)"] = float(np.percentile(delta, 50))
+            for lo, hi in ((-np.inf, 0), (0, 5), (5, 20), (20, np.inf)):
+                sel = (delta >= lo) & (delta < hi)
+                if sel.any():
+                    figures[f"minimal wins % when Δ in [{lo:g},{hi:g}) µs (n={int(sel.sum())})"] = \
+                        100 * float((winners[sel] == minimal).mean())
+        group = RACE_GROUP
+        note = "IOC orders for one resting order: the first in is filled; the traders are unpinned, blocking"
+        for name in ("FULL", "FAST"):
+            stats = race.traders.get(name, {})
+            out.append(CaseResult(group=group, engine=RACE_LABELS[name], role="context", metric=W2W,
+                                  timestamps=W2W_TIMESTAMPS, samples_ns=race.wire_to_wire(name),
+                                  figures=figures if name == "FAST" else {"orders": float(stats.get("orders", 0))},
+                                  note=note if name == "FAST" else "risk gate and a sqlite position store"))
+
+
+class TickToTradeBenchmark:
+    name = "tick_to_trade"
+
+    def configure(self, section: Section) -> T2TParams:
+        return configure(section)
+
+    def cases(self, params: T2TParams) -> list[Any]:
+        return [TickToTradeCase(params)]
+
+    def tool_versions(self) -> dict[str, str]:
+        return {}
+
+
+BENCHMARK = TickToTradeBenchmark()

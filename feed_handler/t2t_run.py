@@ -1,0 +1,109 @@
+"""One tick-to-trade run on a bridge lab: the exchange on host `ex`, traders (or the floor) on the others.
+
+Everything started here is stopped here; the exchange's and the traders' records come back as arrays.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from feed_handler.exchange import ExchangeConfig
+from feed_handler.trader import TraderConfig
+from latlab.errors import LatlabError
+from latlab.procs import running
+from latlab.topology import Lab
+
+TRIGGER_LOCATE_OFFSET = 1  # the exchange puts the trigger instrument after its generated instruments
+
+
+@dataclass
+class TraderSetup:
+    """One participant: a trader (or the floor) on a lab host."""
+
+    host: str
+    user: str
+    prefix: str
+    role: str = "trader"
+    engine: str = "c"
+    protocol: str = "ouch"
+    receive: str = "busy-poll"
+    risk: dict[str, Any] = field(default_factory=dict)
+    store: bool = False
+    pin: bool = True
+
+
+@dataclass
+class RunResult:
+    users: list[str]
+    t_send: np.ndarray          # per trigger, exchange CLOCK_REALTIME before sendto
+    t_rx: np.ndarray            # per trigger × user, kernel receive time of the first order bytes (0: none)
+    filled: np.ndarray          # per trigger, index of the user that took it (−1: nobody)
+    exchange: dict[str, Any]
+    traders: dict[str, dict[str, Any]]
+    stages: dict[str, np.ndarray]
+
+    def wire_to_wire(self, user: str) -> np.ndarray:
+        j = self.users.index(user)
+        rx = self.t_rx[:, j]
+        return (rx - self.t_send)[rx > 0]
+
+
+def _last_json(text: str, who: str) -> dict[str, Any]:
+    for line in reversed(text.strip().splitlines()):
+        if line.startswith("{"):
+            return json.loads(line)
+    raise LatlabError(f"{who} printed no result: {text.strip()[-300:]}")
+
+
+def run_t2t(lab: Lab, setups: list[TraderSetup], exchange: dict[str, Any], workdir: Path, tag: str) -> RunResult:
+    """Start the exchange, then each participant; wait for the exchange to finish its triggers."""
+    ex_host = lab.hosts["ex"]
+    users = {s.user: "secret" for s in setups}
+    ex_cfg = ExchangeConfig(iface=ex_host.address, users=users, expect=[s.user for s in setups],
+                            out=str(workdir / f"exchange-{tag}.npz"), **exchange)
+    limit = ex_cfg.limit
+    (workdir / f"exchange-{tag}.json").write_text(json.dumps(ex_cfg.__dict__))
+    py = [sys.executable, "-m"]
+    with contextlib.ExitStack() as stack:
+        ex_proc = stack.enter_context(running(
+            ex_host.command([*py, "feed_handler.exchange", "--config", str(workdir / f"exchange-{tag}.json"),
+                             *(["--cpu", str(ex_host.cpu)] if ex_host.cpu is not None else [])]),
+            workdir / f"exchange-{tag}.log", "exchange", ready="READY"))
+        procs = []
+        for s in setups:
+            host = lab.hosts[s.host]
+            cfg = TraderConfig(iface=host.address, exchange=ex_host.address, group=ex_cfg.group, port=ex_cfg.port,
+                               soup_port=ex_cfg.soup_port, fix_port=ex_cfg.fix_port, user=s.user, password="secret",
+                               role=s.role, engine=s.engine, protocol=s.protocol, receive=s.receive,
+                               locate=ex_cfg.instruments + TRIGGER_LOCATE_OFFSET, limit=limit, prefix=s.prefix,
+                               last_trade=limit, risk=s.risk,
+                               store=str(workdir / f"store-{tag}-{s.user}.sqlite") if s.store else "",
+                               out=str(workdir / f"trader-{tag}-{s.user}.npz"))
+            path = workdir / f"trader-{tag}-{s.user}.json"
+            path.write_text(json.dumps(cfg.__dict__))
+            cpu = host.cpu if s.pin else None
+            procs.append((s, stack.enter_context(running(
+                host.command([*py, "feed_handler.trader", "--config", str(path),
+                              *(["--cpu", str(cpu)] if cpu is not None else [])]),
+                workdir / f"trader-{tag}-{s.user}.log", f"trader {s.user}", ready="READY"))))
+        ex_proc.wait(timeout=ex_cfg.triggers * (ex_cfg.interval_ms + ex_cfg.answer_timeout_ms) / 1000 + 60)
+        ex_summary = _last_json(ex_proc.output(), "exchange")
+        traders, stages = {}, {}
+        for s, proc in procs:
+            try:
+                proc.wait(timeout=20)
+            except Exception:
+                proc.stop()
+            traders[s.user] = _last_json(proc.output(), f"trader {s.user}")
+            out = workdir / f"trader-{tag}-{s.user}.npz"
+            stages[s.user] = np.load(out)["stages"] if out.exists() else np.zeros((0, 8), np.int64)
+    rec = np.load(workdir / f"exchange-{tag}.npz")
+    return RunResult([str(u) for u in rec["users"]], rec["t_send"], rec["t_rx"], rec["filled"], ex_summary, traders,
+                     stages)

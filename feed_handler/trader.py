@@ -1,0 +1,231 @@
+"""The trader side of tick-to-trade: `python -m feed_handler.trader --config FILE.json`.
+
+Joins the exchange's multicast feed, logs in to its order port, and runs the per-packet path
+(compiled by default, the Python reference with engine "python") until the feed ends. One row of
+stage timestamps per order goes to the output file. Fail safe: a feed gap or a lost exchange
+connection trips the kill switch, and the summary says why.
+With `role: floor` it is the floor instead: every datagram answered by a fixed frame, no logic.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import select
+import sqlite3
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from feed_handler import fix44
+from feed_handler._trader import reflect
+from feed_handler.risk import RiskLimits
+from feed_handler.soup_client import SoupClient
+from feed_handler.trader_core import OrderTemplate, TraderCore, TraderSpec, compiled, stage_rows
+from latlab.cpu import pin
+from latlab.signals import stop_on_signals
+from udp_multicast.netutil import kernel_rx_ns, receiver
+
+
+@dataclass
+class TraderConfig:
+    iface: str
+    exchange: str                       # host of the exchange
+    group: str = "239.77.1.1"
+    port: int = 26490
+    soup_port: int = 26491
+    fix_port: int = 26492
+    user: str = "TRADER"
+    password: str = "secret"
+    role: str = "trader"                # trader | floor
+    engine: str = "c"                   # c | python
+    protocol: str = "ouch"              # ouch | fix (fix: python engine)
+    receive: str = "blocking"           # blocking | busy-poll
+    locate: int = 51
+    stock: str = "LLTRIG"
+    limit: int = 1_000_000
+    clip: int = 100
+    prefix: str = "AA"
+    last_trade: int = 1_000_000
+    risk: dict[str, Any] = field(default_factory=dict)
+    store: str = ""                     # sqlite file: the full-risk path also consults it per order
+    max_rows: int = 100_000
+    out: str = "trader.npz"
+
+
+class SqliteStore:
+    """The slower store of the full-risk path: a position limit read, and the order written, per order."""
+
+    def __init__(self, path: str, stock: str, position_limit: int = 10**9) -> None:
+        self.db = sqlite3.connect(path)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.execute("CREATE TABLE IF NOT EXISTS limits (stock TEXT PRIMARY KEY, max_position INTEGER)")
+        self.db.execute("CREATE TABLE IF NOT EXISTS orders (token BLOB PRIMARY KEY, shares INTEGER, price INTEGER)")
+        self.db.execute("INSERT OR REPLACE INTO limits VALUES (?, ?)", (stock, position_limit))
+        self.db.commit()
+        self.stock = stock
+        self.position = 0
+
+    def __call__(self, token: bytes, shares: int, price: int) -> str | None:
+        (limit,) = self.db.execute("SELECT max_position FROM limits WHERE stock = ?", (self.stock,)).fetchone()
+        if self.position + shares > limit:
+            return "position_limit"
+        self.db.execute("INSERT INTO orders VALUES (?, ?, ?)", (token, shares, price))
+        self.db.commit()
+        self.position += shares
+        return None
+
+
+def _login(cfg: TraderConfig) -> tuple[Any, Any]:
+    """(client, socket): SoupBinTCP for OUCH, a FIX Logon otherwise."""
+    if cfg.protocol == "fix":
+        import socket
+
+        sock = socket.create_connection((cfg.exchange, cfg.fix_port), timeout=5)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.sendall(fix44.encode(fix44.LOGON, cfg.user, "LATLABX", 1, [(98, 0), (108, 1), (553, cfg.user),
+                                                                         (554, cfg.password)]))
+        reader = fix44.FixReader()
+        replies: list[fix44.FixMessage] = []
+        while not replies:
+            data = sock.recv(4096)
+            if not data:
+                raise ConnectionError("FIX logon: the exchange closed the connection")
+            replies = reader.feed(data)
+        if replies[0].type != fix44.LOGON:
+            raise ConnectionError(f"FIX logon refused: {replies[0].get(58)}")
+        return None, sock
+    client = SoupClient.connect((cfg.exchange, cfg.soup_port), cfg.user, cfg.password)
+    return client, client.sock
+
+
+def run(cfg: TraderConfig) -> dict[str, Any]:
+    feed = receiver(cfg.group, cfg.port, cfg.iface)
+    feed.setblocking(False)
+    client, tcp = _login(cfg)
+    tcp.setblocking(False)
+    rows = stage_rows(cfg.max_rows)
+    spec = TraderSpec(locate=cfg.locate, stock=cfg.stock, limit=cfg.limit, clip=cfg.clip, prefix=cfg.prefix,
+                      last_trade=cfg.last_trade, risk=RiskLimits(**cfg.risk))
+    store = SqliteStore(cfg.store, cfg.stock) if cfg.store else None
+    print("READY", flush=True)
+    busy = cfg.receive == "busy-poll"
+    replies = {"packets": 0}
+    status = "ok"
+    fix_seq = [2]
+
+    def fix_encode(token: bytes, shares: int, price: int) -> bytes:
+        msg = fix44.new_order_single(cfg.user, "LATLABX", fix_seq[0], token.decode(), cfg.stock, fix44.SIDE_BUY,
+                                     shares, price)
+        fix_seq[0] += 1
+        return msg
+
+    engine: Any
+    if cfg.role == "floor":
+        engine = None
+        frame = OrderTemplate.ouch(cfg.stock).fill(b"FL" + b"0" * 12, 0, cfg.limit)
+        nrows = 0
+    elif cfg.engine == "c":
+        if cfg.protocol != "ouch":
+            raise SystemExit("the compiled trader speaks OUCH; use engine: python for FIX")
+        engine = compiled(spec, rows, store)
+    else:
+        engine = TraderCore(spec, rows, store, encode=fix_encode if cfg.protocol == "fix" else None)
+    try:
+        while True:
+            if engine is None:
+                why, nrows = reflect(udp_fd=feed.fileno(), tcp_fd=tcp.fileno(), frame=frame, rows=rows, start=nrows,
+                                     wait_ms=100, busy=busy)
+            elif cfg.engine == "c":
+                why = engine.run(feed.fileno(), tcp.fileno(), wait_ms=100, busy=busy)
+            else:
+                why = _python_round(engine, feed, tcp)
+            if why == "end":
+                break
+            if why == "send_failed":
+                status = "exchange_lost"
+                break
+            if why == "tcp" and not _drain_replies(tcp, replies):
+                status = "exchange_lost"
+                if engine is not None:
+                    engine.kill("exchange connection lost: orders stopped (fail safe)")
+                break
+            if client is not None:
+                client.heartbeat_if_idle()
+    except KeyboardInterrupt:
+        status = "interrupted"
+    if client is not None:
+        client.logout()
+    else:
+        tcp.close()
+    if engine is None:
+        stats: dict[str, Any] = {"rows": nrows, "role": "floor"}
+    else:
+        stats = engine.stats()
+        nrows = int(stats["rows"])
+    tmp = Path(cfg.out + ".tmp.npz")
+    np.savez(tmp, stages=rows[:nrows])
+    os.replace(tmp, cfg.out)
+    return {"status": status, "user": cfg.user, "engine": cfg.engine, "role": cfg.role, "replies": replies, **stats}
+
+
+def _python_round(core: TraderCore, feed: Any, tcp: Any) -> str:
+    """The reference loop: wait up to 100 ms, then handle every datagram there."""
+    ready, _, _ = select.select([feed, tcp], [], [], 0.1)
+    if tcp in ready:
+        return "tcp"
+    if feed not in ready:
+        return "timeout"
+    while True:
+        try:
+            data, anc, _, _ = feed.recvmsg(65536, 256)
+        except BlockingIOError:
+            return "end" if core.ended else "timeout"
+        frame = core.on_packet(data, kernel_rx_ns(anc))
+        if frame:
+            try:
+                tcp.send(frame)
+            except OSError:
+                core.kill("exchange connection lost: orders stopped (fail safe)")
+                return "send_failed"
+            if core.nrows:
+                core.rows[core.nrows - 1, 7] = time.time_ns()
+        core.finish_packet()
+        if core.ended:
+            return "end"
+
+
+def _drain_replies(tcp: Any, replies: dict[str, int]) -> bool:
+    """Read what the exchange sent (acks, executions, heartbeats); False when it closed the connection."""
+    while True:
+        try:
+            data = tcp.recv(65536)
+        except BlockingIOError:
+            return True
+        except OSError:
+            return False
+        if not data:
+            return False
+        replies["packets"] += 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m feed_handler.trader")
+    p.add_argument("--config", type=Path, required=True, help="JSON: the fields of TraderConfig")
+    p.add_argument("--cpu", type=int)
+    args = p.parse_args(argv)
+    stop_on_signals()
+    if args.cpu is not None:
+        pin(args.cpu)
+    print(json.dumps(run(TraderConfig(**json.loads(args.config.read_text())))), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,129 @@
+"""The exchange's order entry: OUCH 4.2 through SoupBinTCP and FIX 4.4, validation, IOC matching."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from feed_handler import fix44, itch, ouch
+from feed_handler import soupbintcp as soup
+from feed_handler.matching import MatchingBook
+from feed_handler.order_entry import FixSession, OuchHandler, Venue
+from feed_handler.soup_session import ServerSession, SoupConfig
+
+
+def book() -> MatchingBook:
+    b = MatchingBook()
+    b.apply(itch.encode(itch.make("R", stock_locate=7, stock="LLTRIG")))
+    for ref, side, price, shares in ((1, "S", 1_000_100, 100), (2, "S", 1_000_100, 50), (3, "S", 1_000_200, 300),
+                                     (4, "B", 999_900, 200)):
+        b.apply(itch.encode(itch.make("A", stock_locate=7, order_ref=ref, side=side, shares=shares, stock="LLTRIG",
+                                      price=price)))
+    return b
+
+
+def ouch_session() -> tuple[ServerSession, Venue, list[list[bytes]]]:
+    published: list[list[bytes]] = []
+    venue = Venue(book(), published.append)
+    s = ServerSession(SoupConfig(users={"ALICE": "pw"}), {}, OuchHandler(venue), 0.0)
+    s.receive(soup.login_request("ALICE", "pw"), 0.0)
+    return s, venue, published
+
+
+def enter(s: ServerSession, token: str, shares: int, price: int, stock: str = "LLTRIG", side: str = "B") -> list:
+    order = ouch.INBOUND.make("O", token=token, side=side, shares=shares, stock=stock, price=price,
+                              time_in_force=ouch.IOC, firm="LLAB", display="Y", capacity="A", intermarket_sweep="N",
+                              cross_type="N", customer_type="R")
+    out = soup.FrameReader().feed(s.receive(soup.frame("U", ouch.INBOUND.encode(order)), 1.0))
+    return [ouch.OUTBOUND.decode(p.payload) for p in out]
+
+
+def test_ioc_buy_takes_the_best_asks_in_time_order_and_cancels_the_rest():
+    s, venue, published = ouch_session()
+    msgs = enter(s, "T1", 200, 1_000_100)
+    assert [m.type for m in msgs] == ["A", "E", "E", "C"]
+    assert [(m.executed_shares, m.execution_price) for m in msgs[1:3]] == [(100, 1_000_100), (50, 1_000_100)]
+    assert msgs[3].decrement_shares == 50 and msgs[3].reason == "I"
+    # the executions are published on the feed and applied to the exchange's own book
+    assert [itch.decode(m).order_ref for m in published[0]] == [1, 2]
+    assert 1 not in venue.book.orders and 2 not in venue.book.orders and 3 in venue.book.orders
+
+
+@pytest.mark.parametrize(("shares", "price", "stock", "reason"), [
+    (0, 1_000_100, "LLTRIG", "Z"), (100, 1_000_150, "LLTRIG", "X"), (100, 0, "LLTRIG", "X"),
+    (100, 1_000_100, "NOSUCH", "S")])
+def test_bad_orders_are_rejected_and_leave_the_book_intact(shares, price, stock, reason):
+    s, venue, published = ouch_session()
+    before = copy.deepcopy(venue.book.orders)
+    msgs = enter(s, "BAD1", shares, price, stock)
+    assert [(m.type, m.reason) for m in msgs] == [("J", reason)]
+    assert venue.book.orders == before and not published
+    assert venue.counts["rejected"] == 1 and any("rejected" in line for line in venue.log)
+
+
+def test_duplicate_token_is_ignored():
+    s, venue, _ = ouch_session()
+    assert enter(s, "T1", 10, 1_000_100)
+    assert enter(s, "T1", 10, 1_000_100) == []
+    assert venue.counts["duplicate_tokens"] == 1
+
+
+def test_malformed_ouch_is_counted_and_the_session_lives_on():
+    s, _, _ = ouch_session()
+    s.receive(soup.frame("U", b"O" + b"\x00" * 10), 1.0)
+    assert s.logged_in and s.handler.malformed == 1  # type: ignore[attr-defined]
+    assert [m.type for m in enter(s, "T2", 10, 1_000_100)] == ["A", "E"]
+
+
+def test_fix_roundtrip_and_framing_checks():
+    raw = fix44.new_order_single("TRADER", "LATLABX", 2, "CL1", "LLTRIG", fix44.SIDE_BUY, 100, 1_000_100)
+    (msg,) = fix44.FixReader().feed(raw)
+    assert msg.type == "D" and msg.get(11) == "CL1" and msg.get(38) == "100" and msg.get(44) == "100.0100"
+    assert fix44.parse_price(msg.get(44)) == 1_000_100 and msg.get(59) == fix44.TIF_IOC
+    reader = fix44.FixReader()
+    assert reader.feed(raw[:20]) == [] and len(reader.feed(raw[20:] + raw)) == 2     # split and joined streams
+    bad_sum = raw[:-4] + b"000\x01" if not raw.endswith(b"000\x01") else raw[:-4] + b"001\x01"
+    with pytest.raises(ValueError, match="CheckSum"):
+        fix44.FixReader().feed(bad_sum)
+    with pytest.raises(ValueError, match=r"8=FIX\.4\.4"):
+        fix44.FixReader().feed(b"GET / HTTP/1.1\r\n")
+    with pytest.raises(ValueError, match="over"):
+        fix44.FixReader(max_length=64).feed(raw)
+
+
+def fix_session() -> tuple[FixSession, Venue]:
+    venue = Venue(book(), lambda msgs: None)
+    return FixSession(venue, {"ALICE": "pw"}, "LATLABX", 0.0), venue
+
+
+def logon(user: str = "ALICE", password: str = "pw") -> bytes:
+    return fix44.encode(fix44.LOGON, "CLIENT", "LATLABX", 1, [(98, 0), (108, 1), (553, user), (554, password)])
+
+
+def test_fix_logon_order_and_execution_reports():
+    s, _ = fix_session()
+    (ack,) = fix44.FixReader().feed(s.receive(logon(), 0.0))
+    assert ack.type == fix44.LOGON and ack.get(56) == "CLIENT"
+    order = fix44.new_order_single("CLIENT", "LATLABX", 2, "CL1", "LLTRIG", fix44.SIDE_BUY, 200, 1_000_100)
+    reports = fix44.FixReader().feed(s.receive(order, 0.1))
+    assert [r.get(150) for r in reports] == ["0", "F", "F", "4"]
+    assert [r.get(32) for r in reports[1:3]] == ["100", "50"] and reports[1].get(31) == "100.0100"
+    assert [int(r.get(34)) for r in reports] == [2, 3, 4, 5]  # 1 was the logon answer
+    bad = fix44.new_order_single("CLIENT", "LATLABX", 3, "CL2", "LLTRIG", fix44.SIDE_BUY, 0, 1_000_100)
+    (rej,) = fix44.FixReader().feed(s.receive(bad, 0.2))
+    assert rej.get(150) == fix44.EXEC_REJECTED and "shares" in rej.get(58)
+    assert [m.type for m in fix44.FixReader().feed(s.tick(1.3))] == [fix44.HEARTBEAT]
+
+
+def test_fix_bad_logon_and_silence():
+    s, _ = fix_session()
+    (out,) = fix44.FixReader().feed(s.receive(logon(password="nope"), 0.0))
+    assert out.type == fix44.LOGOUT and s.closed == "logon rejected"
+    s2, _ = fix_session()
+    s2.receive(logon(), 0.0)
+    s2.tick(2.6)
+    assert s2.closed and s2.closed.startswith("silent")
+    s3, _ = fix_session()
+    s3.receive(b"8=FIX.4.4\x019=5\x0135=0\x0110=999\x01", 0.0)
+    assert s3.closed and s3.closed.startswith("garbage")

@@ -1,0 +1,130 @@
+"""Pre-trade risk (each check, the kill switch) and the trader path: the compiled one against the reference."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from feed_handler import itch
+from feed_handler.risk import RiskGate, RiskLimits
+from feed_handler.trader_core import TraderCore, TraderSpec, compiled, stage_rows, token_for
+from udp_multicast import moldudp64
+
+LIMITS = RiskLimits(max_order_shares=500, max_notional=60_000.0, price_band_bps=100, max_orders_per_second=3)
+LAST = 1_000_000  # $100.00
+
+
+@pytest.fixture(params=["python", "c"])
+def gate(request):
+    """The same checks through RiskGate and through the compiled trader's gate."""
+    if request.param == "python":
+        g = RiskGate(LIMITS, LAST)
+        return g.check, g.kill
+    t = compiled(TraderSpec(locate=1, stock="X", limit=LAST, last_trade=LAST, risk=LIMITS), stage_rows(4))
+    return (lambda tok, sh, px, now: t.check_order(tok, sh, px, now)), t.kill
+
+
+def tok(i: int) -> bytes:
+    return token_for("RK", i)
+
+
+def test_each_check_rejects_with_its_reason(gate):
+    check, kill = gate
+    assert check(tok(1), 100, LAST, 0) is None
+    assert check(tok(1), 100, LAST, 1) == "duplicate_token"
+    assert check(tok(2), 501, LAST, 2) == "max_quantity"                 # fat finger
+    assert check(tok(3), 500, 1_300_000, 3) == "max_notional"            # $60,000 < 500 × $130
+    assert check(tok(4), 100, 1_010_100, 4) == "price_band"              # 1.01 % away from the last trade
+    assert check(tok(5), 100, 1_010_000, 5) is None                      # exactly 1 %: inside the band
+    assert check(tok(6), 100, LAST, 6) is None
+    assert check(tok(7), 100, LAST, 7) == "throttle"                     # a 4th order within a second
+    assert check(tok(8), 100, LAST, 1_000_000_001) is None               # a second after the first: room again
+    kill("operator")
+    assert check(tok(9), 1, LAST, 2_000_000_000) == "kill_switch"        # nothing passes any more
+
+
+def test_compiled_gate_agrees_on_random_orders():
+    rng = np.random.default_rng(7)
+    ref = RiskGate(LIMITS, LAST)
+    t = compiled(TraderSpec(locate=1, stock="X", limit=LAST, last_trade=LAST, risk=LIMITS), stage_rows(4))
+    now = 0
+    for i in range(3000):
+        now += int(rng.integers(0, 600_000_000))
+        token = tok(int(rng.integers(0, 400)))
+        shares, price = int(rng.integers(1, 700)), LAST + int(rng.integers(-150, 150)) * 100
+        assert t.check_order(token, shares, price, now) == ref.check(token, shares, price, now), i
+    stats = t.stats()
+    assert stats["rejects"] == dict(ref.rejects) and stats["passed"] == ref.passed
+    assert set(ref.rejects) >= {"duplicate_token", "max_quantity", "price_band", "throttle"}
+
+
+SPEC = TraderSpec(locate=9, stock="LLTRIG", limit=1_000_000, clip=100, prefix="AA", last_trade=1_000_000,
+                  risk=RiskLimits(max_order_shares=1000, max_notional=1e9, price_band_bps=500,
+                                  max_orders_per_second=10_000))
+
+
+def add(ref: int, side: str, price: int, shares: int, locate: int = 9) -> bytes:
+    return itch.encode(itch.make("A", stock_locate=locate, order_ref=ref, side=side, shares=shares,
+                                 stock="LLTRIG" if locate == 9 else "OTHER", price=price))
+
+
+def feed() -> list[bytes]:
+    """A resting book, triggers (one below the limit, one above), other instruments, bad packets, a gap."""
+    seq = 1
+    packets = []
+
+    def send(*msgs: bytes) -> None:
+        nonlocal seq
+        packets.append(moldudp64.encode_packet("S", seq, list(msgs)))
+        seq += len(msgs)
+
+    send(add(1, "B", 999_000, 500), add(2, "S", 1_001_000, 500), add(3, "B", 500_000, 10, locate=4))
+    send(add(4, "B", 400_000, 10, locate=4), add(5, "S", 999_900, 300))            # trigger: ask below limit
+    send(add(6, "S", 1_000_500, 100))                                               # above the limit: nothing
+    send(itch.encode(itch.make("E", stock_locate=9, order_ref=5, executed_shares=300, match_number=1)))
+    send(add(7, "S", 1_000_000, 40))                                                # at the limit, 40 shares
+    packets.append(b"\x01\x02")                                                     # malformed
+    packets.append(moldudp64.encode_packet("S", 2, [add(99, "S", 1, 1)]))          # duplicate (old sequence)
+    send(add(8, "S", 1_200_000, 50), add(9, "S", 900_000, 100))                     # trigger outside the band
+    send(itch.encode(itch.make("D", stock_locate=9, order_ref=9)), add(10, "S", 990_000, 1000))  # clipped to 100
+    seq += 5                                                                        # a gap: fail safe
+    send(add(11, "S", 980_000, 100))
+    packets.append(moldudp64.encode_end_of_session("S", seq))
+    return packets
+
+
+def test_compiled_trader_agrees_with_the_reference():
+    c_rows, py_rows = stage_rows(16), stage_rows(16)
+    c, py = compiled(SPEC, c_rows), TraderCore(SPEC, py_rows)
+    c_frames = [c.on_packet(p, 123) for p in feed()]
+    py_frames = [py.handle(p, 123) for p in feed()]
+    assert c_frames == py_frames
+    orders = [f for f in c_frames if f]
+    assert len(orders) == 3
+    # OUCH Enter Order inside a SoupBinTCP U frame: token, shares, price where the spec puts them
+    tokens = [f[4:18] for f in orders]
+    assert tokens == [token_for("AA", 5), token_for("AA", 8), token_for("AA", 12)]
+    assert [int.from_bytes(f[19:23], "big") for f in orders] == [100, 40, 100]
+    assert [int.from_bytes(f[31:35], "big") for f in orders] == [999_900, 1_000_000, 990_000]
+    cs, ps = c.stats(), py.stats()
+    for key in ("packets", "messages", "malformed", "gaps", "duplicates", "triggers", "orders", "passed", "rejects",
+                "killed", "ended", "rows"):
+        assert cs[key] == ps[key], key
+    assert cs["rejects"] == {"price_band": 1, "kill_switch": 1} and cs["gaps"] == 1
+    assert "feed gap" in cs["killed"] and cs["ended"] == 1
+    rows = c_rows[:cs["rows"]]
+    assert (rows[:, 0] == 123).all() and (np.diff(rows[:, 1:], axis=1) >= 0).all()
+
+
+def test_store_rejection_counts_and_is_not_sent():
+    calls = []
+
+    def store(token: bytes, shares: int, price: int) -> str | None:
+        calls.append(token)
+        return "position_limit" if len(calls) > 1 else None
+
+    for core in (compiled(SPEC, stage_rows(4), store), TraderCore(SPEC, stage_rows(4), store)):
+        calls.clear()
+        handle = core.on_packet if hasattr(core, "check_order") else core.handle
+        frames = [handle(p, 0) for p in feed()]
+        assert sum(1 for f in frames if f) == 1 and core.stats()["rejects"].get("store") == 2 and len(calls) == 3
