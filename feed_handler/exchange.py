@@ -66,6 +66,8 @@ class ExchangeConfig:
     trigger_shares: int = 100
     seed: int = 1
     wait_login_s: float = 20.0
+    login_s: float = 30.0                               # SoupBinTCP: drop a connection not logged in by then
+    silent_s: float = 15.0                              # ... and a session silent this long
     out: str = "exchange.npz"
 
 
@@ -124,7 +126,7 @@ class Exchange:
         self.venue = Venue(self.book, self._publish_later)
         self.pending: list[bytes] = []  # executions to publish in the next packet
         self.streams: dict[str, Stream] = {}
-        self.soup_cfg = SoupConfig(session=cfg.session, users=cfg.users)
+        self.soup_cfg = SoupConfig(session=cfg.session, users=cfg.users, login_s=cfg.login_s, silent_s=cfg.silent_s)
         self.ouch = OuchHandler(self.venue)
         self.sel = selectors.DefaultSelector()
         self.conns: dict[int, Conn] = {}

@@ -1,0 +1,189 @@
+"""Tick-to-trade across namespace hosts: the bench case with its race, tshark on the simulator's traffic,
+bad clients against the exchange, and the trader's fail safe when the exchange goes away."""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+import yaml
+
+from feed_handler import soupbintcp as soup
+from feed_handler.exchange import ExchangeConfig
+from feed_handler.soup_client import LoginRejected, SoupClient
+from feed_handler.t2t_run import TraderSetup, run_t2t
+from latlab.procs import Proc, running
+from latlab.topology import BridgeSpec, bridge_lab
+
+from .conftest import REPO, latlab_cmd, needs_netns
+
+pytestmark = needs_netns
+ROOT = "10.79.5.254/24"
+
+
+@pytest.fixture(scope="module")
+def tlab():
+    spec = BridgeSpec(ipaddress.IPv4Network("10.79.5.0/24"), ("ex", "t1", "t2"), {"ex": 0, "t1": 1, "t2": 1})
+    tag = secrets.token_hex(3)
+    with bridge_lab(spec, tag, root_address=ROOT) as lab:
+        yield lab
+    assert not any(tag in n for n in os.listdir("/run/netns"))
+
+
+def test_bench_tick_to_trade_case_with_race(tmp_path):
+    config = tmp_path / "t2t.yaml"
+    config.write_text(yaml.safe_dump({
+        "lab": {"hosts": {"a": {"address": "10.77.7.1/24"}, "b": {"address": "10.77.7.2/24"}}},
+        "tick_to_trade": {"network": "10.79.6.0/24", "triggers": 300, "rounds": 1, "interval_ms": 1,
+                          "race": {"triggers": 150}}}))
+    out = subprocess.run(latlab_cmd("bench", "--config", str(config), "--results", str(tmp_path / "r")),
+                         capture_output=True, text=True, cwd=REPO, timeout=300, env={**os.environ, "CI": "true"})
+    assert out.returncode == 0, out.stderr
+    [run] = list((tmp_path / "r").iterdir())
+    cases = {(c["group"], c["engine"]): c for c in json.loads((run / "summary.json").read_text())["cases"]}
+    trader = cases[("tick-to-trade OUCH (busy-poll)", "latlab trader (c)")]
+    floor = cases[("tick-to-trade OUCH (busy-poll)", "floor (UDP→TCP reflector)")]
+    assert trader["stats_ns"]["count"] >= 290 and floor["stats_ns"]["count"] >= 290
+    assert trader["figures"]["orders"] >= 290 and trader["figures"]["fills"] >= 290
+    assert "app cost p50 µs" in trader["figures"]
+    stages = {e: c for (g, e), c in cases.items() if g.endswith("stages")}
+    for name in ("decoded", "book", "decision", "risk", "encoded", "sent"):
+        assert stages[f"stage {name}"]["stats_ns"]["count"] >= 290
+    # the stages add up to the whole in-trader time (same rows)
+    assert stages["stage application (decode → encoded)"]["stats_ns"]["p50"] < \
+        stages["stage in trader (kernel rx → sent)"]["stats_ns"]["p50"]
+    fast = cases[("tick-to-trade race", "minimal risk (quantity only)")]
+    full = cases[("tick-to-trade race", "full risk + sqlite store")]
+    wins = fast["figures"]["full wins %"] + fast["figures"]["minimal wins %"]
+    assert 95 <= wins <= 100.0001 and fast["figures"]["triggers both answered"] >= 140
+    assert full["stats_ns"]["count"] >= 140
+    assert "tick-to-trade" in out.stdout
+
+
+def _last_json(text: str) -> dict:
+    return json.loads(next(line for line in reversed(text.splitlines()) if line.startswith("{")))
+
+
+def _tshark_fields(pcap, decode: list[str], fields: list[str], display: str) -> list[list[str]]:
+    argv = ["tshark", "-r", str(pcap), *[a for d in decode for a in ("-d", d)], "-Y", display, "-T", "fields",
+            "-E", "separator=|", *[a for f in fields for a in ("-e", f)]]
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    return [line.split("|") for line in out.stdout.splitlines() if line.strip()]
+
+
+def test_tshark_decodes_the_simulators_traffic(tlab, tmp_path):
+    ex = tlab.hosts["ex"]
+    pcap = tmp_path / "t2t.pcap"
+    os.chmod(tmp_path, 0o777)
+    capture = Proc(ex.command(["tshark", "-i", ex.ifname, "-w", str(pcap), "-f", "udp or tcp"]),
+                   tmp_path / "tshark.log", "tshark")
+    try:
+        capture.wait_for_output("Capturing on", 20)
+        time.sleep(0.5)
+        run = run_t2t(tlab, [TraderSetup("t1", "OUCH1", "OU", receive="blocking"),
+                             TraderSetup("t2", "FIX1", "FX", engine="python", protocol="fix", receive="blocking")],
+                      {"triggers": 20, "interval_ms": 5, "group": "239.77.1.5"}, tmp_path, "cap")
+        time.sleep(0.5)
+    finally:
+        capture.stop()
+    assert run.traders["OUCH1"]["orders"] == 20 and run.traders["FIX1"]["orders"] == 20
+    cfg = ExchangeConfig(iface=ex.address)
+    mold = _tshark_fields(pcap, [f"udp.port=={cfg.port},moldudp64"], ["moldudp64.session", "moldudp64.sequence",
+                                                                      "moldudp64.count"], "moldudp64")
+    assert mold and all(r[0].strip() == "LATLAB0001" for r in mold)
+    seqs = [int(r[1]) for r in mold if 0 < int(r[2]) < 0xFFFF]
+    assert seqs == sorted(seqs) and seqs[0] == 1
+    logins = _tshark_fields(pcap, [f"tcp.port=={cfg.soup_port},soupbintcp"],
+                            ["soupbintcp.packet_type", "soupbintcp.username"], "soupbintcp.username")
+    assert logins and logins[0][1].strip() == "OUCH1"
+    orders = _tshark_fields(pcap, [f"tcp.port=={cfg.soup_port},soupbintcp"],
+                            ["ouch.order_token", "ouch.buy_sell_indicator", "ouch.shares", "ouch.stock", "ouch.price"],
+                            f"ouch.stock && tcp.dstport == {cfg.soup_port}")
+    assert len(orders) >= 20
+    token, side, shares, stock, price = orders[0]
+    assert token.startswith("OU") and side.strip("'") == "B" and int(shares) == 100 and stock.strip() == "LLTRIG"
+    assert float(price) in (100.0, 1_000_000)
+    fills = _tshark_fields(pcap, [f"tcp.port=={cfg.soup_port},soupbintcp"],
+                           ["ouch.order_token", "ouch.executed_shares"], "ouch.executed_shares")
+    assert fills and all(int(r[1]) > 0 for r in fills)
+    fix = _tshark_fields(pcap, [f"tcp.port=={cfg.fix_port},fix"],
+                         ["fix.MsgType", "fix.ClOrdID", "fix.OrderQty", "fix.Symbol"],
+                         f"fix.OrderQty && tcp.dstport == {cfg.fix_port}")
+    assert len(fix) >= 20 and fix[0][1].startswith("FX") and fix[0][2] == "100" and fix[0][3] == "LLTRIG"
+    reports = _tshark_fields(pcap, [f"tcp.port=={cfg.fix_port},fix"], ["fix.ExecType"], "fix.ExecType")
+    exec_types = {v for r in reports for v in r[0].split(",")}   # one segment may carry several reports
+    assert "0" in exec_types and exec_types & {"F", "4"}          # new, then filled or canceled (IOC)
+
+
+def test_exchange_survives_bad_clients_and_keeps_serving(tlab, tmp_path):
+    ex = tlab.hosts["ex"]
+    cfg = ExchangeConfig(iface=ex.address, group="239.77.1.6", expect=["GOOD"], users={"GOOD": "secret"},
+                         triggers=30, interval_ms=5, login_s=1.0, wait_login_s=30, out=str(tmp_path / "ex.npz"))
+    (tmp_path / "ex.json").write_text(json.dumps(cfg.__dict__))
+    address = (ex.address, cfg.soup_port)
+    with running(ex.command([sys.executable, "-m", "feed_handler.exchange", "--config", str(tmp_path / "ex.json")]),
+                 tmp_path / "ex.log", "exchange", ready="READY") as proc:
+        with contextlib.ExitStack() as stack:
+            garbage = stack.enter_context(socket.create_connection(address, timeout=5))
+            garbage.sendall(b"\x00\x00GARBAGE")
+            oversized = stack.enter_context(socket.create_connection(address, timeout=5))
+            oversized.sendall(b"\xff\xf0L" + b"x" * 100)
+            idle = stack.enter_context(socket.create_connection(address, timeout=5))  # never logs in
+            with pytest.raises(LoginRejected) as rejected:
+                SoupClient.connect(address, "GOOD", "wrong")
+            assert rejected.value.reason == "A"
+            with pytest.raises(LoginRejected):
+                SoupClient.connect(address, "GOOD", "secret", session="NOSUCH")
+            fix = stack.enter_context(socket.create_connection((ex.address, cfg.fix_port), timeout=5))
+            fix.sendall(b"8=FIX.4.4\x019=5\x0135=0\x0110=000\x01")  # bad checksum
+            time.sleep(1.5)                                          # past the login timeout
+            good = SoupClient.connect(address, "GOOD", "secret")
+            order = b"O" + b"T1".ljust(14) + b"B" + (0).to_bytes(4, "big") + b"LLTRIG  " + (10**6).to_bytes(4, "big")
+            order += (0).to_bytes(4, "big") + b"LLABYAN" + (0).to_bytes(4, "big") + b"NR"
+            good.send(order)                                         # zero shares: rejected, the session lives
+            answers: list[soup.Packet] = []
+            deadline = time.monotonic() + 10
+            while not any(p.type == "S" for p in answers) and time.monotonic() < deadline:
+                answers += good.receive(timeout=0.5)
+            assert any(p.type == "S" and p.payload[:1] == b"J" for p in answers)
+            for sock in (garbage, oversized, idle):
+                sock.settimeout(5)
+                assert sock.recv(100) == b"", "the exchange closes a bad connection"
+            good.logout()
+        proc.wait(timeout=60)
+    summary = _last_json(proc.output())
+    closed = " | ".join(summary["closed"])
+    for reason in ("garbage", "no login within 1 s", "login rejected: not authorized", "session 'NOSUCH'",
+                   "CheckSum"):
+        assert reason in closed, closed
+    assert summary["venue"]["rejected"] >= 1 and summary["status"] == "ok"
+
+
+def test_trader_stops_when_the_exchange_is_lost(tlab, tmp_path):
+    ex, t1 = tlab.hosts["ex"], tlab.hosts["t1"]
+    cfg = ExchangeConfig(iface=ex.address, group="239.77.1.7", expect=["TRADER"], triggers=100_000, interval_ms=5,
+                         out=str(tmp_path / "ex.npz"))
+    (tmp_path / "ex.json").write_text(json.dumps(cfg.__dict__))
+    trader_cfg = {"iface": t1.address, "exchange": ex.address, "group": cfg.group, "receive": "blocking",
+                  "out": str(tmp_path / "t.npz")}
+    (tmp_path / "t.json").write_text(json.dumps(trader_cfg))
+    with running(ex.command([sys.executable, "-m", "feed_handler.exchange", "--config", str(tmp_path / "ex.json")]),
+                 tmp_path / "ex.log", "exchange", ready="READY") as exchange, \
+            running(t1.command([sys.executable, "-m", "feed_handler.trader", "--config", str(tmp_path / "t.json")]),
+                    tmp_path / "t.log", "trader", ready="READY") as trader:
+        time.sleep(2)
+        os.kill(exchange.popen.pid, signal.SIGKILL)
+        trader.wait(timeout=20)
+    result = _last_json(trader.output())
+    assert result["status"] == "exchange_lost" and "exchange connection lost" in result["killed"]
+    assert result["orders"] > 0
