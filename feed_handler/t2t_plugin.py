@@ -175,6 +175,8 @@ class TickToTradeCase:
         group = f"tick-to-trade {p.protocol.upper()} ({p.receive})"
         floor = np.concatenate([r.wire_to_wire("FLOOR") for r in floors]) if floors else np.zeros(0, np.int64)
         t2t = np.concatenate([r.wire_to_wire("TRADER") for r in traders]) if traders else np.zeros(0, np.int64)
+        floor_sent = np.concatenate([r.answered_send_times("FLOOR") for r in floors]) if floors else None
+        t2t_sent = np.concatenate([r.answered_send_times("TRADER") for r in traders]) if traders else None
         stages = np.concatenate([r.stages["TRADER"] for r in traders]) if traders else np.zeros((0, 8), np.int64)
         figures: dict[str, float] = {}
         if len(floor) and len(t2t):
@@ -196,10 +198,11 @@ class TickToTradeCase:
         params = {"triggers": p.triggers, "rounds": p.rounds, "interval_ms": p.interval_ms,
                   "background": p.background, "engine": p.engine, "protocol": p.protocol, "receive": p.receive}
         out.append(CaseResult(group=group, engine=f"latlab trader ({p.engine})", role="own", metric=W2W,
-                              timestamps=W2W_TIMESTAMPS, samples_ns=t2t, figures=figures, note=note,
+                              timestamps=W2W_TIMESTAMPS, samples_ns=t2t, send_ns=t2t_sent, figures=figures, note=note,
                               complete=complete, params=params))
         out.append(CaseResult(group=group, engine="floor (UDP→TCP reflector)", role="reference", metric=W2W,
-                              timestamps=W2W_TIMESTAMPS, samples_ns=floor, complete=complete, params=params,
+                              timestamps=W2W_TIMESTAMPS, samples_ns=floor, send_ns=floor_sent, complete=complete,
+                              params=params,
                               note="no logic: the same frame for every datagram (compiled, same receive mode)"))
         for name, samples in _stage_samples(stages).items():
             out.append(CaseResult(group=f"{group} stages", engine=f"stage {name}", role="context", metric=ONE_WAY,

@@ -50,9 +50,14 @@ class RunResult:
     stages: dict[str, np.ndarray]
 
     def wire_to_wire(self, user: str) -> np.ndarray:
+        """Per answered trigger: the order's kernel receive time − the trigger's send time (ns)."""
         j = self.users.index(user)
         rx = self.t_rx[:, j]
         return (rx - self.t_send)[rx > 0]
+
+    def answered_send_times(self, user: str) -> np.ndarray:
+        """The send times of the triggers `user` answered (the interval log places samples by them)."""
+        return self.t_send[self.t_rx[:, self.users.index(user)] > 0]
 
 
 def _last_json(text: str, who: str) -> dict[str, Any]:

@@ -14,8 +14,10 @@ import subprocess
 import sys
 import time
 
+import nbformat
 import pytest
 import yaml
+from nbclient import NotebookClient
 
 from feed_handler import soupbintcp as soup
 from feed_handler.exchange import ExchangeConfig
@@ -67,6 +69,17 @@ def test_bench_tick_to_trade_case_with_race(tmp_path):
     assert 95 <= wins <= 100.0001 and fast["figures"]["triggers both answered"] >= 140
     assert full["stats_ns"]["count"] >= 140
     assert "tick-to-trade" in out.stdout
+    # the notebook shows the stage breakdown of this run
+    os.environ["LATLAB_RUN"] = str(run)
+    try:
+        nb = nbformat.read(REPO / "notebooks" / "latency_analysis.ipynb", as_version=4)
+        NotebookClient(nb, timeout=180, kernel_name="python3",
+                       resources={"metadata": {"path": str(REPO / "notebooks")}}).execute()
+    finally:
+        del os.environ["LATLAB_RUN"]
+    assert (run / "plots" / "tick_to_trade.png").stat().st_size > 10_000
+    text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+    assert "app cost p50 µs" in text
 
 
 def _last_json(text: str) -> dict:
