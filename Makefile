@@ -9,7 +9,7 @@ SYSTEM_PYTHON := /usr/bin/python3
 CONFIG ?= configs/bench.yaml
 BENCH_ARGS ?=
 
-.PHONY: bench-hosts lab-check setup setup-rdma vm-kernel bench bench-local bench-replay bench-rdma test lint report clean-venv
+.PHONY: bench-hosts lab-check setup setup-rdma vm-kernel bench bench-multicast bench-t2t bench-local bench-replay bench-rdma test lint report clean-venv
 
 setup: $(STAMPS)/venv
 
@@ -63,6 +63,10 @@ bench-rdma: setup-rdma vm-kernel
 
 bench: setup
 	$(PY) -m latlab.cli bench --config $(CONFIG) $(BENCH_ARGS)
+
+# One section of the config alone.
+bench-multicast bench-t2t: bench-%: setup
+	$(PY) -m latlab.cli bench --config $(CONFIG) --only $(if $(filter t2t,$*),tick_to_trade,$*) $(BENCH_ARGS)
 
 bench-local: setup
 	$(PY) -m latlab.cli bench --config $(CONFIG) --local $(BENCH_ARGS)
