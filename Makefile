@@ -23,7 +23,7 @@ $(STAMPS)/apt: Makefile
 	fi
 	@touch $@
 
-$(STAMPS)/venv: $(STAMPS)/apt pyproject.toml setup.py $(wildcard */*.c)
+$(STAMPS)/venv: $(STAMPS)/apt pyproject.toml setup.py $(wildcard */*.c */*.h)
 	@test -x $(PY) || $(SYSTEM_PYTHON) -m venv --system-site-packages $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]'
 	@touch $@

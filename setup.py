@@ -12,6 +12,8 @@ setup(
         Extension(
             "udp_multicast._mold",
             sources=["udp_multicast/_mold.c"],
+            depends=["csrc/rx_timestamp.h"],
+            include_dirs=["csrc"],
             extra_compile_args=["-O2", "-std=gnu11", "-Wall", "-Wextra"],
         ),
         Extension(
@@ -29,8 +31,8 @@ setup(
         Extension(
             "feed_handler._trader",
             sources=["feed_handler/_trader.c"],
-            depends=["feed_handler/book_api.h"],
-            include_dirs=["feed_handler"],
+            depends=["feed_handler/book_api.h", "csrc/rx_timestamp.h"],
+            include_dirs=["feed_handler", "csrc"],
             extra_compile_args=["-O2", "-std=gnu11", "-Wall", "-Wextra"],
         ),
     ],

@@ -11,12 +11,13 @@
 #include <Python.h>
 
 #include <errno.h>
-#include <linux/net_tstamp.h>
 #include <poll.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
+
+#include "rx_timestamp.h"
 
 #include "book_api.h"
 
@@ -327,17 +328,6 @@ static void warm(Trader *t) {
     (void)seen, (void)oldest, (void)price, (void)shares;
 }
 
-static int64_t kernel_rx(struct msghdr *msg) {
-    for (struct cmsghdr *c = CMSG_FIRSTHDR(msg); c; c = CMSG_NXTHDR(msg, c))
-        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_TIMESTAMPING &&
-            c->cmsg_len >= CMSG_LEN(sizeof(struct timespec) * 3)) {
-            struct timespec ts;
-            memcpy(&ts, CMSG_DATA(c), sizeof ts);
-            return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-        }
-    return 0;
-}
-
 /* recvmsg without waiting; >0 bytes, 0 nothing there, -1 error (errno). */
 static ssize_t receive(int fd, unsigned char *buf, size_t cap, int64_t *t_kernel) {
     static char control[256];
@@ -346,7 +336,7 @@ static ssize_t receive(int fd, unsigned char *buf, size_t cap, int64_t *t_kernel
     ssize_t n = recvmsg(fd, &msg, MSG_DONTWAIT);
     if (n < 0)
         return (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : -1;
-    *t_kernel = kernel_rx(&msg);
+    *t_kernel = kernel_rx_timestamp(&msg);
     return n;
 }
 

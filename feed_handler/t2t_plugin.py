@@ -14,7 +14,6 @@ from feed_handler.risk import RiskLimits
 from feed_handler.t2t_run import RunResult, TraderSetup, run_t2t
 from feed_handler.trader_core import STAGE_NAMES
 from latlab.config import Section
-from latlab.cpu import available_cpus
 from latlab.errors import ConfigError, LatlabError
 from latlab.plugin import RunContext
 from latlab.results import ONE_WAY, CaseResult
@@ -46,16 +45,6 @@ class T2TParams:
     risk: dict[str, Any]
     race_triggers: int
     race_receive: str
-
-
-def _cpu(section: Section, key: str, nth: int) -> int | None:
-    if key in section.data and section.data[key] is None:
-        return None
-    cpus = available_cpus()
-    cpu = section.integer(key, cpus[nth % len(cpus)], minimum=0)
-    if cpu not in cpus:
-        raise ConfigError(section.field(key), f"CPU {cpu} is not available here (have {cpus})")
-    return cpu
 
 
 def _group(section: Section) -> str:
@@ -95,7 +84,7 @@ def configure(section: Section) -> T2TParams:
         interval_ms=section.number("interval_ms", 2.0, minimum=0.1),
         background=section.integer("background", 4, minimum=0, maximum=60),
         receive=section.choice("receive", ("busy-poll", "blocking"), "busy-poll"), engine=engine, protocol=protocol,
-        exchange_cpu=_cpu(section, "exchange_cpu", 0), trader_cpu=_cpu(section, "trader_cpu", 1), risk=risk,
+        exchange_cpu=section.cpu("exchange_cpu", 0), trader_cpu=section.cpu("trader_cpu", 1), risk=risk,
         race_triggers=race.integer("triggers", 500, minimum=0),
         race_receive=race.choice("receive", ("busy-poll", "blocking"), "blocking"))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -120,6 +121,17 @@ class Section:
         if not isinstance(value, str) or not value:
             raise ConfigError(self.field(key), f"must be a non-empty string, got {value!r}")
         return value
+
+    def cpu(self, key: str, nth: int) -> int | None:
+        """A CPU this process may use (default: the nth available one, wrapping), or None when the config
+        says null (leave the processes unpinned)."""
+        if key in self.data and self.data[key] is None:
+            return None
+        cpus = sorted(os.sched_getaffinity(0))
+        cpu = self.integer(key, cpus[nth % len(cpus)], minimum=0)
+        if cpu not in cpus:
+            raise ConfigError(self.field(key), f"CPU {cpu} is not available here (have {cpus})")
+        return cpu
 
     def interface_address(self, key: str) -> ipaddress.IPv4Interface:
         """An IPv4 address with prefix length, such as 10.77.0.1/24."""

@@ -15,13 +15,14 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <linux/net_tstamp.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
+
+#include "rx_timestamp.h"
 
 #define HEADER_LEN 20
 #define SESSION_LEN 10
@@ -205,18 +206,6 @@ done:
     return result;
 }
 
-static int64_t kernel_rx(struct msghdr *msg) {
-    for (struct cmsghdr *c = CMSG_FIRSTHDR(msg); c; c = CMSG_NXTHDR(msg, c)) {
-        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_TIMESTAMPING &&
-            c->cmsg_len >= CMSG_LEN(sizeof(struct timespec) * 3)) {
-            struct timespec ts;
-            memcpy(&ts, CMSG_DATA(c), sizeof ts);
-            return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-        }
-    }
-    return 0;
-}
-
 static PyObject *drain(PyObject *self, PyObject *args, PyObject *kw) {
     (void)self;
     static char *names[] = {"fd", "session", "expected", "highest", "samples", "seen", "update", "first_seq",
@@ -263,7 +252,7 @@ static PyObject *drain(PyObject *self, PyObject *args, PyObject *kw) {
             goto done;
         }
         now = clock_ns(CLOCK_MONOTONIC);
-        kernel = kernel_rx(&msg);
+        kernel = kernel_rx_timestamp(&msg);
         Py_ssize_t at;
         unsigned count = len >= HEADER_LEN ? (unsigned)(buf[18] << 8 | buf[19]) : 0;
         long long seq = len >= HEADER_LEN ? (long long)get_be64(buf + 10) : 0;

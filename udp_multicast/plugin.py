@@ -10,7 +10,6 @@ from typing import Any
 import numpy as np
 
 from latlab.config import Section
-from latlab.cpu import available_cpus
 from latlab.errors import ConfigError, LatlabError, MissingTool
 from latlab.plugin import RunContext
 from latlab.reference import sockperf
@@ -69,21 +68,10 @@ def configure(section: Section) -> MulticastParams:
         conflated_packet_rate=section.number("conflated_packet_rate", 2000.0, minimum=1.0),
         conflated_instruments=section.integer("conflated_instruments", 200, minimum=1, maximum=65535),
         engine=section.choice("engine", ("c", "python"), "c"),
-        publisher_cpu=_cpu(section, "publisher_cpu", 0), subscriber_cpu=_cpu(section, "subscriber_cpu", 1),
+        publisher_cpu=section.cpu("publisher_cpu", 0), subscriber_cpu=section.cpu("subscriber_cpu", 1),
         references=[] if section.data.get("references") == [] else
         section.choices("references", ("sockperf",), ["sockperf"]),
     )
-
-
-def _cpu(section: Section, key: str, nth: int) -> int | None:
-    """A CPU number (default: the nth CPU available, wrapping), or None (null) to leave processes unpinned."""
-    if key in section.data and section.data[key] is None:
-        return None
-    cpus = available_cpus()
-    cpu = section.integer(key, cpus[nth % len(cpus)], minimum=0)
-    if cpu not in available_cpus():
-        raise ConfigError(section.field(key), f"CPU {cpu} is not available here (have {cpus})")
-    return cpu
 
 
 def _pooled(run: FeedRunResult, attr: str) -> np.ndarray:
