@@ -55,7 +55,7 @@ typedef struct {
     int64_t ring_head, ring_count;
     uint64_t rejects[R_COUNT], passed;
     /* counters and stage rows */
-    uint64_t packets, messages, malformed, gaps, duplicates, triggers, orders, sent, heartbeats;
+    uint64_t packets, messages, malformed, gaps, duplicates, triggers, orders, sent, heartbeats, reply_bytes;
     int ended;
     Py_buffer rows;
     Py_ssize_t nrows, cap;
@@ -340,6 +340,25 @@ static ssize_t receive(int fd, unsigned char *buf, size_t cap, int64_t *t_kernel
     return n;
 }
 
+/* Read what the exchange sent (acknowledgements, executions, heartbeats) without leaving C: the order path
+ * does not need them, and a trip through Python between two triggers would evict it from the caches.
+ * Returns -1 when the exchange closed the connection or it failed. */
+static int drain_tcp(int tcp, uint64_t *bytes) {
+    static unsigned char sink[65536];
+    for (;;) {
+        ssize_t n = recv(tcp, sink, sizeof sink, MSG_DONTWAIT);
+        if (n > 0) {
+            *bytes += (uint64_t)n;
+            continue;
+        }
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return 0;
+        if (n < 0 && errno == EINTR)
+            continue;
+        return -1;
+    }
+}
+
 /* Wait for the feed (busy: spin on recvmsg) up to wait_ms; returns 1 feed ready, 0 timeout, 2 tcp readable. */
 static int wait_feed(int udp, int tcp, int wait_ms, int busy) {
     struct pollfd fds[2] = {{.fd = udp, .events = POLLIN}, {.fd = tcp, .events = POLLIN}};
@@ -368,8 +387,13 @@ static PyObject *Trader_run(Trader *t, PyObject *args, PyObject *kw) {
         }
         if (n == 0) {
             int w = wait_feed(udp, tcp, wait_ms, busy);
-            if (w == 2)
-                return PyUnicode_FromString("tcp");
+            if (w == 2) {
+                if (drain_tcp(tcp, &t->reply_bytes) < 0) {
+                    kill(t, "exchange connection lost: orders stopped (fail safe)");
+                    return PyUnicode_FromString("exchange_lost");
+                }
+                continue;
+            }
             if (w == 0 && (!busy || now_ns() > deadline))
                 return PyUnicode_FromString("timeout");
             if (busy)
@@ -451,9 +475,10 @@ static PyObject *Trader_stats(Trader *t, PyObject *Py_UNUSED(ignored)) {
     }
     if (!rejects)
         return NULL;
-    return Py_BuildValue("{sKsKsKsKsKsKsKsKsKsKsNsssnsisL}", "packets", t->packets, "messages", t->messages,
+    return Py_BuildValue("{sKsKsKsKsKsKsKsKsKsKsKsNsssnsisL}", "packets", t->packets, "messages", t->messages,
                          "malformed", t->malformed, "gaps", t->gaps, "duplicates", t->duplicates, "heartbeats",
-                         t->heartbeats, "triggers", t->triggers, "orders", t->orders, "sent", t->sent, "passed",
+                         t->heartbeats, "triggers", t->triggers, "orders", t->orders, "sent", t->sent,
+                         "reply_bytes", t->reply_bytes, "passed",
                          t->passed, "rejects", rejects, "killed", t->killed, "rows", t->nrows, "ended", t->ended,
                          "last_trade", (long long)t->last_trade);
 }
@@ -520,7 +545,7 @@ static void Trader_dealloc(Trader *t) {
 
 static PyMethodDef Trader_methods[] = {
     {"run", (PyCFunction)(void (*)(void))Trader_run, METH_VARARGS | METH_KEYWORDS,
-     "run(udp_fd, tcp_fd, wait_ms=100, busy=False) -> 'timeout' | 'tcp' | 'end' | 'send_failed' | 'signal'"},
+     "run(udp_fd, tcp_fd, wait_ms=100, busy=False) -> 'timeout' | 'end' | 'send_failed' | 'exchange_lost' | 'signal'"},
     {"on_packet", (PyCFunction)Trader_on_packet, METH_VARARGS, "on_packet(packet, t_kernel=0) -> order frame or b''"},
     {"check_order", (PyCFunction)Trader_check_order, METH_VARARGS,
      "check_order(token, shares, price, now_ns) -> None | reason (the risk gate alone)"},
@@ -540,19 +565,26 @@ static PyTypeObject TraderType = {
     .tp_methods = Trader_methods,
 };
 
-/* The floor: every datagram from udp_fd makes one send of `frame` on tcp_fd, with the same row timestamps
- * (kernel rx, user receive, sent). Returns (status, rows written). */
+/* The floor: every datagram from udp_fd makes one send of `frame` on tcp_fd (with the datagram's sequence
+ * number written at seq_off, when given, so that each frame is a new order to the exchange), with the same row timestamps
+ * (kernel rx, user receive, sent). Returns (status, rows written, reply bytes read). */
 static PyObject *reflect(PyObject *self, PyObject *args, PyObject *kw) {
     (void)self;
-    static char *names[] = {"udp_fd", "tcp_fd", "frame", "rows", "start", "wait_ms", "busy", NULL};
+    static char *names[] = {"udp_fd", "tcp_fd", "frame", "rows", "start", "wait_ms", "busy", "seq_off", NULL};
     int udp, tcp, wait_ms = 100, busy = 0;
     Py_buffer frame, rows;
-    Py_ssize_t start;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "iiy*w*n|ip", names, &udp, &tcp, &frame, &rows, &start, &wait_ms,
-                                     &busy))
+    Py_ssize_t start, seq_off = -1;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "iiw*w*n|ipn", names, &udp, &tcp, &frame, &rows, &start, &wait_ms,
+                                     &busy, &seq_off))
         return NULL;
+    if (seq_off + 12 > frame.len) {
+        PyBuffer_Release(&frame);
+        PyBuffer_Release(&rows);
+        return PyErr_Format(PyExc_ValueError, "seq_off %zd: 12 digits do not fit the frame", seq_off);
+    }
     static unsigned char buf[65536];
     Py_ssize_t cap = rows.len / (STAGES * 8), n_rows = start;
+    uint64_t reply_bytes = 0;
     const char *status = "timeout";
     int64_t deadline = now_ns() + (int64_t)wait_ms * 1000000LL;
     for (;;) {
@@ -565,8 +597,11 @@ static PyObject *reflect(PyObject *self, PyObject *args, PyObject *kw) {
         if (n == 0) {
             int w = wait_feed(udp, tcp, wait_ms, busy);
             if (w == 2) {
-                status = "tcp";
-                break;
+                if (drain_tcp(tcp, &reply_bytes) < 0) {
+                    status = "exchange_lost";
+                    break;
+                }
+                continue;
             }
             if (w == 0 && (!busy || now_ns() > deadline))
                 break;
@@ -576,6 +611,12 @@ static PyObject *reflect(PyObject *self, PyObject *args, PyObject *kw) {
         if (n >= HEADER_LEN && be16(buf + 18) == 0xFFFF) {
             status = "end";
             break;
+        }
+        if (seq_off >= 0 && n >= HEADER_LEN) { /* a fresh token per datagram: its sequence number, 12 digits */
+            unsigned char *digits = (unsigned char *)frame.buf + seq_off;
+            uint64_t v = be64(buf + 10);
+            for (int k = 11; k >= 0; k--, v /= 10)
+                digits[k] = (unsigned char)('0' + v % 10);
         }
         ssize_t s = send(tcp, frame.buf, (size_t)frame.len, MSG_NOSIGNAL | MSG_DONTWAIT);
         int64_t t_sent = now_ns();
@@ -596,12 +637,12 @@ static PyObject *reflect(PyObject *self, PyObject *args, PyObject *kw) {
     }
     PyBuffer_Release(&frame);
     PyBuffer_Release(&rows);
-    return Py_BuildValue("(sn)", status, n_rows);
+    return Py_BuildValue("(snK)", status, n_rows, (unsigned long long)reply_bytes);
 }
 
 static PyMethodDef methods[] = {
     {"reflect", (PyCFunction)(void (*)(void))reflect, METH_VARARGS | METH_KEYWORDS,
-     "The floor: UDP in → a fixed frame out on TCP, no logic. -> (status, rows)"},
+     "The floor: UDP in → a frame out on TCP, no logic. -> (status, rows, reply bytes read)"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -116,7 +116,7 @@ def run(cfg: TraderConfig) -> dict[str, Any]:
     store = SqliteStore(cfg.store, cfg.stock) if cfg.store else None
     print("READY", flush=True)
     busy = cfg.receive == "busy-poll"
-    replies = {"packets": 0}
+    replies = {"bytes": 0}
     status = "ok"
     fix_seq = [2]
 
@@ -129,7 +129,9 @@ def run(cfg: TraderConfig) -> dict[str, Any]:
     engine: Any
     if cfg.role == "floor":
         engine = None
-        frame = OrderTemplate.ouch(cfg.stock).fill(b"FL" + b"0" * 12, 0, cfg.limit)
+        # The same order as the trader's (so the exchange answers it the same way); only the token changes.
+        template = OrderTemplate.ouch(cfg.stock)
+        frame = bytearray(template.fill(cfg.prefix.encode() + b"0" * 12, cfg.clip, cfg.limit))
         nrows = 0
     elif cfg.engine == "c":
         if cfg.protocol != "ouch":
@@ -140,15 +142,16 @@ def run(cfg: TraderConfig) -> dict[str, Any]:
     try:
         while True:
             if engine is None:
-                why, nrows = reflect(udp_fd=feed.fileno(), tcp_fd=tcp.fileno(), frame=frame, rows=rows, start=nrows,
-                                     wait_ms=100, busy=busy)
+                why, nrows, read = reflect(udp_fd=feed.fileno(), tcp_fd=tcp.fileno(), frame=frame, rows=rows,
+                                           start=nrows, wait_ms=100, busy=busy, seq_off=template.token_off + 2)
+                replies["bytes"] += read
             elif cfg.engine == "c":
                 why = engine.run(feed.fileno(), tcp.fileno(), wait_ms=100, busy=busy)
             else:
                 why = _python_round(engine, feed, tcp)
             if why == "end":
                 break
-            if why == "send_failed":
+            if why in ("send_failed", "exchange_lost"):
                 status = "exchange_lost"
                 break
             if why == "tcp" and not _drain_replies(tcp, replies):
@@ -212,7 +215,7 @@ def _drain_replies(tcp: Any, replies: dict[str, int]) -> bool:
             return False
         if not data:
             return False
-        replies["packets"] += 1
+        replies["bytes"] += len(data)
 
 
 def main(argv: list[str] | None = None) -> int:
