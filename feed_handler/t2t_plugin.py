@@ -196,6 +196,12 @@ class TickToTradeCase:
         for name, samples in _stage_samples(stages).items():
             out.append(CaseResult(group=f"{group} stages", engine=f"stage {name}", role="context", metric=ONE_WAY,
                                   timestamps=STAGE_TIMESTAMPS, samples_ns=samples, params=params))
+        # the floor's own two stages, for the kernel's share of the difference
+        rows = np.concatenate([r.stages["FLOOR"] for r in floors]) if floors else np.zeros((0, 8), np.int64)
+        rows = rows[rows[:, 0] > 0]
+        for name, samples in (("received", rows[:, 1] - rows[:, 0]), ("sent", rows[:, 7] - rows[:, 1])):
+            out.append(CaseResult(group=f"{group} stages", engine=f"floor stage {name}", role="context",
+                                  metric=ONE_WAY, timestamps=STAGE_TIMESTAMPS, samples_ns=samples, params=params))
 
     def _race(self, race: RunResult, out: list[CaseResult]) -> None:
         """Who takes the trigger, against the two paths' wire-to-wire difference."""
