@@ -566,8 +566,8 @@ static PyTypeObject TraderType = {
 };
 
 /* The floor: every datagram from udp_fd makes one send of `frame` on tcp_fd (with the datagram's sequence
- * number written at seq_off, when given, so that each frame is a new order to the exchange), with the same row timestamps
- * (kernel rx, user receive, sent). Returns (status, rows written, reply bytes read). */
+ * number written at seq_off, when given, so that each frame is a new order to the exchange), with the same
+ * row timestamps (kernel rx, user receive, sent). Returns (status, rows written, reply bytes read). */
 static PyObject *reflect(PyObject *self, PyObject *args, PyObject *kw) {
     (void)self;
     static char *names[] = {"udp_fd", "tcp_fd", "frame", "rows", "start", "wait_ms", "busy", "seq_off", NULL};

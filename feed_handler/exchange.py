@@ -11,7 +11,6 @@ before sendto(); each session's first order after it is timestamped by the kerne
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import selectors
@@ -28,9 +27,8 @@ from feed_handler import itch
 from feed_handler.generator import GenParams, generate
 from feed_handler.matching import TICK, MatchingBook
 from feed_handler.order_entry import FixSession, OuchHandler, Venue
+from feed_handler.process_main import start
 from feed_handler.soup_session import ServerSession, SoupConfig, Stream
-from latlab.cpu import pin
-from latlab.signals import stop_on_signals
 from udp_multicast import moldudp64
 from udp_multicast.netutil import (
     SO_TIMESTAMPING,
@@ -328,15 +326,7 @@ class Exchange:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m feed_handler.exchange")
-    p.add_argument("--config", type=Path, required=True, help="JSON: the fields of ExchangeConfig")
-    p.add_argument("--cpu", type=int)
-    args = p.parse_args(argv)
-    stop_on_signals()
-    if args.cpu is not None:
-        pin(args.cpu)
-    cfg = ExchangeConfig(**json.loads(args.config.read_text()))
-    exchange = Exchange(cfg)
+    exchange = Exchange(ExchangeConfig(**start("python -m feed_handler.exchange", "ExchangeConfig", argv)))
     print("READY", flush=True)
     print(json.dumps(exchange.run()), flush=True)
     return 0

@@ -9,7 +9,6 @@ With `role: floor` it is the floor instead: every datagram answered by a fixed f
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import select
@@ -24,11 +23,10 @@ import numpy as np
 
 from feed_handler import fix44
 from feed_handler._trader import reflect
+from feed_handler.process_main import start
 from feed_handler.risk import RiskLimits
 from feed_handler.soup_client import SoupClient
 from feed_handler.trader_core import OrderTemplate, TraderCore, TraderSpec, compiled, stage_rows
-from latlab.cpu import pin
-from latlab.signals import stop_on_signals
 from udp_multicast.netutil import kernel_rx_ns, receiver
 
 
@@ -219,14 +217,8 @@ def _drain_replies(tcp: Any, replies: dict[str, int]) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m feed_handler.trader")
-    p.add_argument("--config", type=Path, required=True, help="JSON: the fields of TraderConfig")
-    p.add_argument("--cpu", type=int)
-    args = p.parse_args(argv)
-    stop_on_signals()
-    if args.cpu is not None:
-        pin(args.cpu)
-    print(json.dumps(run(TraderConfig(**json.loads(args.config.read_text())))), flush=True)
+    config = TraderConfig(**start("python -m feed_handler.trader", "TraderConfig", argv))
+    print(json.dumps(run(config)), flush=True)
     return 0
 
 

@@ -1,0 +1,23 @@
+"""What the exchange and trader processes do first: read their JSON config, install the signal handlers, pin."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from latlab.cpu import pin
+from latlab.signals import stop_on_signals
+
+
+def start(prog: str, what: str, argv: list[str] | None = None) -> dict[str, Any]:
+    """Parse `--config FILE.json [--cpu N]`, stop on SIGINT/SIGTERM, pin when asked; the config's fields."""
+    p = argparse.ArgumentParser(prog=prog)
+    p.add_argument("--config", type=Path, required=True, help=f"JSON: the fields of {what}")
+    p.add_argument("--cpu", type=int)
+    args = p.parse_args(argv)
+    stop_on_signals()
+    if args.cpu is not None:
+        pin(args.cpu)
+    return json.loads(args.config.read_text())
