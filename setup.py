@@ -25,13 +25,14 @@ setup(
         Extension(
             "feed_handler._book",
             sources=["feed_handler/_book.c"],
-            depends=["feed_handler/book_api.h"],
+            depends=["feed_handler/book_api.h", "csrc/named_counts.h"],
+            include_dirs=["csrc"],
             extra_compile_args=["-O3", "-std=gnu11", "-Wall", "-Wextra"],
         ),
         Extension(
             "feed_handler._trader",
             sources=["feed_handler/_trader.c"],
-            depends=["feed_handler/book_api.h", "csrc/rx_timestamp.h"],
+            depends=["feed_handler/book_api.h", "csrc/rx_timestamp.h", "csrc/named_counts.h"],
             include_dirs=["feed_handler", "csrc"],
             extra_compile_args=["-O2", "-std=gnu11", "-Wall", "-Wextra"],
         ),

@@ -15,6 +15,7 @@
 #include <sys/mman.h>
 
 #include "book_api.h"
+#include "named_counts.h"
 
 #define NLOCATE 65536
 #define MAX_SAMPLES 10
@@ -478,19 +479,7 @@ static PyObject *Books_type_counts(Books *b, PyObject *Py_UNUSED(ignored)) {
 }
 
 static PyObject *Books_errors(Books *b, PyObject *Py_UNUSED(ignored)) {
-    PyObject *out = PyDict_New();
-    for (int k = 0; out && k < E_COUNT; k++) {
-        if (!b->errors[k])
-            continue;
-        PyObject *v = PyLong_FromUnsignedLongLong(b->errors[k]);
-        if (!v || PyDict_SetItemString(out, ERROR_NAMES[k], v) < 0) {
-            Py_XDECREF(v);
-            Py_DECREF(out);
-            return NULL;
-        }
-        Py_DECREF(v);
-    }
-    return out;
+    return named_counts(ERROR_NAMES, b->errors, E_COUNT);
 }
 
 static PyObject *Books_error_samples(Books *b, PyObject *Py_UNUSED(ignored)) {

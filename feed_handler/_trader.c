@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "named_counts.h"
 #include "rx_timestamp.h"
 
 #include "book_api.h"
@@ -462,17 +463,7 @@ static PyObject *Trader_kill(Trader *t, PyObject *arg) {
 }
 
 static PyObject *Trader_stats(Trader *t, PyObject *Py_UNUSED(ignored)) {
-    PyObject *rejects = PyDict_New();
-    for (int r = 0; rejects && r < R_COUNT; r++) {
-        if (!t->rejects[r])
-            continue;
-        PyObject *v = PyLong_FromUnsignedLongLong(t->rejects[r]);
-        if (!v || PyDict_SetItemString(rejects, REASONS[r], v) < 0) {
-            Py_XDECREF(v);
-            Py_CLEAR(rejects);
-        }
-        Py_XDECREF(v);
-    }
+    PyObject *rejects = named_counts(REASONS, t->rejects, R_COUNT);
     if (!rejects)
         return NULL;
     return Py_BuildValue("{sKsKsKsKsKsKsKsKsKsKsKsNsssnsisL}", "packets", t->packets, "messages", t->messages,

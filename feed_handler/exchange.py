@@ -68,6 +68,11 @@ class ExchangeConfig:
     silent_s: float = 15.0                              # ... and a session silent this long
     out: str = "exchange.npz"
 
+    @property
+    def trigger_locate(self) -> int:
+        """The trigger instrument's stock locate: after the generated instruments."""
+        return self.instruments + 1
+
 
 class Feed:
     """The MoldUDP64 publisher side of the exchange."""
@@ -223,8 +228,7 @@ class Exchange:
             if len(build) >= cfg.live_orders + 2 * cfg.instruments + 2:
                 break
         self.background = gen
-        locate = cfg.instruments + 1
-        self.trigger_locate = locate
+        locate = cfg.trigger_locate
         build.append(itch.encode(itch.make("R", stock_locate=locate, stock=TRIGGER_STOCK, market_category="Q",
                                            financial_status="N", round_lot_size=100, round_lots_only="N",
                                            issue_classification="C", issue_subtype="Z ", authenticity="P",
@@ -241,7 +245,7 @@ class Exchange:
 
     def _add(self, locate: int, side: str, price: int, shares: int) -> bytes:
         self.next_ref += 1
-        return itch.encode(itch.make("A", stock_locate=locate, timestamp=time.time_ns() % 86_400_000_000_000,
+        return itch.encode(itch.make("A", stock_locate=locate, timestamp=itch.timestamp_now(),
                                      order_ref=self.next_ref, side=side, shares=shares, stock=TRIGGER_STOCK,
                                      price=price))
 
@@ -275,7 +279,7 @@ class Exchange:
             for i in range(cfg.triggers):
                 for conn in self.conns.values():
                     conn.first_rx = 0
-                trigger = self._add(self.trigger_locate, "S", cfg.limit, cfg.trigger_shares)
+                trigger = self._add(cfg.trigger_locate, "S", cfg.limit, cfg.trigger_shares)
                 trigger_ref = self.next_ref
                 messages = [*self._background(cfg.background), trigger]
                 _, t_send[i] = self.publish(messages)
@@ -288,7 +292,7 @@ class Exchange:
                     t_rx[i, j] = self._first_rx(user)
                 if trigger_ref in self.book.orders:
                     # nobody took it: the exchange withdraws it
-                    self.pending.append(itch.encode(itch.make("D", stock_locate=self.trigger_locate,
+                    self.pending.append(itch.encode(itch.make("D", stock_locate=cfg.trigger_locate,
                                                               order_ref=trigger_ref)))
                 else:
                     filled[i] = self._winner(users, trigger_ref)

@@ -8,6 +8,7 @@ Alpha fields are kept exactly as sent (space padded), so decode → encode gives
 from __future__ import annotations
 
 import struct
+import time
 from collections import namedtuple
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -167,6 +168,14 @@ def make(mtype: str, **fields: object):
     if fields:
         raise TypeError(f"{spec.name} has no field(s) {', '.join(fields)}")
     return spec.tuple_type(mtype, *values)
+
+
+NS_PER_DAY = 86_400_000_000_000
+
+
+def timestamp_now() -> int:
+    """The header timestamp for a message sent now: nanoseconds since midnight (UTC here)."""
+    return time.time_ns() % NS_PER_DAY
 
 
 def frame(payload: bytes) -> bytes:

@@ -81,21 +81,13 @@ class Venue:
         for f in out.fills:
             self.takers[f.ref] = user
         if out.fills:
-            messages = [itch.encode(itch.make("E", stock_locate=locate, timestamp=_ns_since_midnight(),
+            messages = [itch.encode(itch.make("E", stock_locate=locate, timestamp=itch.timestamp_now(),
                                               order_ref=f.ref, executed_shares=f.shares,
                                               match_number=next(self.matches))) for f in out.fills]
             for m in messages:
                 self.book.apply(m)
             self.publish(messages)
         return out
-
-
-def _ns_since_midnight() -> int:
-    return time.time_ns() % 86_400_000_000_000
-
-
-def _now_ns() -> int:
-    return time.time_ns()
 
 
 class OuchHandler:
@@ -119,7 +111,7 @@ class OuchHandler:
         out = self.venue.enter(session.user or "", msg.token, msg.side, msg.shares, msg.stock, msg.price)
         if out is None:
             return
-        ts = _now_ns()
+        ts = time.time_ns()
         if out.reject:
             session.send_sequenced(ouch.OUTBOUND.encode(ouch.OUTBOUND.make(
                 "J", timestamp=ts, token=msg.token, reason=out.reject)), now)

@@ -7,8 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from latlab.cpu import pin
-from latlab.signals import stop_on_signals
+from latlab.signals import start_helper
 
 
 def start(prog: str, what: str, argv: list[str] | None = None) -> dict[str, Any]:
@@ -17,7 +16,5 @@ def start(prog: str, what: str, argv: list[str] | None = None) -> dict[str, Any]
     p.add_argument("--config", type=Path, required=True, help=f"JSON: the fields of {what}")
     p.add_argument("--cpu", type=int)
     args = p.parse_args(argv)
-    stop_on_signals()
-    if args.cpu is not None:
-        pin(args.cpu)
+    start_helper(args.cpu)
     return json.loads(args.config.read_text())

@@ -20,8 +20,6 @@ from latlab.errors import LatlabError
 from latlab.procs import running
 from latlab.topology import Lab
 
-TRIGGER_LOCATE_OFFSET = 1  # the exchange puts the trigger instrument after its generated instruments
-
 
 @dataclass
 class TraderSetup:
@@ -87,7 +85,7 @@ def run_t2t(lab: Lab, setups: list[TraderSetup], exchange: dict[str, Any], workd
             cfg = TraderConfig(iface=host.address, exchange=ex_host.address, group=ex_cfg.group, port=ex_cfg.port,
                                soup_port=ex_cfg.soup_port, fix_port=ex_cfg.fix_port, user=s.user, password="secret",
                                role=s.role, engine=s.engine, protocol=s.protocol, receive=s.receive,
-                               locate=ex_cfg.instruments + TRIGGER_LOCATE_OFFSET, limit=limit, prefix=s.prefix,
+                               locate=ex_cfg.trigger_locate, limit=limit, prefix=s.prefix,
                                last_trade=limit, risk=s.risk,
                                store=str(workdir / f"store-{tag}-{s.user}.sqlite") if s.store else "",
                                out=str(workdir / f"trader-{tag}-{s.user}.npz"))

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import ipaddress
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from latlab.cpu import available_cpus
 from latlab.errors import ConfigError
 
 
@@ -127,7 +127,7 @@ class Section:
         says null (leave the processes unpinned)."""
         if key in self.data and self.data[key] is None:
             return None
-        cpus = sorted(os.sched_getaffinity(0))
+        cpus = available_cpus()
         cpu = self.integer(key, cpus[nth % len(cpus)], minimum=0)
         if cpu not in cpus:
             raise ConfigError(self.field(key), f"CPU {cpu} is not available here (have {cpus})")

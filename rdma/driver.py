@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from latlab.cpu import gc_paused, pin
+from latlab.cpu import gc_paused
 from latlab.errors import LatlabError
-from latlab.signals import stop_on_signals
+from latlab.signals import start_helper
 from rdma.devices import pick_gid
 from rdma.verbs import TESTS, Options, run_client, run_server
 
@@ -49,9 +49,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Run every test in --tests; one JSON line per test. Exit 1 if any failed."""
     args = parse_args(argv)
-    stop_on_signals()
-    if args.cpu is not None:
-        pin(args.cpu)
+    start_helper(args.cpu)
     tests = args.tests.split(",")
     bad = [t for t in tests if t not in TESTS]
     if bad:

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from latlab.cpu import gc_paused, pin
-from latlab.signals import stop_on_signals
+from latlab.cpu import gc_paused
+from latlab.signals import start_helper
 from udp_multicast import _mold, moldudp64
 from udp_multicast.netutil import sender
 from udp_multicast.sources import Source, SyntheticSource, open_source, stream_digest
@@ -234,9 +234,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    stop_on_signals()
-    if args.cpu is not None:
-        pin(args.cpu)
+    start_helper(args.cpu)
     record = publish_conflated(args) if args.mode == "conflated" else publish(args)
     print(json.dumps(record), flush=True)
     return 0

@@ -24,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from latlab.cpu import gc_paused, pin
-from latlab.signals import stop_on_signals
+from latlab.cpu import gc_paused
+from latlab.signals import start_helper
 from udp_multicast import moldudp64
 from udp_multicast._mold import check_packet, drain
 from udp_multicast.netutil import kernel_rx_ns, receiver
@@ -318,9 +318,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    stop_on_signals()
-    if args.cpu is not None:
-        pin(args.cpu)
+    start_helper(args.cpu)
     print(json.dumps(run(args)), flush=True)
     return 0
 
