@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -123,6 +124,24 @@ def shared_tmp():
     shutil.rmtree(path, ignore_errors=True)
 
 
+@pytest.fixture
+def repo_reachable_by_others():
+    """An unprivileged user must reach the checkout and its venv: a clone under a root-only folder (mktemp -d)
+    gets o+x on those parent folders for the test, put back afterwards."""
+    changed = []
+    for folder in REPO.parents:
+        mode = folder.stat().st_mode
+        if not mode & stat.S_IXOTH:
+            folder.chmod(mode | stat.S_IXOTH)
+            changed.append((folder, mode))
+    try:
+        yield
+    finally:
+        for folder, mode in changed:
+            folder.chmod(stat.S_IMODE(mode))
+
+
+@pytest.mark.usefixtures("repo_reachable_by_others")
 def test_not_root_names_what_is_missing_and_local_still_runs(shared_tmp: Path):
     config = short_config(shared_tmp, references=["sockperf"], protocols=["udp"], duration_s=0.3)
     config.chmod(0o644)
