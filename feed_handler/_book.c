@@ -346,14 +346,17 @@ static inline void prefetch(const void *p) {
 #endif
 }
 
+static inline int refers_to_order(unsigned char t) {
+    return t == 'A' || t == 'F' || t == 'E' || t == 'C' || t == 'X' || t == 'D' || t == 'U';
+}
+
 /* Prefetch the hash slot of the order that the frame at `at` refers to; returns the next frame. */
 static inline Py_ssize_t prefetch_frame(const Books *b, const unsigned char *d, Py_ssize_t at, Py_ssize_t end) {
     if (at + 2 + 19 > end)
         return end;
     Py_ssize_t len = be16(d + at);
     unsigned char t = d[at + 2];
-    if (len >= 19 && at + 2 + len <= end &&
-        (t == 'A' || t == 'F' || t == 'E' || t == 'C' || t == 'X' || t == 'D' || t == 'U'))
+    if (len >= 19 && at + 2 + len <= end && refers_to_order(t))
         prefetch(&b->slots[hslot(be64(d + at + 2 + 11), b->bits)]);
     return at + 2 + len;
 }
@@ -459,7 +462,25 @@ static void api_best(PyObject *books, uint16_t locate, int side, uint32_t *price
     *shares = s->n ? s->v[s->n - 1].shares : 0;
 }
 
-static BookApi API = {api_apply, api_best, NULL};
+static void api_prefetch(PyObject *books, const unsigned char *p, Py_ssize_t len) {
+    const Books *b = (const Books *)books;
+    if (len >= 19 && refers_to_order(p[0]))
+        prefetch(&b->slots[hslot(be64(p + 11), b->bits)]);
+}
+
+static void api_warm(PyObject *books, uint16_t locate) {
+    const Books *b = (const Books *)books;
+    const Inst *in = &b->inst[locate];
+    prefetch(b); /* the header: slots, cap, bits, inst */
+    prefetch(in);
+    prefetch(&b->type_counts['A']);
+    prefetch(&b->messages);
+    for (int side = 0; side < 2; side++)
+        if (in->side[side].n)
+            prefetch(&in->side[side].v[in->side[side].n - 1]);
+}
+
+static BookApi API = {api_apply, api_best, api_prefetch, api_warm, NULL};
 
 static PyObject *Books_type_counts(Books *b, PyObject *Py_UNUSED(ignored)) {
     PyObject *out = PyDict_New();

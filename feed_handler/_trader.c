@@ -16,6 +16,14 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <x86intrin.h>
+#define HAVE_TSC 1
+static inline uint64_t ticks(void) { return __rdtsc(); }
+#else
+#define HAVE_TSC 0
+static inline uint64_t ticks(void) { return 0; }
+#endif
 
 #include "named_counts.h"
 #include "rx_timestamp.h"
@@ -33,9 +41,24 @@ static BookApi *API;
 
 typedef struct { unsigned char token[TOKEN_LEN]; uint8_t used; } TokenSlot;
 
+/* The floor's state: its own feed socket and session, the frame it sends, its stage rows. */
+typedef struct {
+    int udp, tcp;
+    Py_buffer frame, rows;
+    Py_ssize_t seq_off, nrows, cap;
+    uint64_t reply_bytes, datagrams;
+} Floor;
+
+/* One datagram through the floor: the frame out on tcp (with the datagram's sequence number written at
+ * seq_off when seq_off >= 0, so each frame is a new order to the exchange) and a stage row (kernel rx, user
+ * receive, sent). Returns 0 sent, 1 end of session (nothing sent), -1 send failed. */
+static int reflect_one(Floor *f, const unsigned char *buf, ssize_t n, int64_t t_kernel, int64_t t_user);
+
 typedef struct {
     PyObject_HEAD
     PyObject *books;
+    PyObject *shadow; /* optional Books that the idle loop trades in, to keep the book's code in cache */
+    uint64_t shadow_ref;
     PyObject *store; /* optional callable(token, shares, price) -> None | reason: the slower store */
     uint16_t locate;
     uint32_t limit, clip;
@@ -68,6 +91,13 @@ typedef struct {
     unsigned ndeferred;
     unsigned char out[128];
     Py_ssize_t out_len;
+    /* Stage clock: CLOCK_REALTIME once per packet (ns0, tsc0), the TSC after it when ns_per_tick > 0. */
+    double ns_per_tick;
+    int64_t ns0;
+    uint64_t tsc0;
+    /* Paired mode: the floor served by the same loop, trigger by trigger (attach_floor). */
+    Floor floor;
+    int has_floor;
 } Trader;
 
 static inline int64_t now_ns(void) {
@@ -75,6 +105,34 @@ static inline int64_t now_ns(void) {
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
+/* The packet's first stage stamp: CLOCK_REALTIME (comparable with the kernel's receive timestamp). */
+static inline int64_t stamp_origin(Trader *t) {
+    uint64_t before = ticks();
+    t->ns0 = now_ns();
+    t->tsc0 = before + (ticks() - before) / 2; /* clock_gettime reads the TSC about halfway */
+    return t->ns0;
+}
+
+/* A later stage: the TSC since the origin (about 14 ns here, against 41 for clock_gettime). */
+static inline int64_t stamp(const Trader *t) {
+    if (t->ns_per_tick <= 0)
+        return now_ns();
+    return t->ns0 + (int64_t)((double)(ticks() - t->tsc0) * t->ns_per_tick);
+}
+
+/* ns per TSC tick, measured against CLOCK_REALTIME over `ms` milliseconds (0: no TSC, stages use the clock). */
+static double calibrate_tsc(int ms) {
+    if (!HAVE_TSC)
+        return 0.0;
+    int64_t n0 = now_ns(), n1;
+    uint64_t c0 = ticks(), c1;
+    do {
+        n1 = now_ns();
+        c1 = ticks();
+    } while (n1 - n0 < (int64_t)ms * 1000000LL);
+    return c1 > c0 ? (double)(n1 - n0) / (double)(c1 - c0) : 0.0;
+}
+
 static inline uint16_t be16(const unsigned char *p) { return (uint16_t)(p[0] << 8 | p[1]); }
 static inline uint32_t be32(const unsigned char *p) {
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
@@ -189,6 +247,69 @@ static int risk_check(Trader *t, const unsigned char *tok, int64_t shares, int64
 
 /* ---- the per-packet path ---- */
 
+/* An ask added at or below the limit: the strategy's trigger (m is on the trigger instrument). */
+static inline int is_trigger(const Trader *t, const unsigned char *m, uint16_t len) {
+    return (m[0] == 'A' || m[0] == 'F') && len >= 36 && m[19] == 'S' && be32(m + 32) <= t->limit;
+}
+
+static void make_token(const Trader *t, uint64_t id, unsigned char *tok) {
+    tok[0] = (unsigned char)t->prefix[0];
+    tok[1] = (unsigned char)t->prefix[1];
+    for (int k = TOKEN_LEN - 1; k >= 2; k--, id /= 10)
+        tok[k] = (unsigned char)('0' + id % 10);
+}
+
+static inline int64_t *ring_next(const Trader *t) {
+    return &t->ring[t->ring_count < t->per_second ? (t->ring_head + t->ring_count) % t->per_second : t->ring_head];
+}
+
+/* The packet's message blocks (after the MoldUDP64 header): their count, or -1 when the blocks do not
+ * fill the packet exactly. */
+static int split_blocks(const unsigned char *d, Py_ssize_t len, const unsigned char **msg, uint16_t *mlen) {
+    Py_ssize_t pos = HEADER_LEN;
+    int n = 0;
+    while (pos < len) {
+        if (pos + 2 > len || n == MAX_BLOCKS)
+            return -1;
+        uint16_t l = be16(d + pos);
+        if (l == 0 || pos + 2 + l > len)
+            return -1;
+        msg[n] = d + pos + 2;
+        mlen[n++] = l;
+        pos += 2 + l;
+    }
+    return n;
+}
+
+/* Start every cache miss the trigger will take at once, so they overlap instead of queueing: the orders'
+ * hash slots and, for a trigger, its token's slot and the throttle's next entry. Writes the first trigger's
+ * token into tok and returns its index, or -1. */
+static int prefetch_for(const Trader *t, PyObject *books, uint64_t seq, const unsigned char **msg,
+                        const uint16_t *mlen, unsigned n, unsigned char *tok) {
+    int trigger = -1;
+    for (unsigned i = 0; i < n; i++) {
+        const unsigned char *m = msg[i];
+        if (mlen[i] < 3 || be16(m + 1) != t->locate)
+            continue;
+        API->prefetch(books, m, mlen[i]);
+        if (trigger < 0 && is_trigger(t, m, mlen[i])) {
+            trigger = (int)i;
+            make_token(t, seq + i, tok);
+            __builtin_prefetch(&t->tokens[token_hash(tok) & (t->tok_cap - 1)], 1);
+            __builtin_prefetch(ring_next(t), 1);
+        }
+    }
+    return trigger;
+}
+
+static void encode(Trader *t, const unsigned char *tok, uint32_t shares, uint32_t price) {
+    memcpy(t->out, t->frame, (size_t)t->frame_len);
+    memcpy(t->out + t->token_off, tok, TOKEN_LEN);
+    put_be32(t->out + t->shares_off, shares);
+    put_be32(t->out + t->price_off, price);
+    t->out_len = t->frame_len;
+}
+
 static int64_t *row(Trader *t) { return (int64_t *)t->rows.buf + t->nrows * STAGES; }
 
 /* Processes one packet; leaves an order frame in t->out (out_len > 0) and a stage row. -1 on a Python error. */
@@ -228,25 +349,16 @@ static int on_packet(Trader *t, const unsigned char *d, Py_ssize_t len, int64_t 
     }
     const unsigned char *msg[MAX_BLOCKS];
     uint16_t mlen[MAX_BLOCKS];
-    Py_ssize_t pos = HEADER_LEN;
-    unsigned n = 0;
-    while (pos < len) {
-        if (pos + 2 > len || n == MAX_BLOCKS)
-            break;
-        uint16_t l = be16(d + pos);
-        if (l == 0 || pos + 2 + l > len)
-            break;
-        msg[n] = d + pos + 2;
-        mlen[n++] = l;
-        pos += 2 + l;
-    }
-    if (pos != len || n != count) {
+    int n = split_blocks(d, len, msg, mlen);
+    if (n < 0 || (unsigned)n != count) {
         t->malformed++;
         return 0;
     }
-    int64_t t_decoded = now_ns();
+    unsigned char tok[TOKEN_LEN];
+    prefetch_for(t, t->books, seq, msg, mlen, (unsigned)n, tok);
+    int64_t t_decoded = stamp(t);
     int trigger = -1;
-    for (unsigned i = 0; i < n; i++) {
+    for (unsigned i = 0; i < (unsigned)n; i++) {
         const unsigned char *m = msg[i];
         if (mlen[i] < 3 || be16(m + 1) != t->locate) {
             t->deferred[t->ndeferred] = m;
@@ -257,14 +369,14 @@ static int on_packet(Trader *t, const unsigned char *d, Py_ssize_t len, int64_t 
             PyErr_NoMemory();
             return -1;
         }
-        if ((m[0] == 'A' || m[0] == 'F') && mlen[i] >= 36 && m[19] == 'S' && be32(m + 32) <= t->limit && trigger < 0)
+        if (trigger < 0 && is_trigger(t, m, mlen[i]))
             trigger = (int)i;
         else if ((m[0] == 'P' && mlen[i] == 44) || (m[0] == 'C' && mlen[i] == 36))
             t->last_trade = be32(m + 32) ? be32(m + 32) : t->last_trade;
     }
     t->messages += n;
     t->expected = seq + count;
-    int64_t t_book = now_ns();
+    int64_t t_book = stamp(t);
     if (trigger < 0)
         return 0;
     t->triggers++;
@@ -276,25 +388,15 @@ static int on_packet(Trader *t, const unsigned char *d, Py_ssize_t len, int64_t 
     uint32_t shares = be32(msg[trigger] + 20);
     if (shares > t->clip)
         shares = t->clip;
-    unsigned char tok[TOKEN_LEN];
-    tok[0] = (unsigned char)t->prefix[0];
-    tok[1] = (unsigned char)t->prefix[1];
-    uint64_t id = seq + (uint64_t)trigger;
-    for (int k = TOKEN_LEN - 1; k >= 2; k--, id /= 10)
-        tok[k] = (unsigned char)('0' + id % 10);
-    int64_t t_decision = now_ns();
+    int64_t t_decision = stamp(t);
     int r = risk_check(t, tok, shares, ask, t_decision);
     if (r == -2)
         return -1;
-    int64_t t_risk = now_ns();
+    int64_t t_risk = stamp(t);
     if (r >= 0)
         return 0;
-    memcpy(t->out, t->frame, (size_t)t->frame_len);
-    memcpy(t->out + t->token_off, tok, TOKEN_LEN);
-    put_be32(t->out + t->shares_off, shares);
-    put_be32(t->out + t->price_off, ask);
-    t->out_len = t->frame_len;
-    int64_t t_encoded = now_ns();
+    encode(t, tok, shares, ask);
+    int64_t t_encoded = stamp(t);
     t->orders++;
     if (t->nrows < t->cap) {
         int64_t *s = row(t);
@@ -317,16 +419,43 @@ static int finish_packet(Trader *t) {
     return 0;
 }
 
-/* Touch what the next trigger will need, so that it is in cache when it comes (busy-poll only). */
+/* Keep the next trigger's path in cache while waiting for it (busy-poll only): a trigger packet goes through
+ * the same code against the shadow book (split, prefetch, add, trigger test, the risk gate's read-only check,
+ * encode; then the order is deleted again), and the real book's instrument, the throttle's next entry and the
+ * next stage row are touched. Nothing here changes the trader's state but `out`, which is scratch until the
+ * next packet. */
 static void warm(Trader *t) {
-    uint32_t price;
-    uint64_t shares;
-    API->best(t->books, t->locate, 1, &price, &shares);
-    static const unsigned char probe[TOKEN_LEN] = "~~warm-probe~~";
-    volatile int seen = token_seen(t, probe);
-    volatile int64_t oldest = t->ring[t->ring_head];
-    memcpy(t->out, t->frame, (size_t)t->frame_len);
-    (void)seen, (void)oldest, (void)price, (void)shares;
+    if (t->shadow) {
+        unsigned char packet[HEADER_LEN + 2 + 36] = {0}, del[19] = {'D'};
+        unsigned char *add = packet + HEADER_LEN + 2;
+        packet[HEADER_LEN + 1] = 36;
+        add[0] = 'A';
+        add[1] = del[1] = (unsigned char)(t->locate >> 8), add[2] = del[2] = (unsigned char)t->locate;
+        uint64_t ref = ++t->shadow_ref;
+        for (int k = 0; k < 8; k++)
+            add[18 - k] = del[18 - k] = (unsigned char)(ref >> (8 * k));
+        add[19] = 'S';
+        put_be32(add + 20, 100);
+        put_be32(add + 32, t->limit);
+        const unsigned char *msg[1];
+        uint16_t mlen[1];
+        unsigned char tok[TOKEN_LEN];
+        if (split_blocks(packet, sizeof packet, msg, mlen) == 1 && prefetch_for(t, t->shadow, ref, msg, mlen, 1, tok) == 0 &&
+            API->apply(t->shadow, msg[0], mlen[0]) == 0) {
+            volatile int reason = risk_reason(t, tok, 100, t->limit, t->ns0);
+            (void)reason;
+            encode(t, tok, 100, t->limit);
+            t->out_len = 0;
+            API->apply(t->shadow, del, sizeof del);
+        }
+    }
+    API->warm(t->books, t->locate);
+    /* the trader's own state: what is not touched for a few hundred µs here is out of the caches */
+    for (size_t at = 0; at < sizeof *t; at += 64)
+        __builtin_prefetch((const char *)t + at, 1);
+    __builtin_prefetch(ring_next(t), 1);
+    if (t->nrows < t->cap)
+        __builtin_prefetch(row(t), 1);
 }
 
 /* recvmsg without waiting; >0 bytes, 0 nothing there, -1 error (errno). */
@@ -360,14 +489,20 @@ static int drain_tcp(int tcp, uint64_t *bytes) {
     }
 }
 
-/* Wait for the feed (busy: spin on recvmsg) up to wait_ms; returns 1 feed ready, 0 timeout, 2 tcp readable. */
-static int wait_feed(int udp, int tcp, int wait_ms, int busy) {
-    struct pollfd fds[2] = {{.fd = udp, .events = POLLIN}, {.fd = tcp, .events = POLLIN}};
-    int r = poll(fds, tcp >= 0 ? 2 : 1, busy ? 0 : wait_ms);
+/* Wait for a feed (busy: return at once) up to wait_ms: 1 a feed is ready, 0 timeout, 2 a session is readable.
+ * fds: feed, session, and in paired mode the floor's feed and session (-1: absent). */
+static int wait_feed(const int fds_in[4], int wait_ms, int busy) {
+    struct pollfd fds[4];
+    int n = 0;
+    for (int k = 0; k < 4; k++)
+        if (fds_in[k] >= 0)
+            fds[n++] = (struct pollfd){.fd = fds_in[k], .events = POLLIN, .revents = 0};
+    int r = poll(fds, (nfds_t)n, busy ? 0 : wait_ms);
     if (r <= 0)
         return 0;
-    if (tcp >= 0 && fds[1].revents)
-        return 2;
+    for (int k = 0; k < n; k++)
+        if (fds[k].revents && (fds[k].fd == fds_in[1] || fds[k].fd == fds_in[3]))
+            return 2;
     return 1;
 }
 
@@ -377,19 +512,33 @@ static PyObject *Trader_run(Trader *t, PyObject *args, PyObject *kw) {
     if (!PyArg_ParseTupleAndKeywords(args, kw, "ii|ip", names, &udp, &tcp, &wait_ms, &busy))
         return NULL;
     static unsigned char buf[65536];
+    Floor *f = t->has_floor ? &t->floor : NULL;
+    const int fds[4] = {udp, tcp, f ? f->udp : -1, f ? f->tcp : -1};
     int64_t deadline = now_ns() + (int64_t)wait_ms * 1000000LL;
     for (;;) {
         int64_t t_kernel = 0;
         ssize_t n = receive(udp, buf, sizeof buf, &t_kernel);
+        if (n == 0 && f) { /* the floor's datagram, if any, through the floor's path */
+            ssize_t m = receive(f->udp, buf, sizeof buf, &t_kernel);
+            if (m > 0) {
+                f->datagrams++;
+                if (reflect_one(f, buf, m, t_kernel, now_ns()) < 0) {
+                    kill(t, "exchange connection lost: orders stopped (fail safe)");
+                    return PyUnicode_FromString("send_failed");
+                }
+                continue;
+            }
+            n = m;
+        }
         if (n < 0) {
             if (errno == EINTR)
                 return PyUnicode_FromString("signal");
             return PyErr_SetFromErrno(PyExc_OSError);
         }
         if (n == 0) {
-            int w = wait_feed(udp, tcp, wait_ms, busy);
+            int w = wait_feed(fds, wait_ms, busy);
             if (w == 2) {
-                if (drain_tcp(tcp, &t->reply_bytes) < 0) {
+                if (drain_tcp(tcp, &t->reply_bytes) < 0 || (f && drain_tcp(f->tcp, &f->reply_bytes) < 0)) {
                     kill(t, "exchange connection lost: orders stopped (fail safe)");
                     return PyUnicode_FromString("exchange_lost");
                 }
@@ -401,12 +550,12 @@ static PyObject *Trader_run(Trader *t, PyObject *args, PyObject *kw) {
                 warm(t);
             continue;
         }
-        if (on_packet(t, buf, n, t_kernel, now_ns()) < 0)
+        if (on_packet(t, buf, n, t_kernel, stamp_origin(t)) < 0)
             return NULL;
         if (t->out_len) {
             ssize_t s = send(tcp, t->out, (size_t)t->out_len, MSG_NOSIGNAL | MSG_DONTWAIT);
             if (t->pending_row)
-                t->pending_row[7] = now_ns();
+                t->pending_row[7] = stamp(t);
             if (s != t->out_len) {
                 kill(t, "exchange connection lost: orders stopped (fail safe)");
                 return PyUnicode_FromString("send_failed");
@@ -422,12 +571,52 @@ static PyObject *Trader_run(Trader *t, PyObject *args, PyObject *kw) {
     }
 }
 
+static void floor_release(Floor *f) {
+    if (f->frame.obj)
+        PyBuffer_Release(&f->frame);
+    if (f->rows.obj)
+        PyBuffer_Release(&f->rows);
+}
+
+/* A floor on the same loop (the frame's and the rows' buffers are held until the trader goes). */
+static int floor_init(Floor *f, int udp, int tcp, PyObject *frame, PyObject *rows, Py_ssize_t seq_off) {
+    memset(f, 0, sizeof *f);
+    f->udp = udp, f->tcp = tcp, f->seq_off = seq_off;
+    if (PyObject_GetBuffer(frame, &f->frame, PyBUF_WRITABLE) < 0 || PyObject_GetBuffer(rows, &f->rows, PyBUF_WRITABLE) < 0) {
+        floor_release(f);
+        return -1;
+    }
+    if (seq_off + 12 > f->frame.len || f->rows.len % (STAGES * 8) != 0) {
+        floor_release(f);
+        PyErr_Format(PyExc_ValueError, "floor: seq_off %zd does not fit the frame, or rows are not n x %d int64",
+                     seq_off, STAGES);
+        return -1;
+    }
+    f->cap = f->rows.len / (STAGES * 8);
+    return 0;
+}
+
+static PyObject *Trader_attach_floor(Trader *t, PyObject *args, PyObject *kw) {
+    static char *names[] = {"udp_fd", "tcp_fd", "frame", "rows", "seq_off", NULL};
+    int udp, tcp;
+    PyObject *frame, *rows;
+    Py_ssize_t seq_off = -1;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "iiOO|n", names, &udp, &tcp, &frame, &rows, &seq_off))
+        return NULL;
+    if (t->has_floor)
+        return PyErr_Format(PyExc_ValueError, "a floor is attached already");
+    if (floor_init(&t->floor, udp, tcp, frame, rows, seq_off) < 0)
+        return NULL;
+    t->has_floor = 1;
+    Py_RETURN_NONE;
+}
+
 static PyObject *Trader_on_packet(Trader *t, PyObject *args) {
     Py_buffer b;
     long long t_kernel = 0;
     if (!PyArg_ParseTuple(args, "y*|L", &b, &t_kernel))
         return NULL;
-    int r = on_packet(t, b.buf, b.len, t_kernel, now_ns());
+    int r = on_packet(t, b.buf, b.len, t_kernel, stamp_origin(t));
     if (r == 0)
         r = finish_packet(t);
     PyBuffer_Release(&b);
@@ -454,6 +643,11 @@ static PyObject *Trader_check_order(Trader *t, PyObject *args) {
     return PyUnicode_FromString(REASONS[r]);
 }
 
+static PyObject *Trader_warm(Trader *t, PyObject *Py_UNUSED(ignored)) {
+    warm(t);
+    Py_RETURN_NONE;
+}
+
 static PyObject *Trader_kill(Trader *t, PyObject *arg) {
     const char *why = PyUnicode_AsUTF8(arg);
     if (!why)
@@ -466,30 +660,34 @@ static PyObject *Trader_stats(Trader *t, PyObject *Py_UNUSED(ignored)) {
     PyObject *rejects = named_counts(REASONS, t->rejects, R_COUNT);
     if (!rejects)
         return NULL;
-    return Py_BuildValue("{sKsKsKsKsKsKsKsKsKsKsKsNsssnsisL}", "packets", t->packets, "messages", t->messages,
+    return Py_BuildValue("{sKsKsKsKsKsKsKsKsKsKsKsNsssnsisLsssnsKsK}", "packets", t->packets, "messages", t->messages,
                          "malformed", t->malformed, "gaps", t->gaps, "duplicates", t->duplicates, "heartbeats",
                          t->heartbeats, "triggers", t->triggers, "orders", t->orders, "sent", t->sent,
                          "reply_bytes", t->reply_bytes, "passed",
                          t->passed, "rejects", rejects, "killed", t->killed, "rows", t->nrows, "ended", t->ended,
-                         "last_trade", (long long)t->last_trade);
+                         "last_trade", (long long)t->last_trade, "stage_clock",
+                         t->ns_per_tick > 0 ? "tsc" : "clock_gettime", "floor_rows", t->floor.nrows,
+                         "floor_datagrams", t->floor.datagrams, "floor_reply_bytes", t->floor.reply_bytes);
 }
 
 static int Trader_init(Trader *t, PyObject *args, PyObject *kw) {
     static char *names[] = {"books", "locate", "limit", "clip", "prefix", "frame", "token_off", "shares_off",
                             "price_off", "rows", "max_order_shares", "max_notional", "price_band_bps",
-                            "max_orders_per_second", "last_trade", "store", NULL};
-    PyObject *books, *store = Py_None;
+                            "max_orders_per_second", "last_trade", "store", "tsc", "shadow", NULL};
+    PyObject *books, *store = Py_None, *shadow = Py_None;
+    int tsc = 0;
     unsigned int locate, limit, clip;
     const char *prefix;
     Py_buffer frame;
     Py_ssize_t token_off, shares_off, price_off;
     long long max_shares, band, per_second, last_trade;
     double notional;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "OIIIsy*nnnw*LdLLL|O", names, &books, &locate, &limit, &clip, &prefix,
-                                     &frame, &token_off, &shares_off, &price_off, &t->rows, &max_shares, &notional,
-                                     &band, &per_second, &last_trade, &store))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OIIIsy*nnnw*LdLLL|OpO", names, &books, &locate, &limit, &clip,
+                                     &prefix, &frame, &token_off, &shares_off, &price_off, &t->rows, &max_shares,
+                                     &notional, &band, &per_second, &last_trade, &store, &tsc, &shadow))
         return -1;
-    int ok = PyObject_TypeCheck(books, API->type) && locate < 65536 && strlen(prefix) == 2 &&
+    int ok = PyObject_TypeCheck(books, API->type) && (shadow == Py_None || PyObject_TypeCheck(shadow, API->type)) &&
+             shadow != books && locate < 65536 && strlen(prefix) == 2 &&
              frame.len <= (Py_ssize_t)sizeof t->frame && token_off + TOKEN_LEN <= frame.len &&
              shares_off + 4 <= frame.len && price_off + 4 <= frame.len && per_second > 0 &&
              t->rows.len % (STAGES * 8) == 0;
@@ -504,6 +702,10 @@ static int Trader_init(Trader *t, PyObject *args, PyObject *kw) {
     PyBuffer_Release(&frame);
     Py_INCREF(books);
     t->books = books;
+    if (shadow != Py_None) {
+        Py_INCREF(shadow);
+        t->shadow = shadow;
+    }
     if (store != Py_None) {
         Py_INCREF(store);
         t->store = store;
@@ -513,6 +715,7 @@ static int Trader_init(Trader *t, PyObject *args, PyObject *kw) {
     t->token_off = token_off, t->shares_off = shares_off, t->price_off = price_off;
     t->max_shares = max_shares, t->max_notional = notional, t->band_bps = band, t->per_second = per_second;
     t->last_trade = last_trade;
+    t->ns_per_tick = tsc ? calibrate_tsc(20) : 0.0;
     t->cap = t->rows.len / (STAGES * 8);
     t->tok_cap = 1024;
     t->tokens = PyMem_Calloc(t->tok_cap, sizeof(TokenSlot));
@@ -526,6 +729,8 @@ static int Trader_init(Trader *t, PyObject *args, PyObject *kw) {
 
 static void Trader_dealloc(Trader *t) {
     Py_XDECREF(t->books);
+    Py_XDECREF(t->shadow);
+    floor_release(&t->floor);
     Py_XDECREF(t->store);
     if (t->rows.obj)
         PyBuffer_Release(&t->rows);
@@ -537,9 +742,14 @@ static void Trader_dealloc(Trader *t) {
 static PyMethodDef Trader_methods[] = {
     {"run", (PyCFunction)(void (*)(void))Trader_run, METH_VARARGS | METH_KEYWORDS,
      "run(udp_fd, tcp_fd, wait_ms=100, busy=False) -> 'timeout' | 'end' | 'send_failed' | 'exchange_lost' | 'signal'"},
+    {"attach_floor", (PyCFunction)(void (*)(void))Trader_attach_floor, METH_VARARGS | METH_KEYWORDS,
+     "attach_floor(udp_fd, tcp_fd, frame, rows, seq_off=-1): run() serves the floor's feed too, datagram by "
+     "datagram (paired mode)"},
     {"on_packet", (PyCFunction)Trader_on_packet, METH_VARARGS, "on_packet(packet, t_kernel=0) -> order frame or b''"},
     {"check_order", (PyCFunction)Trader_check_order, METH_VARARGS,
      "check_order(token, shares, price, now_ns) -> None | reason (the risk gate alone)"},
+    {"warm", (PyCFunction)Trader_warm, METH_NOARGS,
+     "One pass of the idle loop's cache warming (the busy-poll loop runs it between packets); changes nothing."},
     {"kill", (PyCFunction)Trader_kill, METH_O, "The kill switch: no order passes from now on."},
     {"stats", (PyCFunction)Trader_stats, METH_NOARGS, "Counters, rejects by reason, the kill reason."},
     {NULL, NULL, 0, NULL},
@@ -556,26 +766,47 @@ static PyTypeObject TraderType = {
     .tp_methods = Trader_methods,
 };
 
-/* The floor: every datagram from udp_fd makes one send of `frame` on tcp_fd (with the datagram's sequence
- * number written at seq_off, when given, so that each frame is a new order to the exchange), with the same
- * row timestamps (kernel rx, user receive, sent). Returns (status, rows written, reply bytes read). */
+static int reflect_one(Floor *f, const unsigned char *buf, ssize_t n, int64_t t_kernel, int64_t t_user) {
+    if (n >= HEADER_LEN && be16(buf + 18) == 0xFFFF)
+        return 1;
+    if (f->seq_off >= 0 && n >= HEADER_LEN) { /* a fresh token per datagram: its sequence number, 12 digits */
+        unsigned char *digits = (unsigned char *)f->frame.buf + f->seq_off;
+        uint64_t v = be64(buf + 10);
+        for (int k = 11; k >= 0; k--, v /= 10)
+            digits[k] = (unsigned char)('0' + v % 10);
+    }
+    ssize_t s = send(f->tcp, f->frame.buf, (size_t)f->frame.len, MSG_NOSIGNAL | MSG_DONTWAIT);
+    int64_t t_sent = now_ns();
+    if (s != f->frame.len)
+        return -1;
+    if (f->nrows < f->cap) {
+        int64_t *r = (int64_t *)f->rows.buf + f->nrows * STAGES;
+        r[0] = t_kernel, r[1] = t_user;
+        for (int k = 2; k < 7; k++)
+            r[k] = t_user;
+        r[7] = t_sent;
+        f->nrows++;
+    }
+    return 0;
+}
+
+/* The floor alone: every datagram from udp_fd through reflect_one. Returns (status, rows written, reply bytes
+ * read); rows are written from `start` on. */
 static PyObject *reflect(PyObject *self, PyObject *args, PyObject *kw) {
     (void)self;
     static char *names[] = {"udp_fd", "tcp_fd", "frame", "rows", "start", "wait_ms", "busy", "seq_off", NULL};
     int udp, tcp, wait_ms = 100, busy = 0;
-    Py_buffer frame, rows;
+    PyObject *frame, *rows;
     Py_ssize_t start, seq_off = -1;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "iiw*w*n|ipn", names, &udp, &tcp, &frame, &rows, &start, &wait_ms,
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "iiOOn|ipn", names, &udp, &tcp, &frame, &rows, &start, &wait_ms,
                                      &busy, &seq_off))
         return NULL;
-    if (seq_off + 12 > frame.len) {
-        PyBuffer_Release(&frame);
-        PyBuffer_Release(&rows);
-        return PyErr_Format(PyExc_ValueError, "seq_off %zd: 12 digits do not fit the frame", seq_off);
-    }
+    Floor f;
+    if (floor_init(&f, udp, tcp, frame, rows, seq_off) < 0)
+        return NULL;
+    f.nrows = start;
     static unsigned char buf[65536];
-    Py_ssize_t cap = rows.len / (STAGES * 8), n_rows = start;
-    uint64_t reply_bytes = 0;
+    const int fds[4] = {udp, tcp, -1, -1};
     const char *status = "timeout";
     int64_t deadline = now_ns() + (int64_t)wait_ms * 1000000LL;
     for (;;) {
@@ -586,9 +817,9 @@ static PyObject *reflect(PyObject *self, PyObject *args, PyObject *kw) {
             break;
         }
         if (n == 0) {
-            int w = wait_feed(udp, tcp, wait_ms, busy);
+            int w = wait_feed(fds, wait_ms, busy);
             if (w == 2) {
-                if (drain_tcp(tcp, &reply_bytes) < 0) {
+                if (drain_tcp(tcp, &f.reply_bytes) < 0) {
                     status = "exchange_lost";
                     break;
                 }
@@ -598,37 +829,16 @@ static PyObject *reflect(PyObject *self, PyObject *args, PyObject *kw) {
                 break;
             continue;
         }
-        int64_t t_user = now_ns();
-        if (n >= HEADER_LEN && be16(buf + 18) == 0xFFFF) {
-            status = "end";
+        int r = reflect_one(&f, buf, n, t_kernel, now_ns());
+        if (r != 0) {
+            status = r > 0 ? "end" : "send_failed";
             break;
-        }
-        if (seq_off >= 0 && n >= HEADER_LEN) { /* a fresh token per datagram: its sequence number, 12 digits */
-            unsigned char *digits = (unsigned char *)frame.buf + seq_off;
-            uint64_t v = be64(buf + 10);
-            for (int k = 11; k >= 0; k--, v /= 10)
-                digits[k] = (unsigned char)('0' + v % 10);
-        }
-        ssize_t s = send(tcp, frame.buf, (size_t)frame.len, MSG_NOSIGNAL | MSG_DONTWAIT);
-        int64_t t_sent = now_ns();
-        if (s != frame.len) {
-            status = "send_failed";
-            break;
-        }
-        if (n_rows < cap) {
-            int64_t *r = (int64_t *)rows.buf + n_rows * STAGES;
-            r[0] = t_kernel, r[1] = t_user;
-            for (int k = 2; k < 7; k++)
-                r[k] = t_user;
-            r[7] = t_sent;
-            n_rows++;
         }
         if (busy && now_ns() > deadline)
             break;
     }
-    PyBuffer_Release(&frame);
-    PyBuffer_Release(&rows);
-    return Py_BuildValue("(snK)", status, n_rows, (unsigned long long)reply_bytes);
+    floor_release(&f);
+    return Py_BuildValue("(snK)", status, f.nrows, (unsigned long long)f.reply_bytes);
 }
 
 static PyMethodDef methods[] = {

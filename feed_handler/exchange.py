@@ -7,6 +7,11 @@ opening book, then `triggers` cycles: one packet of background messages ending w
 (a sell added at the trader's limit on the trigger instrument), the user-space send time taken just
 before sendto(); each session's first order after it is timestamped by the kernel on receipt
 (SO_TIMESTAMPING, same clock). Wire-to-wire = that receive time − the send time.
+
+Paired mode (`floor_group`): every other trigger, in a seeded random order within each pair, goes to
+the floor instead, on its own group and MoldUDP64 session: a packet of the same messages (the last
+background and a trigger that is not in the book), which only `floor_user` answers. So the trader and
+the floor are measured trigger by trigger, under the same conditions.
 """
 
 from __future__ import annotations
@@ -67,6 +72,9 @@ class ExchangeConfig:
     login_s: float = 30.0                               # SoupBinTCP: drop a connection not logged in by then
     silent_s: float = 15.0                              # ... and a session silent this long
     out: str = "exchange.npz"
+    floor_group: str = ""                               # paired mode: the floor's feed group ("" = off)
+    floor_session: str = "LATLABFLR1"
+    floor_user: str = "FLOOR"
 
     @property
     def trigger_locate(self) -> int:
@@ -77,10 +85,10 @@ class ExchangeConfig:
 class Feed:
     """The MoldUDP64 publisher side of the exchange."""
 
-    def __init__(self, cfg: ExchangeConfig) -> None:
+    def __init__(self, cfg: ExchangeConfig, group: str = "", session: str = "") -> None:
         self.sock = sender(cfg.iface)
-        self.dest = (cfg.group, cfg.port)
-        self.session = moldudp64.session_bytes(cfg.session)
+        self.dest = (group or cfg.group, cfg.port)
+        self.session = moldudp64.session_bytes(session or cfg.session)
         self.seq = 1
         self.last_send = time.monotonic()
 
@@ -125,6 +133,9 @@ class Exchange:
     def __init__(self, cfg: ExchangeConfig) -> None:
         self.cfg = cfg
         self.feed = Feed(cfg)
+        self.floor_feed = Feed(cfg, cfg.floor_group, cfg.floor_session) if cfg.floor_group else None
+        self.floor_book = MatchingBook()
+        self.last_background: list[bytes] = []
         self.book = MatchingBook()
         self.venue = Venue(self.book, self._publish_later)
         self.pending: list[bytes] = []  # executions to publish in the next packet
@@ -140,10 +151,14 @@ class Exchange:
     def _publish_later(self, messages: list[bytes]) -> None:
         self.pending.extend(messages)
 
-    def publish(self, messages: list[bytes]) -> tuple[int, int]:
+    def publish(self, messages: list[bytes], feed: Feed | None = None,
+                book: MatchingBook | None = None) -> tuple[int, int]:
+        """Send one packet, then apply it to the book (orders are read only after this returns). The floor's
+        packets go to its own feed and a book of their own, so the exchange does the same work for both."""
+        sent = (feed or self.feed).send(messages)
         for m in messages:
-            self.book.apply(m)
-        return self.feed.send(messages)
+            (book or self.book).apply(m)
+        return sent
 
     # ---- sessions ----
     def _accept(self, listener: socket.socket, kind: str) -> None:
@@ -274,23 +289,35 @@ class Exchange:
         t_send = np.zeros(cfg.triggers, np.int64)
         t_rx = np.zeros((cfg.triggers, len(users)), np.int64)
         filled = np.full(cfg.triggers, -1, np.int64)
+        to_floor = self._floor_turns(cfg.triggers)
         status = "ok"
+        # the next trader packet's background is made ahead, so that just before a send the exchange does the
+        # same work for the trader and for the floor
+        background = self._background(cfg.background)
         try:
             for i in range(cfg.triggers):
                 for conn in self.conns.values():
                     conn.first_rx = 0
                 trigger = self._add(cfg.trigger_locate, "S", cfg.limit, cfg.trigger_shares)
                 trigger_ref = self.next_ref
-                messages = [*self._background(cfg.background), trigger]
-                _, t_send[i] = self.publish(messages)
+                if to_floor[i]:
+                    t_send[i] = self._floor_trigger(trigger)
+                    waiting = [cfg.floor_user]
+                else:
+                    self.last_background = background
+                    _, t_send[i] = self.publish([*background, trigger])
+                    waiting = [u for u in users if u != cfg.floor_user] if self.floor_feed else users
                 wait_until = time.monotonic() + cfg.answer_timeout_ms / 1000
                 while time.monotonic() < wait_until:
                     self.poll(0.0005)
-                    if all(self._first_rx(u) for u in users):
+                    if all(self._first_rx(u) for u in waiting):
                         break
                 for j, user in enumerate(users):
                     t_rx[i, j] = self._first_rx(user)
-                if trigger_ref in self.book.orders:
+                if to_floor[i]:  # the floor's trigger is not in the exchange's book: its order is canceled
+                    self.floor_book.apply(itch.encode(itch.make("D", stock_locate=cfg.trigger_locate,
+                                                                order_ref=trigger_ref)))
+                elif trigger_ref in self.book.orders:
                     # nobody took it: the exchange withdraws it
                     self.pending.append(itch.encode(itch.make("D", stock_locate=cfg.trigger_locate,
                                                               order_ref=trigger_ref)))
@@ -299,6 +326,8 @@ class Exchange:
                 if self.pending:  # executions and withdrawals go out at once, in their own packet
                     self.publish(self.pending)
                     self.pending = []
+                if not to_floor[i]:
+                    background = self._background(cfg.background)
                 pause = time.monotonic() + cfg.interval_ms / 1000
                 while time.monotonic() < pause:
                     self.poll(max(0.0, pause - time.monotonic()))
@@ -307,6 +336,8 @@ class Exchange:
         if self.pending:
             self.publish(self.pending)
         self.feed.end()
+        if self.floor_feed:
+            self.floor_feed.end()
         end = time.monotonic() + 0.3
         while time.monotonic() < end and self.conns:
             self.poll(0.02)
@@ -315,10 +346,22 @@ class Exchange:
                        else b"")
             self._drop(conn, "end of session")
         tmp = Path(cfg.out + ".tmp.npz")
-        np.savez(tmp, t_send=t_send, t_rx=t_rx, filled=filled, users=np.array(users))
+        np.savez(tmp, t_send=t_send, t_rx=t_rx, filled=filled, users=np.array(users), to_floor=to_floor)
         os.replace(tmp, cfg.out)
         return {"status": status, "triggers": cfg.triggers, "users": users, "venue": self.venue.counts,
                 "ouch_malformed": self.ouch.malformed, "closed": self.closed_log, "log": self.venue.log[:20]}
+
+    def _floor_turns(self, n: int) -> np.ndarray:
+        """Paired mode: which triggers go to the floor, one of each pair in a seeded random order."""
+        if not self.floor_feed:
+            return np.zeros(n, bool)
+        first = np.random.default_rng(self.cfg.seed).integers(0, 2, (n + 1) // 2).astype(bool)
+        return np.stack([first, ~first], axis=1).reshape(-1)[:n]
+
+    def _floor_trigger(self, trigger: bytes) -> int:
+        """The floor's packet: the trader's last background and a trigger, on the floor's feed only."""
+        filler = self.last_background or [trigger] * self.cfg.background
+        return self.publish([*filler, trigger], self.floor_feed, self.floor_book)[1]
 
     def _first_rx(self, user: str) -> int:
         return max((c.first_rx for c in self.conns.values() if c.session.user == user), default=NO_ORDER)

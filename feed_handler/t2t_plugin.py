@@ -45,6 +45,12 @@ class T2TParams:
     risk: dict[str, Any]
     race_triggers: int
     race_receive: str
+    floor: str = "paired"
+
+    @property
+    def floor_group(self) -> str:
+        """The floor's feed group in paired mode: the address after the trader's."""
+        return str(ipaddress.IPv4Address(self.group) + 1)
 
 
 def _group(section: Section) -> str:
@@ -77,6 +83,9 @@ def configure(section: Section) -> T2TParams:
     protocol = section.choice("protocol", ("ouch", "fix"), "ouch")
     if protocol == "fix" and engine == "c":
         raise ConfigError(section.field("protocol"), "the compiled trader speaks OUCH; FIX needs engine: python")
+    floor = section.choice("floor", ("paired", "process"), "paired" if engine == "c" else "process")
+    if floor == "paired" and engine != "c":
+        raise ConfigError(section.field("floor"), "paired floor runs on the compiled trader's loop: engine c")
     race = section.section("race")
     return T2TParams(
         network=net, group=_group(section), triggers=section.integer("triggers", 2000, minimum=10),
@@ -86,7 +95,7 @@ def configure(section: Section) -> T2TParams:
         receive=section.choice("receive", ("busy-poll", "blocking"), "busy-poll"), engine=engine, protocol=protocol,
         exchange_cpu=section.cpu("exchange_cpu", 0), trader_cpu=section.cpu("trader_cpu", 1), risk=risk,
         race_triggers=race.integer("triggers", 500, minimum=0),
-        race_receive=race.choice("receive", ("busy-poll", "blocking"), "blocking"))
+        race_receive=race.choice("receive", ("busy-poll", "blocking"), "blocking"), floor=floor)
 
 
 def _stage_samples(stages: np.ndarray) -> dict[str, np.ndarray]:
@@ -125,7 +134,14 @@ class TickToTradeCase:
         trader_runs: list[RunResult] = []
         try:
             with bridge_lab(spec, ctx.tag) as lab:
-                for r in range(p.rounds):
+                for r in range(p.rounds if p.floor == "paired" else 0):
+                    paired = run_t2t(lab, [TraderSetup("t1", "TRADER", "AA", engine=p.engine, protocol=p.protocol,
+                                                       receive=p.receive, risk=p.risk, paired_floor="FLOOR")],
+                                     {**exchange, "triggers": 2 * p.triggers, "floor_group": p.floor_group},
+                                     ctx.workdir, f"paired{r}")
+                    floor_runs.append(paired)
+                    trader_runs.append(paired)
+                for r in range(p.rounds if p.floor == "process" else 0):
                     floor_runs.append(run_t2t(lab, [TraderSetup("t1", "FLOOR", "FL", role="floor",
                                                                 receive=p.receive)], exchange, ctx.workdir,
                                               f"floor{r}"))
@@ -178,13 +194,15 @@ class TickToTradeCase:
         for s in stats:
             for k, v in s.get("rejects", {}).items():
                 rejects[k] = rejects.get(k, 0) + int(v)
-        note = f"{p.rounds} alternating rounds of {p.triggers} triggers; engine {p.engine}; app cost = t2t − floor"
+        how = ("the floor on the trader's loop, triggers alternating in seeded random pairs" if p.floor == "paired"
+               else "floor and trader processes alternating")
+        note = f"{p.rounds} rounds of {p.triggers} triggers each ({how}); engine {p.engine}; app cost = t2t − floor"
         if rejects:
             note += "; risk rejects " + ", ".join(f"{k} {v}" for k, v in sorted(rejects.items()))
         killed = {s.get("killed") for s in stats if s.get("killed")}
         if killed:
             note += "; kill switch: " + "; ".join(sorted(killed))
-        params = {"triggers": p.triggers, "rounds": p.rounds, "interval_ms": p.interval_ms,
+        params = {"triggers": p.triggers, "rounds": p.rounds, "floor": p.floor, "interval_ms": p.interval_ms,
                   "background": p.background, "engine": p.engine, "protocol": p.protocol, "receive": p.receive}
         out.append(CaseResult(group=group, engine=f"latlab trader ({p.engine})", role="own", metric=W2W,
                               timestamps=W2W_TIMESTAMPS, samples_ns=t2t, send_ns=t2t_sent, figures=figures, note=note,
@@ -192,7 +210,8 @@ class TickToTradeCase:
         out.append(CaseResult(group=group, engine="floor (UDP→TCP reflector)", role="reference", metric=W2W,
                               timestamps=W2W_TIMESTAMPS, samples_ns=floor, send_ns=floor_sent, complete=complete,
                               params=params,
-                              note="no logic: the same frame for every datagram (compiled, same receive mode)"))
+                              note="no logic: the same frame for every datagram (compiled, same receive mode"
+                                   + (", same loop and core as the trader)" if p.floor == "paired" else ")")))
         for name, samples in _stage_samples(stages).items():
             out.append(CaseResult(group=f"{group} stages", engine=f"stage {name}", role="context", metric=ONE_WAY,
                                   timestamps=STAGE_TIMESTAMPS, samples_ns=samples, params=params))

@@ -35,6 +35,7 @@ class TraderSetup:
     risk: dict[str, Any] = field(default_factory=dict)
     store: bool = False
     pin: bool = True
+    paired_floor: str = ""   # paired mode: the floor's user on this trader's loop (the exchange has floor_group)
 
 
 @dataclass
@@ -43,6 +44,7 @@ class RunResult:
     t_send: np.ndarray          # per trigger, exchange CLOCK_REALTIME before sendto
     t_rx: np.ndarray            # per trigger × user, kernel receive time of the first order bytes (0: none)
     filled: np.ndarray          # per trigger, index of the user that took it (−1: nobody)
+    to_floor: np.ndarray        # per trigger, sent to the paired floor (all False without one)
     exchange: dict[str, Any]
     traders: dict[str, dict[str, Any]]
     stages: dict[str, np.ndarray]
@@ -68,8 +70,9 @@ def _last_json(text: str, who: str) -> dict[str, Any]:
 def run_t2t(lab: Lab, setups: list[TraderSetup], exchange: dict[str, Any], workdir: Path, tag: str) -> RunResult:
     """Start the exchange, then each participant; wait for the exchange to finish its triggers."""
     ex_host = lab.hosts["ex"]
-    users = {s.user: "secret" for s in setups}
-    ex_cfg = ExchangeConfig(iface=ex_host.address, users=users, expect=[s.user for s in setups],
+    names = [s.user for s in setups] + [s.paired_floor for s in setups if s.paired_floor]
+    users = {name: "secret" for name in names}
+    ex_cfg = ExchangeConfig(iface=ex_host.address, users=users, expect=names,
                             out=str(workdir / f"exchange-{tag}.npz"), **exchange)
     limit = ex_cfg.limit
     (workdir / f"exchange-{tag}.json").write_text(json.dumps(ex_cfg.__dict__))
@@ -88,7 +91,9 @@ def run_t2t(lab: Lab, setups: list[TraderSetup], exchange: dict[str, Any], workd
                                locate=ex_cfg.trigger_locate, limit=limit, prefix=s.prefix,
                                last_trade=limit, risk=s.risk,
                                store=str(workdir / f"store-{tag}-{s.user}.sqlite") if s.store else "",
-                               out=str(workdir / f"trader-{tag}-{s.user}.npz"))
+                               out=str(workdir / f"trader-{tag}-{s.user}.npz"),
+                               floor_group=ex_cfg.floor_group if s.paired_floor else "",
+                               floor_user=s.paired_floor or "FLOOR")
             path = workdir / f"trader-{tag}-{s.user}.json"
             path.write_text(json.dumps(cfg.__dict__))
             cpu = host.cpu if s.pin else None
@@ -106,7 +111,12 @@ def run_t2t(lab: Lab, setups: list[TraderSetup], exchange: dict[str, Any], workd
                 proc.stop()
             traders[s.user] = _last_json(proc.output(), f"trader {s.user}")
             out = workdir / f"trader-{tag}-{s.user}.npz"
-            stages[s.user] = np.load(out)["stages"] if out.exists() else np.zeros((0, 8), np.int64)
+            saved = np.load(out) if out.exists() else {}
+            stages[s.user] = saved["stages"] if "stages" in saved else np.zeros((0, 8), np.int64)
+            if s.paired_floor:
+                stages[s.paired_floor] = saved["floor_stages"] if "floor_stages" in saved else np.zeros((0, 8),
+                                                                                                          np.int64)
     rec = np.load(workdir / f"exchange-{tag}.npz")
-    return RunResult([str(u) for u in rec["users"]], rec["t_send"], rec["t_rx"], rec["filled"], ex_summary, traders,
-                     stages)
+    return RunResult([str(u) for u in rec["users"]], rec["t_send"], rec["t_rx"], rec["filled"],
+                     rec["to_floor"] if "to_floor" in rec else np.zeros(len(rec["t_send"]), bool), ex_summary,
+                     traders, stages)

@@ -27,6 +27,7 @@ from feed_handler.process_main import start
 from feed_handler.risk import RiskLimits
 from feed_handler.soup_client import SoupClient
 from feed_handler.trader_core import OrderTemplate, TraderCore, TraderSpec, compiled, stage_rows
+from latlab.manifest import invariant_tsc
 from udp_multicast.netutil import kernel_rx_ns, receiver
 
 
@@ -54,6 +55,11 @@ class TraderConfig:
     store: str = ""                     # sqlite file: the full-risk path also consults it per order
     max_rows: int = 100_000
     out: str = "trader.npz"
+    # Paired mode (compiled OUCH trader): the floor on the same loop, with its own feed group and session;
+    # the exchange alternates triggers between the two, so they are measured trigger by trigger.
+    floor_group: str = ""
+    floor_user: str = "FLOOR"
+    floor_prefix: str = "FL"
 
 
 class SqliteStore:
@@ -112,6 +118,16 @@ def run(cfg: TraderConfig) -> dict[str, Any]:
     spec = TraderSpec(locate=cfg.locate, stock=cfg.stock, limit=cfg.limit, clip=cfg.clip, prefix=cfg.prefix,
                       last_trade=cfg.last_trade, risk=RiskLimits(**cfg.risk))
     store = SqliteStore(cfg.store, cfg.stock) if cfg.store else None
+    paired = bool(cfg.floor_group)
+    if paired and (cfg.engine != "c" or cfg.protocol != "ouch" or cfg.role != "trader"):
+        raise SystemExit("paired mode (floor_group) needs the compiled OUCH trader")
+    floor_rows = stage_rows(cfg.max_rows if paired else 0)
+    floor_client = None
+    if paired:
+        floor_feed = receiver(cfg.floor_group, cfg.port, cfg.iface)
+        floor_feed.setblocking(False)
+        floor_client = SoupClient.connect((cfg.exchange, cfg.soup_port), cfg.floor_user, cfg.password)
+        floor_client.sock.setblocking(False)
     print("READY", flush=True)
     busy = cfg.receive == "busy-poll"
     replies = {"bytes": 0}
@@ -125,23 +141,30 @@ def run(cfg: TraderConfig) -> dict[str, Any]:
         return msg
 
     engine: Any
+    # The floor sends the same order as the trader (so the exchange answers it the same way); only the token
+    # changes, to the prefix and the datagram's sequence number.
+    template = OrderTemplate.ouch(cfg.stock)
+    seq_off = template.token_off + 2
     if cfg.role == "floor":
         engine = None
-        # The same order as the trader's (so the exchange answers it the same way); only the token changes.
-        template = OrderTemplate.ouch(cfg.stock)
         frame = bytearray(template.fill(cfg.prefix.encode() + b"0" * 12, cfg.clip, cfg.limit))
         nrows = 0
     elif cfg.engine == "c":
         if cfg.protocol != "ouch":
             raise SystemExit("the compiled trader speaks OUCH; use engine: python for FIX")
-        engine = compiled(spec, rows, store)
+        engine = compiled(spec, rows, store, tsc=invariant_tsc())
+        if floor_client is not None:
+            engine.attach_floor(udp_fd=floor_feed.fileno(), tcp_fd=floor_client.sock.fileno(),
+                                frame=bytearray(template.fill(cfg.floor_prefix.encode() + b"0" * 12, cfg.clip,
+                                                              cfg.limit)),
+                                rows=floor_rows, seq_off=seq_off)
     else:
         engine = TraderCore(spec, rows, store, encode=fix_encode if cfg.protocol == "fix" else None)
     try:
         while True:
             if engine is None:
                 why, nrows, read = reflect(udp_fd=feed.fileno(), tcp_fd=tcp.fileno(), frame=frame, rows=rows,
-                                           start=nrows, wait_ms=100, busy=busy, seq_off=template.token_off + 2)
+                                           start=nrows, wait_ms=100, busy=busy, seq_off=seq_off)
                 replies["bytes"] += read
             elif cfg.engine == "c":
                 why = engine.run(feed.fileno(), tcp.fileno(), wait_ms=100, busy=busy)
@@ -157,13 +180,15 @@ def run(cfg: TraderConfig) -> dict[str, Any]:
                 if engine is not None:
                     engine.kill("exchange connection lost: orders stopped (fail safe)")
                 break
-            if client is not None:
-                client.heartbeat_if_idle()
+            for c in (client, floor_client):
+                if c is not None:
+                    c.heartbeat_if_idle()
     except KeyboardInterrupt:
         status = "interrupted"
-    if client is not None:
-        client.logout()
-    else:
+    for c in (client, floor_client):
+        if c is not None:
+            c.logout()
+    if client is None:
         tcp.close()
     if engine is None:
         stats: dict[str, Any] = {"rows": nrows, "role": "floor"}
@@ -171,7 +196,7 @@ def run(cfg: TraderConfig) -> dict[str, Any]:
         stats = engine.stats()
         nrows = int(stats["rows"])
     tmp = Path(cfg.out + ".tmp.npz")
-    np.savez(tmp, stages=rows[:nrows])
+    np.savez(tmp, stages=rows[:nrows], floor_stages=floor_rows[:int(stats.get("floor_rows", 0))])
     os.replace(tmp, cfg.out)
     return {"status": status, "user": cfg.user, "engine": cfg.engine, "role": cfg.role, "replies": replies, **stats}
 

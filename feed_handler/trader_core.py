@@ -70,16 +70,20 @@ def token_for(prefix: str, sequence: int) -> bytes:
     return prefix.encode() + str(sequence % 10**12).rjust(12, "0").encode()
 
 
-def compiled(spec: TraderSpec, rows: np.ndarray, store: Store | None = None, book_capacity: int = 4096) -> Trader:
+def compiled(spec: TraderSpec, rows: np.ndarray, store: Store | None = None, book_capacity: int = 4096,
+             tsc: bool = False) -> Trader:
     """The C trader; `rows` (n × 8 int64) receives one row of stage timestamps per order. The order map starts
-    small (it grows when needed) so that a lab-sized book stays in cache between triggers."""
+    small (it grows when needed) so that a lab-sized book stays in cache between triggers. With `tsc`, stages
+    after the first are timed by the TSC (calibrated against CLOCK_REALTIME for 20 ms here). A small shadow book
+    is what the busy-poll loop's cache warming trades in (`Trader.warm`), so the real book is never touched."""
     tpl = OrderTemplate.ouch(spec.stock)
     lim = spec.risk
     return Trader(books=CBooks(capacity=book_capacity), locate=spec.locate, limit=spec.limit, clip=spec.clip,
                   prefix=spec.prefix, frame=tpl.frame, token_off=tpl.token_off, shares_off=tpl.shares_off,
                   price_off=tpl.price_off, rows=rows, max_order_shares=lim.max_order_shares,
                   max_notional=lim.max_notional, price_band_bps=lim.price_band_bps,
-                  max_orders_per_second=lim.max_orders_per_second, last_trade=spec.last_trade, store=store)
+                  max_orders_per_second=lim.max_orders_per_second, last_trade=spec.last_trade, store=store,
+                  tsc=tsc, shadow=CBooks(capacity=64))
 
 
 def stage_rows(capacity: int) -> np.ndarray:

@@ -28,6 +28,19 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
+def cpu_flags() -> set[str]:
+    """The first CPU's feature flags from /proc/cpuinfo (empty when unreadable)."""
+    for line in (_read("/proc/cpuinfo") or "").splitlines():
+        if line.startswith("flags"):
+            return set(line.split(":", 1)[1].split())
+    return set()
+
+
+def invariant_tsc() -> bool:
+    """The TSC ticks at one rate in every power state, so it can time stages between clock reads."""
+    return {"constant_tsc", "nonstop_tsc"} <= cpu_flags()
+
+
 def cpu_isolation() -> dict[str, Any]:
     """Isolated CPUs and the boot parameters that isolate them."""
     cmdline = _read("/proc/cmdline") or ""

@@ -128,3 +128,39 @@ def test_store_rejection_counts_and_is_not_sent():
         handle = core.on_packet if hasattr(core, "check_order") else core.handle
         frames = [handle(p, 0) for p in feed()]
         assert sum(1 for f in frames if f) == 1 and core.stats()["rejects"].get("store") == 2 and len(calls) == 3
+
+
+def test_cache_warming_changes_nothing_and_tsc_stages_are_ordered():
+    """The busy-poll loop's warm pass between packets leaves orders, counters and the book as they were; the TSC
+    stage clock gives ordered stamps on the CLOCK_REALTIME scale."""
+    from latlab.manifest import invariant_tsc
+
+    plain_rows, warm_rows = stage_rows(16), stage_rows(16)
+    plain, warmed = compiled(SPEC, plain_rows), compiled(SPEC, warm_rows, tsc=invariant_tsc())
+    plain_frames, warm_frames = [], []
+    for p in feed():
+        for _ in range(50):
+            warmed.warm()
+        plain_frames.append(plain.on_packet(p, 123))
+        warm_frames.append(warmed.on_packet(p, 123))
+    assert warm_frames == plain_frames and sum(1 for f in warm_frames if f) == 3
+    ps, ws = plain.stats(), warmed.stats()
+    for key in ("packets", "messages", "malformed", "gaps", "duplicates", "triggers", "orders", "passed", "rejects",
+                "killed", "ended", "rows", "last_trade"):
+        assert ws[key] == ps[key], key
+    rows = warm_rows[:ws["rows"]]
+    assert (np.diff(rows[:, 1:7], axis=1) >= 0).all()
+    assert (rows[:, 6] - rows[:, 1] < 50_000_000).all()  # stamps on the ns scale of CLOCK_REALTIME, not ticks
+    assert ws["stage_clock"] == ("tsc" if invariant_tsc() else "clock_gettime")
+
+
+def test_paired_floor_is_checked_when_attached():
+    t = compiled(SPEC, stage_rows(4))
+    with pytest.raises(ValueError, match="seq_off"):
+        t.attach_floor(udp_fd=0, tcp_fd=1, frame=bytearray(20), rows=stage_rows(4), seq_off=10)
+    with pytest.raises(ValueError, match="rows"):
+        t.attach_floor(udp_fd=0, tcp_fd=1, frame=bytearray(64), rows=np.zeros((4, 3), np.int64), seq_off=10)
+    t.attach_floor(udp_fd=0, tcp_fd=1, frame=bytearray(64), rows=stage_rows(4), seq_off=10)
+    with pytest.raises(ValueError, match="already"):
+        t.attach_floor(udp_fd=0, tcp_fd=1, frame=bytearray(64), rows=stage_rows(4), seq_off=10)
+    assert t.stats()["floor_rows"] == 0

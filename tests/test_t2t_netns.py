@@ -82,6 +82,35 @@ def test_bench_tick_to_trade_case_with_race(tmp_path):
     assert "app cost p50 µs" in text
 
 
+def test_paired_floor_answers_only_its_own_triggers(tlab, tmp_path):
+    """Paired mode: one busy-polling loop serves the trader and the floor; the exchange sends one trigger of each
+    pair (seeded random order) to the floor's group, and each answers only its own."""
+    n = 120
+    run = run_t2t(tlab, [TraderSetup("t1", "TRADER", "AA", receive="busy-poll", paired_floor="FLOOR")],
+                  {"triggers": n, "interval_ms": 1, "group": "239.77.1.8", "floor_group": "239.77.1.9"}, tmp_path,
+                  "paired")
+    to_floor = run.to_floor
+    assert to_floor.reshape(-1, 2).sum(axis=1).tolist() == [1] * (n // 2)   # one of each pair
+    assert 0 < to_floor[::2].sum() < n // 2                                 # ... in a random order
+    trader, floor = run.users.index("TRADER"), run.users.index("FLOOR")
+    assert (run.t_rx[~to_floor, trader] > 0).sum() >= n // 2 - 2 and (run.t_rx[to_floor, trader] == 0).all()
+    assert (run.t_rx[to_floor, floor] > 0).sum() >= n // 2 - 2 and (run.t_rx[~to_floor, floor] == 0).all()
+    assert (run.filled[to_floor] == -1).all() and (run.filled[~to_floor] == trader).sum() >= n // 2 - 2
+    stats = run.traders["TRADER"]
+    assert stats["floor_datagrams"] == n // 2 and stats["orders"] == n // 2 and not stats["killed"]
+    assert len(run.stages["FLOOR"]) == n // 2 and len(run.stages["TRADER"]) == n // 2
+    assert (run.stages["FLOOR"][:, 7] >= run.stages["FLOOR"][:, 1]).all()
+    assert len(run.wire_to_wire("FLOOR")) >= n // 2 - 2
+
+
+def test_floor_as_its_own_process(tlab, tmp_path):
+    """The other floor mode (and the one for the Python engine): the reflector alone in its process."""
+    run = run_t2t(tlab, [TraderSetup("t1", "FLOOR", "FL", role="floor", receive="busy-poll")],
+                  {"triggers": 40, "interval_ms": 1, "group": "239.77.1.10"}, tmp_path, "floor")
+    assert len(run.wire_to_wire("FLOOR")) >= 38 and not run.to_floor.any()
+    assert run.traders["FLOOR"]["role"] == "floor" and len(run.stages["FLOOR"]) >= 38
+
+
 def _last_json(text: str) -> dict:
     return json.loads(next(line for line in reversed(text.splitlines()) if line.startswith("{")))
 
