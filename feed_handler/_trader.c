@@ -34,6 +34,7 @@ static inline uint64_t ticks(void) { return 0; }
 #define MAX_BLOCKS 256
 #define STAGES 8
 #define TOKEN_LEN 14
+#define WARM_EVERY_NS 20000 /* the busy-poll loop warms the path this often (see warm) */
 enum { R_KILL, R_DUP, R_QTY, R_NOTIONAL, R_BAND, R_THROTTLE, R_STORE, R_COUNT };
 static const char *REASONS[R_COUNT] = {"kill_switch", "duplicate_token", "max_quantity", "max_notional",
                                        "price_band", "throttle", "store"};
@@ -54,11 +55,14 @@ typedef struct {
  * receive, sent). Returns 0 sent, 1 end of session (nothing sent), -1 send failed. */
 static int reflect_one(Floor *f, const unsigned char *buf, ssize_t n, int64_t t_kernel, int64_t t_user);
 
-typedef struct {
+typedef struct Trader {
     PyObject_HEAD
     PyObject *books;
-    PyObject *shadow; /* optional Books that the idle loop trades in, to keep the book's code in cache */
+    /* optional: a trader of its own (own book, tokens, rows) that the idle loop sends made-up triggers through,
+     * so the code of the path is in cache when a real trigger comes */
+    struct Trader *shadow;
     uint64_t shadow_ref;
+    int64_t warmed_at;
     PyObject *store; /* optional callable(token, shares, price) -> None | reason: the slower store */
     uint16_t locate;
     uint32_t limit, clip;
@@ -419,38 +423,44 @@ static int finish_packet(Trader *t) {
     return 0;
 }
 
-/* Keep the next trigger's path in cache while waiting for it (busy-poll only): a trigger packet goes through
- * the same code against the shadow book (split, prefetch, add, trigger test, the risk gate's read-only check,
- * encode; then the order is deleted again), and the real book's instrument, the throttle's next entry and the
- * next stage row are touched. Nothing here changes the trader's state but `out`, which is scratch until the
- * next packet. */
+/* Keep the next trigger's path in cache while waiting for it (busy-poll only). Code and data that the path has
+ * not touched for a few hundred µs are out of the caches on a shared host, and a cold path costs twice a warm one.
+ * So a made-up trigger packet goes through the shadow trader (the same on_packet: decode, its own book, the
+ * decision, its own risk state, encode; nothing is sent), the shadow is put back as it was (the order deleted
+ * from its book, its throttle and rows emptied, its tokens cleared now and then), and the real trader's own
+ * state, its book's instrument, its throttle's next entry and its next stage row are prefetched. The real
+ * trader's state is not changed. */
 static void warm(Trader *t) {
-    if (t->shadow) {
-        unsigned char packet[HEADER_LEN + 2 + 36] = {0}, del[19] = {'D'};
+    Trader *s = t->shadow;
+    if (s) {
+        unsigned char packet[HEADER_LEN + 2 + 36] = "WARMUP0001", del[19] = {'D'};
+        uint64_t seq = s->expected ? s->expected : 1;
+        for (int k = 0; k < 8; k++)
+            packet[17 - k] = (unsigned char)(seq >> (8 * k));
+        packet[19] = 1;                 /* one message */
+        packet[HEADER_LEN + 1] = 36;    /* its length */
         unsigned char *add = packet + HEADER_LEN + 2;
-        packet[HEADER_LEN + 1] = 36;
         add[0] = 'A';
         add[1] = del[1] = (unsigned char)(t->locate >> 8), add[2] = del[2] = (unsigned char)t->locate;
-        uint64_t ref = ++t->shadow_ref;
+        uint64_t ref = ++s->shadow_ref;
         for (int k = 0; k < 8; k++)
             add[18 - k] = del[18 - k] = (unsigned char)(ref >> (8 * k));
         add[19] = 'S';
         put_be32(add + 20, 100);
         put_be32(add + 32, t->limit);
-        const unsigned char *msg[1];
-        uint16_t mlen[1];
-        unsigned char tok[TOKEN_LEN];
-        if (split_blocks(packet, sizeof packet, msg, mlen) == 1 && prefetch_for(t, t->shadow, ref, msg, mlen, 1, tok) == 0 &&
-            API->apply(t->shadow, msg[0], mlen[0]) == 0) {
-            volatile int reason = risk_reason(t, tok, 100, t->limit, t->ns0);
-            (void)reason;
-            encode(t, tok, 100, t->limit);
-            t->out_len = 0;
-            API->apply(t->shadow, del, sizeof del);
+        s->last_trade = t->last_trade;
+        if (on_packet(s, packet, sizeof packet, 0, stamp_origin(s)) < 0 || finish_packet(s) < 0)
+            PyErr_Clear(); /* out of memory in the shadow: the next real packet will say so */
+        s->out_len = 0;
+        if (API->apply(s->books, del, sizeof del) < 0)
+            PyErr_Clear();
+        s->ring_count = 0, s->nrows = 0;
+        if (s->tok_count >= 64) {
+            memset(s->tokens, 0, s->tok_cap * sizeof(TokenSlot));
+            s->tok_count = 0;
         }
     }
     API->warm(t->books, t->locate);
-    /* the trader's own state: what is not touched for a few hundred µs here is out of the caches */
     for (size_t at = 0; at < sizeof *t; at += 64)
         __builtin_prefetch((const char *)t + at, 1);
     __builtin_prefetch(ring_next(t), 1);
@@ -506,6 +516,8 @@ static int wait_feed(const int fds_in[4], int wait_ms, int busy) {
     return 1;
 }
 
+static PyTypeObject TraderType;
+
 static PyObject *Trader_run(Trader *t, PyObject *args, PyObject *kw) {
     static char *names[] = {"udp_fd", "tcp_fd", "wait_ms", "busy", NULL};
     int udp, tcp, wait_ms = 100, busy = 0;
@@ -544,10 +556,18 @@ static PyObject *Trader_run(Trader *t, PyObject *args, PyObject *kw) {
                 }
                 continue;
             }
-            if (w == 0 && (!busy || now_ns() > deadline))
+            if (!busy) {
+                if (w == 0)
+                    return PyUnicode_FromString("timeout");
+                continue;
+            }
+            int64_t now = now_ns();
+            if (now > deadline)
                 return PyUnicode_FromString("timeout");
-            if (busy)
+            if (now - t->warmed_at > WARM_EVERY_NS) {
                 warm(t);
+                t->warmed_at = now;
+            }
             continue;
         }
         if (on_packet(t, buf, n, t_kernel, stamp_origin(t)) < 0)
@@ -660,14 +680,15 @@ static PyObject *Trader_stats(Trader *t, PyObject *Py_UNUSED(ignored)) {
     PyObject *rejects = named_counts(REASONS, t->rejects, R_COUNT);
     if (!rejects)
         return NULL;
-    return Py_BuildValue("{sKsKsKsKsKsKsKsKsKsKsKsNsssnsisLsssnsKsK}", "packets", t->packets, "messages", t->messages,
+    return Py_BuildValue("{sKsKsKsKsKsKsKsKsKsKsKsNsssnsisLsssnsKsKsK}", "packets", t->packets, "messages", t->messages,
                          "malformed", t->malformed, "gaps", t->gaps, "duplicates", t->duplicates, "heartbeats",
                          t->heartbeats, "triggers", t->triggers, "orders", t->orders, "sent", t->sent,
                          "reply_bytes", t->reply_bytes, "passed",
                          t->passed, "rejects", rejects, "killed", t->killed, "rows", t->nrows, "ended", t->ended,
                          "last_trade", (long long)t->last_trade, "stage_clock",
                          t->ns_per_tick > 0 ? "tsc" : "clock_gettime", "floor_rows", t->floor.nrows,
-                         "floor_datagrams", t->floor.datagrams, "floor_reply_bytes", t->floor.reply_bytes);
+                         "floor_datagrams", t->floor.datagrams, "floor_reply_bytes", t->floor.reply_bytes,
+                         "warm_orders", t->shadow ? t->shadow->orders : 0);
 }
 
 static int Trader_init(Trader *t, PyObject *args, PyObject *kw) {
@@ -686,15 +707,18 @@ static int Trader_init(Trader *t, PyObject *args, PyObject *kw) {
                                      &prefix, &frame, &token_off, &shares_off, &price_off, &t->rows, &max_shares,
                                      &notional, &band, &per_second, &last_trade, &store, &tsc, &shadow))
         return -1;
-    int ok = PyObject_TypeCheck(books, API->type) && (shadow == Py_None || PyObject_TypeCheck(shadow, API->type)) &&
-             shadow != books && locate < 65536 && strlen(prefix) == 2 &&
+    int ok = PyObject_TypeCheck(books, API->type) &&
+             (shadow == Py_None || (PyObject_TypeCheck(shadow, &TraderType) && shadow != (PyObject *)t &&
+                                    !((Trader *)shadow)->shadow && ((Trader *)shadow)->cap > 0 &&
+                                    ((Trader *)shadow)->books != books)) &&
+             locate < 65536 && strlen(prefix) == 2 &&
              frame.len <= (Py_ssize_t)sizeof t->frame && token_off + TOKEN_LEN <= frame.len &&
              shares_off + 4 <= frame.len && price_off + 4 <= frame.len && per_second > 0 &&
              t->rows.len % (STAGES * 8) == 0;
     if (!ok) {
         PyBuffer_Release(&frame);
         PyBuffer_Release(&t->rows);
-        PyErr_SetString(PyExc_ValueError, "Trader: bad books, locate, prefix, frame offsets, limits or rows");
+        PyErr_SetString(PyExc_ValueError, "Trader: bad books, shadow, locate, prefix, frame offsets, limits or rows");
         return -1;
     }
     memcpy(t->frame, frame.buf, (size_t)frame.len);
@@ -704,7 +728,7 @@ static int Trader_init(Trader *t, PyObject *args, PyObject *kw) {
     t->books = books;
     if (shadow != Py_None) {
         Py_INCREF(shadow);
-        t->shadow = shadow;
+        t->shadow = (Trader *)shadow;
     }
     if (store != Py_None) {
         Py_INCREF(store);
@@ -716,6 +740,8 @@ static int Trader_init(Trader *t, PyObject *args, PyObject *kw) {
     t->max_shares = max_shares, t->max_notional = notional, t->band_bps = band, t->per_second = per_second;
     t->last_trade = last_trade;
     t->ns_per_tick = tsc ? calibrate_tsc(20) : 0.0;
+    if (t->shadow)
+        t->shadow->ns_per_tick = t->ns_per_tick;
     t->cap = t->rows.len / (STAGES * 8);
     t->tok_cap = 1024;
     t->tokens = PyMem_Calloc(t->tok_cap, sizeof(TokenSlot));
@@ -729,7 +755,7 @@ static int Trader_init(Trader *t, PyObject *args, PyObject *kw) {
 
 static void Trader_dealloc(Trader *t) {
     Py_XDECREF(t->books);
-    Py_XDECREF(t->shadow);
+    Py_XDECREF((PyObject *)t->shadow);
     floor_release(&t->floor);
     Py_XDECREF(t->store);
     if (t->rows.obj)

@@ -71,11 +71,12 @@ def token_for(prefix: str, sequence: int) -> bytes:
 
 
 def compiled(spec: TraderSpec, rows: np.ndarray, store: Store | None = None, book_capacity: int = 4096,
-             tsc: bool = False) -> Trader:
+             tsc: bool = False, shadow: bool = True) -> Trader:
     """The C trader; `rows` (n × 8 int64) receives one row of stage timestamps per order. The order map starts
     small (it grows when needed) so that a lab-sized book stays in cache between triggers. With `tsc`, stages
-    after the first are timed by the TSC (calibrated against CLOCK_REALTIME for 20 ms here). A small shadow book
-    is what the busy-poll loop's cache warming trades in (`Trader.warm`), so the real book is never touched."""
+    after the first are timed by the TSC (calibrated against CLOCK_REALTIME for 20 ms here). The shadow is a
+    second trader with its own small book that the busy-poll loop's cache warming sends made-up triggers
+    through (`Trader.warm`), so that the real trader's state is never touched."""
     tpl = OrderTemplate.ouch(spec.stock)
     lim = spec.risk
     return Trader(books=CBooks(capacity=book_capacity), locate=spec.locate, limit=spec.limit, clip=spec.clip,
@@ -83,7 +84,7 @@ def compiled(spec: TraderSpec, rows: np.ndarray, store: Store | None = None, boo
                   price_off=tpl.price_off, rows=rows, max_order_shares=lim.max_order_shares,
                   max_notional=lim.max_notional, price_band_bps=lim.price_band_bps,
                   max_orders_per_second=lim.max_orders_per_second, last_trade=spec.last_trade, store=store,
-                  tsc=tsc, shadow=CBooks(capacity=64))
+                  tsc=tsc, shadow=compiled(spec, stage_rows(1), book_capacity=64, shadow=False) if shadow else None)
 
 
 def stage_rows(capacity: int) -> np.ndarray:

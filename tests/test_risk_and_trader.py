@@ -152,6 +152,7 @@ def test_cache_warming_changes_nothing_and_tsc_stages_are_ordered():
     assert (np.diff(rows[:, 1:7], axis=1) >= 0).all()
     assert (rows[:, 6] - rows[:, 1] < 50_000_000).all()  # stamps on the ns scale of CLOCK_REALTIME, not ticks
     assert ws["stage_clock"] == ("tsc" if invariant_tsc() else "clock_gettime")
+    assert ws["warm_orders"] == 50 * len(feed())        # each warm pass took a made-up trigger to an order
 
 
 def test_paired_floor_is_checked_when_attached():
