@@ -126,7 +126,7 @@ def _listener(address: str, port: int) -> socket.socket:
 class Conn:
     sock: socket.socket
     session: Any                        # ServerSession or FixSession
-    first_rx: int = 0                   # kernel receive time of the first bytes since the last trigger
+    first_rx: int = 0                   # kernel receive time of the first order since the last trigger
 
 
 class Exchange:
@@ -185,8 +185,6 @@ class Exchange:
             self._drop(conn, conn.session.closed or "peer closed the connection")
             return []
         rx = kernel_rx_ns(anc) or time.time_ns()
-        if not conn.first_rx:
-            conn.first_rx = rx
         return [(rx, conn.sock.fileno(), conn, data)]
 
     def _send(self, conn: Conn, data: bytes) -> None:
@@ -218,9 +216,12 @@ class Exchange:
                 conn = self.conns.get(key.fileobj.fileno())  # type: ignore[union-attr]
                 if conn:
                     arrivals.extend(self._read(conn))
-        for _, _, conn, data in sorted(arrivals, key=lambda a: (a[0], a[1])):
+        for rx, _, conn, data in sorted(arrivals, key=lambda a: (a[0], a[1])):
             if conn.sock.fileno() in self.conns:
+                before = self._orders_seen()
                 self._send(conn, conn.session.receive(data, time.monotonic()))
+                if not conn.first_rx and self._orders_seen() > before:  # an order, not a heartbeat
+                    conn.first_rx = rx
                 if conn.session.closed:
                     self._drop(conn, conn.session.closed)
         now = time.monotonic()
@@ -228,6 +229,9 @@ class Exchange:
             self._send(conn, conn.session.tick(now))
             if conn.session.closed:
                 self._drop(conn, conn.session.closed)
+
+    def _orders_seen(self) -> int:
+        return self.venue.counts["orders"] + self.venue.counts["duplicate_tokens"]
 
     def logged_in(self) -> set[str]:
         return {c.session.user for c in self.conns.values() if c.session.user and not c.session.closed}

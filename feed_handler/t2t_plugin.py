@@ -17,11 +17,16 @@ from latlab.config import Section
 from latlab.errors import ConfigError, LatlabError
 from latlab.plugin import RunContext
 from latlab.results import ONE_WAY, CaseResult
+from latlab.stats import percentile_difference_ci
 from latlab.topology import BridgeSpec, bridge_lab
 
 W2W = "wire-to-wire"
 W2W_TIMESTAMPS = ("exchange: CLOCK_REALTIME before sendto() of the trigger packet → kernel software receive "
                   "timestamp (SO_TIMESTAMPING) of the order's first bytes; one process, one clock")
+FROM_RX = "tick-to-trade from the trader's kernel rx"
+FROM_RX_TIMESTAMPS = ("participant: kernel software receive timestamp of the trigger packet → exchange: kernel "
+                      "software receive timestamp of the order's first bytes; one host, one clock (the feed's "
+                      "delivery left out)")
 STAGE_TIMESTAMPS = "trader CLOCK_REALTIME after each stage; receive starts at the kernel's software rx timestamp"
 RACE_GROUP = "tick-to-trade race"
 RACE_LABELS = {"FULL": "full risk + sqlite store", "FAST": "minimal risk (quantity only)"}
@@ -109,6 +114,22 @@ def _stage_samples(stages: np.ndarray) -> dict[str, np.ndarray]:
     return out
 
 
+def _app_cost(t2t: np.ndarray, floor: np.ndarray) -> dict[str, float]:
+    """Application cost = t2t − floor at p50 (with its 95 % bootstrap interval) and p99, in µs."""
+    if not len(t2t) or not len(floor):
+        return {}
+    p50, low, high = percentile_difference_ci(t2t, floor)
+    return {"app cost p50 µs": p50 / 1000, "app cost p50 95% CI low µs": low / 1000,
+            "app cost p50 95% CI high µs": high / 1000,
+            "app cost p99 µs": float(np.percentile(t2t, 99) - np.percentile(floor, 99)) / 1000}
+
+
+def _joined(parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray | None]:
+    if not parts:
+        return np.zeros(0, np.int64), None
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+
 @dataclass
 class TickToTradeCase:
     params: T2TParams
@@ -183,10 +204,7 @@ class TickToTradeCase:
         floor_sent = np.concatenate([r.answered_send_times("FLOOR") for r in floors]) if floors else None
         t2t_sent = np.concatenate([r.answered_send_times("TRADER") for r in traders]) if traders else None
         stages = np.concatenate([r.stages["TRADER"] for r in traders]) if traders else np.zeros((0, 8), np.int64)
-        figures: dict[str, float] = {}
-        if len(floor) and len(t2t):
-            for q in (50, 99):
-                figures[f"app cost p{q} µs"] = (np.percentile(t2t, q) - np.percentile(floor, q)) / 1000
+        figures = _app_cost(t2t, floor)
         stats = [r.traders["TRADER"] for r in traders]
         figures["orders"] = float(sum(int(s.get("orders", 0)) for s in stats))
         figures["fills"] = float(sum(int((r.filled >= 0).sum()) for r in traders))
@@ -212,6 +230,17 @@ class TickToTradeCase:
                               params=params,
                               note="no logic: the same frame for every datagram (compiled, same receive mode"
                                    + (", same loop and core as the trader)" if p.floor == "paired" else ")")))
+        # the same, from each participant's own kernel receive time of the trigger: the feed's delivery (exchange
+        # send → participant rx) is the network's, not the application's, and is most of the noise
+        t2t_rx, t2t_rx_sent = _joined([r.from_participant_rx("TRADER") for r in traders])
+        floor_rx, floor_rx_sent = _joined([r.from_participant_rx("FLOOR") for r in floors])
+        out.append(CaseResult(group=f"{group} from kernel rx", engine=f"latlab trader ({p.engine})", role="own",
+                              metric=FROM_RX, timestamps=FROM_RX_TIMESTAMPS, samples_ns=t2t_rx, send_ns=t2t_rx_sent,
+                              figures=_app_cost(t2t_rx, floor_rx), complete=complete, params=params,
+                              note="app cost = t2t − floor, both from their own kernel rx"))
+        out.append(CaseResult(group=f"{group} from kernel rx", engine="floor (UDP→TCP reflector)", role="reference",
+                              metric=FROM_RX, timestamps=FROM_RX_TIMESTAMPS, samples_ns=floor_rx,
+                              send_ns=floor_rx_sent, complete=complete, params=params))
         for name, samples in _stage_samples(stages).items():
             out.append(CaseResult(group=f"{group} stages", engine=f"stage {name}", role="context", metric=ONE_WAY,
                                   timestamps=STAGE_TIMESTAMPS, samples_ns=samples, params=params))

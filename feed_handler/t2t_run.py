@@ -55,6 +55,24 @@ class RunResult:
         rx = self.t_rx[:, j]
         return (rx - self.t_send)[rx > 0]
 
+    def from_participant_rx(self, user: str) -> tuple[np.ndarray, np.ndarray]:
+        """Tick-to-trade seen from the participant: per answered trigger, the order's kernel receive time at the
+        exchange − the trigger's kernel receive time at the participant (its first stage row at or after the
+        send), so the feed's delivery is left out. Returns (samples ns, the triggers' send times)."""
+        j = self.users.index(user)
+        rx = self.t_rx[:, j]
+        answered = rx > 0
+        sent, order_rx = self.t_send[answered], rx[answered]
+        rows = self.stages.get(user, np.zeros((0, 8), np.int64))
+        kernel_rx = np.sort(rows[rows[:, 0] > 0, 0])
+        if not len(kernel_rx):
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        at = np.searchsorted(kernel_rx, sent)
+        found = at < len(kernel_rx)
+        trigger_rx = kernel_rx[np.minimum(at, len(kernel_rx) - 1)]
+        ok = found & (trigger_rx < order_rx)
+        return (order_rx - trigger_rx)[ok], sent[ok]
+
     def answered_send_times(self, user: str) -> np.ndarray:
         """The send times of the triggers `user` answered (the interval log places samples by them)."""
         return self.t_send[self.t_rx[:, self.users.index(user)] > 0]

@@ -127,3 +127,49 @@ def test_fix_bad_logon_and_silence():
     s3, _ = fix_session()
     s3.receive(b"8=FIX.4.4\x019=5\x0135=0\x0110=999\x01", 0.0)
     assert s3.closed and s3.closed.startswith("garbage")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_exchange_times_the_first_order_not_a_heartbeat():
+    """Wire-to-wire ends at the first order after a trigger: a heartbeat that comes first is not an answer."""
+    import threading
+    import time
+
+    from feed_handler.exchange import Exchange, ExchangeConfig
+    from feed_handler.soup_client import SoupClient
+    from feed_handler.trader_core import OrderTemplate, token_for
+
+    cfg = ExchangeConfig(iface="127.0.0.1", soup_port=_free_port(), fix_port=_free_port())
+    ex = Exchange(cfg)
+    clients: list[SoupClient] = []
+    login = threading.Thread(target=lambda: clients.append(
+        SoupClient.connect(("127.0.0.1", cfg.soup_port), "TRADER", "secret")))
+    login.start()
+    deadline = time.monotonic() + 10
+    while not clients and time.monotonic() < deadline:
+        ex.poll(0.01)
+    login.join(5)
+    [client] = clients
+    try:
+        [conn] = ex.conns.values()
+        for _ in range(3):
+            client.sock.sendall(soup.frame("R"))
+            ex.poll(0.05)
+        assert conn.first_rx == 0 and conn.session.user == "TRADER"
+        client.sock.sendall(OrderTemplate.ouch("LLTRIG").fill(token_for("AA", 1), 100, 1_000_000))
+        for _ in range(20):
+            ex.poll(0.01)
+            if conn.first_rx:
+                break
+        assert conn.first_rx > 0 and ex.venue.counts["orders"] == 1
+    finally:
+        client.logout()
+        for key in list(ex.sel.get_map().values()):
+            key.fileobj.close()  # type: ignore[union-attr]

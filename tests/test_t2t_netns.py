@@ -57,6 +57,14 @@ def test_bench_tick_to_trade_case_with_race(tmp_path):
     assert trader["stats_ns"]["count"] >= 290 and floor["stats_ns"]["count"] >= 290
     assert trader["figures"]["orders"] >= 290 and trader["figures"]["fills"] >= 290
     assert "app cost p50 µs" in trader["figures"]
+    assert trader["stats_ns"]["count"] <= trader["figures"]["orders"]       # only orders end a wire-to-wire
+    f = trader["figures"]
+    assert f["app cost p50 95% CI low µs"] <= f["app cost p50 µs"] <= f["app cost p50 95% CI high µs"]
+    from_rx = cases[("tick-to-trade OUCH (busy-poll) from kernel rx", "latlab trader (c)")]
+    floor_rx = cases[("tick-to-trade OUCH (busy-poll) from kernel rx", "floor (UDP→TCP reflector)")]
+    assert from_rx["stats_ns"]["count"] >= 290 and floor_rx["stats_ns"]["count"] >= 290
+    assert from_rx["stats_ns"]["p50"] < trader["stats_ns"]["p50"]           # the feed's delivery left out
+    assert "app cost p50 µs" in from_rx["figures"]
     stages = {e: c for (g, e), c in cases.items() if g.endswith("stages")}
     for name in ("decoded", "book", "decision", "risk", "encoded", "sent"):
         assert stages[f"stage {name}"]["stats_ns"]["count"] >= 290
