@@ -63,6 +63,7 @@ typedef struct Trader {
     struct Trader *shadow;
     uint64_t shadow_ref;
     int64_t warmed_at;
+    uint64_t passes; /* of the run loop */
     PyObject *store; /* optional callable(token, shares, price) -> None | reason: the slower store */
     uint16_t locate;
     uint32_t limit, clip;
@@ -518,6 +519,19 @@ static int wait_feed(const int fds_in[4], int wait_ms, int busy) {
 
 static PyTypeObject TraderType;
 
+enum { FLOOR_SERVED = -100, FLOOR_SEND_FAILED = -101 };
+
+/* The floor's socket in paired mode: FLOOR_SERVED when a datagram went through the floor, 0 when none was
+ * there, -1 on a receive error (errno), FLOOR_SEND_FAILED when its order could not be sent. */
+static ssize_t serve_floor(Floor *f, unsigned char *buf, size_t cap) {
+    int64_t t_kernel = 0;
+    ssize_t m = receive(f->udp, buf, cap, &t_kernel);
+    if (m <= 0)
+        return m;
+    f->datagrams++;
+    return reflect_one(f, buf, m, t_kernel, now_ns()) < 0 ? FLOOR_SEND_FAILED : FLOOR_SERVED;
+}
+
 static PyObject *Trader_run(Trader *t, PyObject *args, PyObject *kw) {
     static char *names[] = {"udp_fd", "tcp_fd", "wait_ms", "busy", NULL};
     int udp, tcp, wait_ms = 100, busy = 0;
@@ -529,18 +543,22 @@ static PyObject *Trader_run(Trader *t, PyObject *args, PyObject *kw) {
     int64_t deadline = now_ns() + (int64_t)wait_ms * 1000000LL;
     for (;;) {
         int64_t t_kernel = 0;
-        ssize_t n = receive(udp, buf, sizeof buf, &t_kernel);
-        if (n == 0 && f) { /* the floor's datagram, if any, through the floor's path */
-            ssize_t m = receive(f->udp, buf, sizeof buf, &t_kernel);
-            if (m > 0) {
-                f->datagrams++;
-                if (reflect_one(f, buf, m, t_kernel, now_ns()) < 0) {
-                    kill(t, "exchange connection lost: orders stopped (fail safe)");
-                    return PyUnicode_FromString("send_failed");
-                }
-                continue;
-            }
-            n = m;
+        /* Paired: the floor's socket is read before the trader's on every other pass. A recvmsg that finds data
+         * right after another one (that found none) runs on a warm kernel path, which was worth about 0.5 µs
+         * here; alternating gives each side that advantage equally often. */
+        int floor_first = f && (++t->passes & 1);
+        ssize_t n = 0;
+        if (floor_first)
+            n = serve_floor(f, buf, sizeof buf);
+        if (n == 0)
+            n = receive(udp, buf, sizeof buf, &t_kernel);
+        if (n == 0 && f && !floor_first)
+            n = serve_floor(f, buf, sizeof buf);
+        if (n == FLOOR_SERVED)
+            continue;
+        if (n == FLOOR_SEND_FAILED) {
+            kill(t, "exchange connection lost: orders stopped (fail safe)");
+            return PyUnicode_FromString("send_failed");
         }
         if (n < 0) {
             if (errno == EINTR)
