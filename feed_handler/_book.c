@@ -473,6 +473,11 @@ static void api_warm(PyObject *books, uint16_t locate) {
     const Inst *in = &b->inst[locate];
     prefetch(b); /* the header: slots, cap, bits, inst */
     prefetch(in);
+    /* a line in every page of the order map: a new order lands in one at random, and in a VM a TLB miss is a
+     * two-level page walk */
+    size_t bytes = b->cap * sizeof(Order), page = bytes < HUGE_PAGE ? 4096 : HUGE_PAGE;
+    for (size_t at = 0; at < bytes; at += page)
+        prefetch((const char *)b->slots + at);
     prefetch(&b->type_counts['A']);
     prefetch(&b->messages);
     for (int side = 0; side < 2; side++)

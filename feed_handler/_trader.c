@@ -429,8 +429,8 @@ static int finish_packet(Trader *t) {
  * So a made-up trigger packet goes through the shadow trader (the same on_packet: decode, its own book, the
  * decision, its own risk state, encode; nothing is sent), the shadow is put back as it was (the order deleted
  * from its book, its throttle and rows emptied, its tokens cleared now and then), and the real trader's own
- * state, its book's instrument, its throttle's next entry and its next stage row are prefetched. The real
- * trader's state is not changed. */
+ * state, its book (a line in every page of its order map, its instrument), a line in every page of its token
+ * table and throttle, and its next stage row are prefetched. The real trader's state is not changed. */
 static void warm(Trader *t) {
     Trader *s = t->shadow;
     if (s) {
@@ -462,6 +462,12 @@ static void warm(Trader *t) {
         }
     }
     API->warm(t->books, t->locate);
+    /* a line in every page of the token table and the throttle: a trigger touches one of each at random, and in a
+     * VM a TLB miss is a two-level page walk (these misses were most of the path's cost when cold) */
+    for (size_t at = 0; at < t->tok_cap * sizeof(TokenSlot); at += 4096)
+        __builtin_prefetch((const char *)t->tokens + at, 1);
+    for (size_t at = 0; at < (size_t)t->per_second * sizeof(int64_t); at += 4096)
+        __builtin_prefetch((const char *)t->ring + at, 1);
     for (size_t at = 0; at < sizeof *t; at += 64)
         __builtin_prefetch((const char *)t + at, 1);
     __builtin_prefetch(ring_next(t), 1);

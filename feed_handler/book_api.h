@@ -14,8 +14,9 @@ typedef struct {
     void (*best)(PyObject *books, uint16_t locate, int side, uint32_t *price, uint64_t *shares);
     /* Prefetch what apply() of this message will touch first (its order's hash slot); no effect on the books. */
     void (*prefetch)(PyObject *books, const unsigned char *msg, Py_ssize_t len);
-    /* Prefetch what a new order on `locate` touches besides its slot (the instrument, its best levels, the
-     * counters), so a trader waiting for a trigger keeps them in cache; no effect on the books. */
+    /* Prefetch what a new order on `locate` touches (the instrument, its best levels, the counters, and a line in
+     * every page of the order map), so a trader waiting for a trigger keeps them in cache and its TLB; no effect
+     * on the books. */
     void (*warm)(PyObject *books, uint16_t locate);
     PyTypeObject *type; /* feed_handler._book.Books */
 } BookApi;
