@@ -190,10 +190,15 @@ class Exchange:
     def _send(self, conn: Conn, data: bytes) -> None:
         if not data:
             return
+        # Answers are small and there is no queue per session: a peer that stops reading fills its buffer and is
+        # dropped, as soon as an answer does not fit whole (half an answer would corrupt its stream).
         try:
-            conn.sock.send(data)  # answers are small; a peer that stops reading fills its buffer and is dropped
+            sent = conn.sock.send(data)
         except (BlockingIOError, OSError) as exc:
             self._drop(conn, f"send failed ({exc.__class__.__name__}): a client that stops reading")
+            return
+        if sent < len(data):
+            self._drop(conn, f"send buffer full ({sent} of {len(data)} bytes): a client that stops reading")
 
     def _drop(self, conn: Conn, reason: str) -> None:
         fd = conn.sock.fileno()

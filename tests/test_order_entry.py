@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 
 import pytest
@@ -137,39 +138,76 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_exchange_times_the_first_order_not_a_heartbeat():
-    """Wire-to-wire ends at the first order after a trigger: a heartbeat that comes first is not an answer."""
-    import threading
-    import time
-
+@pytest.fixture
+def loopback_exchange():
+    """The exchange in this process on loopback (no feed is sent): drive it with poll()."""
     from feed_handler.exchange import Exchange, ExchangeConfig
-    from feed_handler.soup_client import SoupClient
-    from feed_handler.trader_core import OrderTemplate, token_for
 
     cfg = ExchangeConfig(iface="127.0.0.1", soup_port=_free_port(), fix_port=_free_port())
     ex = Exchange(cfg)
-    clients: list[SoupClient] = []
-    login = threading.Thread(target=lambda: clients.append(
-        SoupClient.connect(("127.0.0.1", cfg.soup_port), "TRADER", "secret")))
-    login.start()
+    yield ex
+    for conn in list(ex.conns.values()):
+        conn.sock.close()
+    for key in list(ex.sel.get_map().values()):
+        key.fileobj.close()  # type: ignore[union-attr]
+    ex.feed.sock.close()
+
+
+def _logged_in(ex, rcvbuf: int = 0):
+    """A raw client socket logged in as TRADER (its receive buffer shrunk when rcvbuf > 0), and its Conn."""
+    import socket
+    import time
+
+    sock = socket.socket()
+    if rcvbuf:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    sock.connect(("127.0.0.1", ex.cfg.soup_port))
+    sock.sendall(soup.login_request("TRADER", "secret"))
     deadline = time.monotonic() + 10
-    while not clients and time.monotonic() < deadline:
+    while not any(c.session.user == "TRADER" for c in ex.conns.values()) and time.monotonic() < deadline:
         ex.poll(0.01)
-    login.join(5)
-    [client] = clients
-    try:
-        [conn] = ex.conns.values()
+    [conn] = ex.conns.values()
+    return sock, conn
+
+
+def test_exchange_times_the_first_order_not_a_heartbeat(loopback_exchange):
+    """Wire-to-wire ends at the first order after a trigger: a heartbeat that comes first is not an answer."""
+    from feed_handler.trader_core import OrderTemplate, token_for
+
+    ex = loopback_exchange
+    sock, conn = _logged_in(ex)
+    with sock:
         for _ in range(3):
-            client.sock.sendall(soup.frame("R"))
+            sock.sendall(soup.frame("R"))
             ex.poll(0.05)
-        assert conn.first_rx == 0 and conn.session.user == "TRADER"
-        client.sock.sendall(OrderTemplate.ouch("LLTRIG").fill(token_for("AA", 1), 100, 1_000_000))
+        assert conn.first_rx == 0
+        sock.sendall(OrderTemplate.ouch("LLTRIG").fill(token_for("AA", 1), 100, 1_000_000))
         for _ in range(20):
             ex.poll(0.01)
             if conn.first_rx:
                 break
         assert conn.first_rx > 0 and ex.venue.counts["orders"] == 1
-    finally:
-        client.logout()
-        for key in list(ex.sel.get_map().values()):
-            key.fileobj.close()  # type: ignore[union-attr]
+
+
+def test_exchange_drops_a_client_that_stops_reading(loopback_exchange):
+    """A client that sends orders and never reads the answers is dropped with the reason; nothing blocks."""
+    import time
+
+    from feed_handler.trader_core import OrderTemplate, token_for
+
+    ex = loopback_exchange
+    sock, conn = _logged_in(ex, rcvbuf=4096)
+    template = OrderTemplate.ouch("LLTRIG")
+    sock.setblocking(False)
+    with sock:
+        deadline, k, pending = time.monotonic() + 60, 0, b""
+        while conn.sock.fileno() in ex.conns and time.monotonic() < deadline:
+            if not pending:
+                pending = b"".join(template.fill(token_for("SR", k + i), 100, 1_000_000) for i in range(200))
+                k += 200
+            with contextlib.suppress(BlockingIOError):
+                pending = pending[sock.send(pending):]
+            ex.poll(0.001)
+        assert conn.sock.fileno() == -1 and not ex.conns
+        assert any("stops reading" in line for line in ex.closed_log), ex.closed_log
+        assert ex.venue.counts["orders"] > 1000
