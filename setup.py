@@ -32,7 +32,8 @@ setup(
         Extension(
             "feed_handler._trader",
             sources=["feed_handler/_trader.c"],
-            depends=["feed_handler/book_api.h", "csrc/rx_timestamp.h", "csrc/named_counts.h"],
+            depends=["feed_handler/book_api.h", "feed_handler/floor.h", "feed_handler/feed_io.h",
+                     "feed_handler/t2t_common.h", "csrc/rx_timestamp.h", "csrc/named_counts.h", "csrc/stage_clock.h"],
             include_dirs=["feed_handler", "csrc"],
             extra_compile_args=["-O2", "-std=gnu11", "-Wall", "-Wextra"],
         ),

@@ -1,38 +1,21 @@
 /*
  * The trader's per-packet path in C: MoldUDP64 → ITCH decode → book (feed_handler._book through its
- * C API) → trigger → pre-trade risk → OUCH encode → send, with a timestamp after each stage.
- * feed_handler/trader_core.py is the reference (same rules, same order frames, same reject reasons);
- * the differential tests feed both the same packets. reflect() is the floor: UDP in, TCP out, no logic.
- *
- * Stage row (CLOCK_REALTIME ns, comparable with the kernel's software receive timestamp):
- *   0 kernel rx, 1 user receive, 2 decoded, 3 book updated, 4 decision, 5 risk passed, 6 encoded, 7 sent.
+ * C API) → trigger → pre-trade risk → OUCH encode → send, with a timestamp after each stage (the stage row
+ * of t2t_common.h). feed_handler/trader_core.py is the reference (same rules, same order frames, same reject
+ * reasons); the differential tests feed both the same packets. The floor (floor.h) is served here too:
+ * alone by reflect(), or on the trader's own loop in paired mode.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
-#include <errno.h>
-#include <poll.h>
 #include <stdint.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <time.h>
-#if defined(__x86_64__) || defined(__i386__)
-#include <x86intrin.h>
-#define HAVE_TSC 1
-static inline uint64_t ticks(void) { return __rdtsc(); }
-#else
-#define HAVE_TSC 0
-static inline uint64_t ticks(void) { return 0; }
-#endif
-
-#include "named_counts.h"
-#include "rx_timestamp.h"
 
 #include "book_api.h"
+#include "floor.h"
+#include "named_counts.h"
 
-#define HEADER_LEN 20
 #define MAX_BLOCKS 256
-#define STAGES 8
 #define TOKEN_LEN 14
 #define WARM_EVERY_NS 20000 /* the busy-poll loop warms the path this often (see warm) */
 enum { R_KILL, R_DUP, R_QTY, R_NOTIONAL, R_BAND, R_THROTTLE, R_STORE, R_COUNT };
@@ -41,19 +24,6 @@ static const char *REASONS[R_COUNT] = {"kill_switch", "duplicate_token", "max_qu
 static BookApi *API;
 
 typedef struct { unsigned char token[TOKEN_LEN]; uint8_t used; } TokenSlot;
-
-/* The floor's state: its own feed socket and session, the frame it sends, its stage rows. */
-typedef struct {
-    int udp, tcp;
-    Py_buffer frame, rows;
-    Py_ssize_t seq_off, nrows, cap;
-    uint64_t reply_bytes, datagrams;
-} Floor;
-
-/* One datagram through the floor: the frame out on tcp (with the datagram's sequence number written at
- * seq_off when seq_off >= 0, so each frame is a new order to the exchange) and a stage row (kernel rx, user
- * receive, sent). Returns 0 sent, 1 end of session (nothing sent), -1 send failed. */
-static int reflect_one(Floor *f, const unsigned char *buf, ssize_t n, int64_t t_kernel, int64_t t_user);
 
 typedef struct Trader {
     PyObject_HEAD
@@ -96,62 +66,11 @@ typedef struct Trader {
     unsigned ndeferred;
     unsigned char out[128];
     Py_ssize_t out_len;
-    /* Stage clock: CLOCK_REALTIME once per packet (ns0, tsc0), the TSC after it when ns_per_tick > 0. */
-    double ns_per_tick;
-    int64_t ns0;
-    uint64_t tsc0;
+    StageClock clock;
     /* Paired mode: the floor served by the same loop, trigger by trigger (attach_floor). */
     Floor floor;
     int has_floor;
 } Trader;
-
-static inline int64_t now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-/* The packet's first stage stamp: CLOCK_REALTIME (comparable with the kernel's receive timestamp). */
-static inline int64_t stamp_origin(Trader *t) {
-    uint64_t before = ticks();
-    t->ns0 = now_ns();
-    t->tsc0 = before + (ticks() - before) / 2; /* clock_gettime reads the TSC about halfway */
-    return t->ns0;
-}
-
-/* A later stage: the TSC since the origin (about 14 ns here, against 41 for clock_gettime). */
-static inline int64_t stamp(const Trader *t) {
-    if (t->ns_per_tick <= 0)
-        return now_ns();
-    return t->ns0 + (int64_t)((double)(ticks() - t->tsc0) * t->ns_per_tick);
-}
-
-/* ns per TSC tick, measured against CLOCK_REALTIME over `ms` milliseconds (0: no TSC, stages use the clock). */
-static double calibrate_tsc(int ms) {
-    if (!HAVE_TSC)
-        return 0.0;
-    int64_t n0 = now_ns(), n1;
-    uint64_t c0 = ticks(), c1;
-    do {
-        n1 = now_ns();
-        c1 = ticks();
-    } while (n1 - n0 < (int64_t)ms * 1000000LL);
-    return c1 > c0 ? (double)(n1 - n0) / (double)(c1 - c0) : 0.0;
-}
-
-static inline uint16_t be16(const unsigned char *p) { return (uint16_t)(p[0] << 8 | p[1]); }
-static inline uint32_t be32(const unsigned char *p) {
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-static inline uint64_t be64(const unsigned char *p) {
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v = v << 8 | p[i];
-    return v;
-}
-static inline void put_be32(unsigned char *p, uint32_t v) {
-    p[0] = (unsigned char)(v >> 24), p[1] = (unsigned char)(v >> 16), p[2] = (unsigned char)(v >> 8),
-    p[3] = (unsigned char)v;
-}
 
 static void kill(Trader *t, const char *why) {
     if (!t->killed[0])
@@ -361,7 +280,7 @@ static int on_packet(Trader *t, const unsigned char *d, Py_ssize_t len, int64_t 
     }
     unsigned char tok[TOKEN_LEN];
     prefetch_for(t, t->books, seq, msg, mlen, (unsigned)n, tok);
-    int64_t t_decoded = stamp(t);
+    int64_t t_decoded = clock_stamp(&t->clock);
     int trigger = -1;
     for (unsigned i = 0; i < (unsigned)n; i++) {
         const unsigned char *m = msg[i];
@@ -381,7 +300,7 @@ static int on_packet(Trader *t, const unsigned char *d, Py_ssize_t len, int64_t 
     }
     t->messages += n;
     t->expected = seq + count;
-    int64_t t_book = stamp(t);
+    int64_t t_book = clock_stamp(&t->clock);
     if (trigger < 0)
         return 0;
     t->triggers++;
@@ -393,15 +312,15 @@ static int on_packet(Trader *t, const unsigned char *d, Py_ssize_t len, int64_t 
     uint32_t shares = be32(msg[trigger] + 20);
     if (shares > t->clip)
         shares = t->clip;
-    int64_t t_decision = stamp(t);
+    int64_t t_decision = clock_stamp(&t->clock);
     int r = risk_check(t, tok, shares, ask, t_decision);
     if (r == -2)
         return -1;
-    int64_t t_risk = stamp(t);
+    int64_t t_risk = clock_stamp(&t->clock);
     if (r >= 0)
         return 0;
     encode(t, tok, shares, ask);
-    int64_t t_encoded = stamp(t);
+    int64_t t_encoded = clock_stamp(&t->clock);
     t->orders++;
     if (t->nrows < t->cap) {
         int64_t *s = row(t);
@@ -450,7 +369,7 @@ static void warm(Trader *t) {
         put_be32(add + 20, 100);
         put_be32(add + 32, t->limit);
         s->last_trade = t->last_trade;
-        if (on_packet(s, packet, sizeof packet, 0, stamp_origin(s)) < 0 || finish_packet(s) < 0)
+        if (on_packet(s, packet, sizeof packet, 0, clock_origin(&s->clock)) < 0 || finish_packet(s) < 0)
             PyErr_Clear(); /* out of memory in the shadow: the next real packet will say so */
         s->out_len = 0;
         if (API->apply(s->books, del, sizeof del) < 0)
@@ -475,68 +394,7 @@ static void warm(Trader *t) {
         __builtin_prefetch(row(t), 1);
 }
 
-/* recvmsg without waiting; >0 bytes, 0 nothing there, -1 error (errno). */
-static ssize_t receive(int fd, unsigned char *buf, size_t cap, int64_t *t_kernel) {
-    static char control[256];
-    struct iovec iov = {buf, cap};
-    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control, .msg_controllen = sizeof control};
-    ssize_t n = recvmsg(fd, &msg, MSG_DONTWAIT);
-    if (n < 0)
-        return (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : -1;
-    *t_kernel = kernel_rx_timestamp(&msg);
-    return n;
-}
-
-/* Read what the exchange sent (acknowledgements, executions, heartbeats) without leaving C: the order path
- * does not need them, and a trip through Python between two triggers would evict it from the caches.
- * Returns -1 when the exchange closed the connection or it failed. */
-static int drain_tcp(int tcp, uint64_t *bytes) {
-    static unsigned char sink[65536];
-    for (;;) {
-        ssize_t n = recv(tcp, sink, sizeof sink, MSG_DONTWAIT);
-        if (n > 0) {
-            *bytes += (uint64_t)n;
-            continue;
-        }
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            return 0;
-        if (n < 0 && errno == EINTR)
-            continue;
-        return -1;
-    }
-}
-
-/* Wait for a feed (busy: return at once) up to wait_ms: 1 a feed is ready, 0 timeout, 2 a session is readable.
- * fds: feed, session, and in paired mode the floor's feed and session (-1: absent). */
-static int wait_feed(const int fds_in[4], int wait_ms, int busy) {
-    struct pollfd fds[4];
-    int n = 0;
-    for (int k = 0; k < 4; k++)
-        if (fds_in[k] >= 0)
-            fds[n++] = (struct pollfd){.fd = fds_in[k], .events = POLLIN, .revents = 0};
-    int r = poll(fds, (nfds_t)n, busy ? 0 : wait_ms);
-    if (r <= 0)
-        return 0;
-    for (int k = 0; k < n; k++)
-        if (fds[k].revents && (fds[k].fd == fds_in[1] || fds[k].fd == fds_in[3]))
-            return 2;
-    return 1;
-}
-
 static PyTypeObject TraderType;
-
-enum { FLOOR_SERVED = -100, FLOOR_SEND_FAILED = -101 };
-
-/* The floor's socket in paired mode: FLOOR_SERVED when a datagram went through the floor, 0 when none was
- * there, -1 on a receive error (errno), FLOOR_SEND_FAILED when its order could not be sent. */
-static ssize_t serve_floor(Floor *f, unsigned char *buf, size_t cap) {
-    int64_t t_kernel = 0;
-    ssize_t m = receive(f->udp, buf, cap, &t_kernel);
-    if (m <= 0)
-        return m;
-    f->datagrams++;
-    return reflect_one(f, buf, m, t_kernel, now_ns()) < 0 ? FLOOR_SEND_FAILED : FLOOR_SERVED;
-}
 
 static PyObject *Trader_run(Trader *t, PyObject *args, PyObject *kw) {
     static char *names[] = {"udp_fd", "tcp_fd", "wait_ms", "busy", NULL};
@@ -594,12 +452,12 @@ static PyObject *Trader_run(Trader *t, PyObject *args, PyObject *kw) {
             }
             continue;
         }
-        if (on_packet(t, buf, n, t_kernel, stamp_origin(t)) < 0)
+        if (on_packet(t, buf, n, t_kernel, clock_origin(&t->clock)) < 0)
             return NULL;
         if (t->out_len) {
             ssize_t s = send(tcp, t->out, (size_t)t->out_len, MSG_NOSIGNAL | MSG_DONTWAIT);
             if (t->pending_row)
-                t->pending_row[7] = stamp(t);
+                t->pending_row[7] = clock_stamp(&t->clock);
             if (s != t->out_len) {
                 kill(t, "exchange connection lost: orders stopped (fail safe)");
                 return PyUnicode_FromString("send_failed");
@@ -613,31 +471,6 @@ static PyObject *Trader_run(Trader *t, PyObject *args, PyObject *kw) {
         if (busy && now_ns() > deadline)
             return PyUnicode_FromString("timeout");
     }
-}
-
-static void floor_release(Floor *f) {
-    if (f->frame.obj)
-        PyBuffer_Release(&f->frame);
-    if (f->rows.obj)
-        PyBuffer_Release(&f->rows);
-}
-
-/* A floor on the same loop (the frame's and the rows' buffers are held until the trader goes). */
-static int floor_init(Floor *f, int udp, int tcp, PyObject *frame, PyObject *rows, Py_ssize_t seq_off) {
-    memset(f, 0, sizeof *f);
-    f->udp = udp, f->tcp = tcp, f->seq_off = seq_off;
-    if (PyObject_GetBuffer(frame, &f->frame, PyBUF_WRITABLE) < 0 || PyObject_GetBuffer(rows, &f->rows, PyBUF_WRITABLE) < 0) {
-        floor_release(f);
-        return -1;
-    }
-    if (seq_off + 12 > f->frame.len || f->rows.len % (STAGES * 8) != 0) {
-        floor_release(f);
-        PyErr_Format(PyExc_ValueError, "floor: seq_off %zd does not fit the frame, or rows are not n x %d int64",
-                     seq_off, STAGES);
-        return -1;
-    }
-    f->cap = f->rows.len / (STAGES * 8);
-    return 0;
 }
 
 static PyObject *Trader_attach_floor(Trader *t, PyObject *args, PyObject *kw) {
@@ -660,7 +493,7 @@ static PyObject *Trader_on_packet(Trader *t, PyObject *args) {
     long long t_kernel = 0;
     if (!PyArg_ParseTuple(args, "y*|L", &b, &t_kernel))
         return NULL;
-    int r = on_packet(t, b.buf, b.len, t_kernel, stamp_origin(t));
+    int r = on_packet(t, b.buf, b.len, t_kernel, clock_origin(&t->clock));
     if (r == 0)
         r = finish_packet(t);
     PyBuffer_Release(&b);
@@ -710,7 +543,7 @@ static PyObject *Trader_stats(Trader *t, PyObject *Py_UNUSED(ignored)) {
                          "reply_bytes", t->reply_bytes, "passed",
                          t->passed, "rejects", rejects, "killed", t->killed, "rows", t->nrows, "ended", t->ended,
                          "last_trade", (long long)t->last_trade, "stage_clock",
-                         t->ns_per_tick > 0 ? "tsc" : "clock_gettime", "floor_rows", t->floor.nrows,
+                         t->clock.ns_per_tick > 0 ? "tsc" : "clock_gettime", "floor_rows", t->floor.nrows,
                          "floor_datagrams", t->floor.datagrams, "floor_reply_bytes", t->floor.reply_bytes,
                          "warm_orders", t->shadow ? t->shadow->orders : 0);
 }
@@ -763,9 +596,9 @@ static int Trader_init(Trader *t, PyObject *args, PyObject *kw) {
     t->token_off = token_off, t->shares_off = shares_off, t->price_off = price_off;
     t->max_shares = max_shares, t->max_notional = notional, t->band_bps = band, t->per_second = per_second;
     t->last_trade = last_trade;
-    t->ns_per_tick = tsc ? calibrate_tsc(20) : 0.0;
+    t->clock.ns_per_tick = tsc ? calibrate_tsc(20) : 0.0;
     if (t->shadow)
-        t->shadow->ns_per_tick = t->ns_per_tick;
+        t->shadow->clock.ns_per_tick = t->clock.ns_per_tick;
     t->cap = t->rows.len / (STAGES * 8);
     t->tok_cap = 1024;
     t->tokens = PyMem_Calloc(t->tok_cap, sizeof(TokenSlot));
@@ -815,30 +648,6 @@ static PyTypeObject TraderType = {
     .tp_dealloc = (destructor)Trader_dealloc,
     .tp_methods = Trader_methods,
 };
-
-static int reflect_one(Floor *f, const unsigned char *buf, ssize_t n, int64_t t_kernel, int64_t t_user) {
-    if (n >= HEADER_LEN && be16(buf + 18) == 0xFFFF)
-        return 1;
-    if (f->seq_off >= 0 && n >= HEADER_LEN) { /* a fresh token per datagram: its sequence number, 12 digits */
-        unsigned char *digits = (unsigned char *)f->frame.buf + f->seq_off;
-        uint64_t v = be64(buf + 10);
-        for (int k = 11; k >= 0; k--, v /= 10)
-            digits[k] = (unsigned char)('0' + v % 10);
-    }
-    ssize_t s = send(f->tcp, f->frame.buf, (size_t)f->frame.len, MSG_NOSIGNAL | MSG_DONTWAIT);
-    int64_t t_sent = now_ns();
-    if (s != f->frame.len)
-        return -1;
-    if (f->nrows < f->cap) {
-        int64_t *r = (int64_t *)f->rows.buf + f->nrows * STAGES;
-        r[0] = t_kernel, r[1] = t_user;
-        for (int k = 2; k < 7; k++)
-            r[k] = t_user;
-        r[7] = t_sent;
-        f->nrows++;
-    }
-    return 0;
-}
 
 /* The floor alone: every datagram from udp_fd through reflect_one. Returns (status, rows written, reply bytes
  * read); rows are written from `start` on. */
