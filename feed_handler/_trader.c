@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "book_api.h"
+#include "fix_order.h"
 #include "floor.h"
 #include "named_counts.h"
 
@@ -64,7 +65,10 @@ typedef struct Trader {
     const unsigned char *deferred[MAX_BLOCKS];
     uint16_t deferred_len[MAX_BLOCKS];
     unsigned ndeferred;
-    unsigned char out[128];
+    unsigned char out[256];
+    /* FIX 4.4 orders instead of OUCH (the frame is then unused) */
+    FixOrder fix;
+    int has_fix;
     Py_ssize_t out_len;
     StageClock clock;
     /* Paired mode: the floor served by the same loop, trigger by trigger (attach_floor). */
@@ -226,7 +230,11 @@ static int prefetch_for(const Trader *t, PyObject *books, uint64_t seq, const un
     return trigger;
 }
 
-static void encode(Trader *t, const unsigned char *tok, uint32_t shares, uint32_t price) {
+static void encode(Trader *t, const unsigned char *tok, uint32_t shares, uint32_t price, int64_t now) {
+    if (t->has_fix) {
+        t->out_len = (Py_ssize_t)fix_new_order(&t->fix, t->out, tok, TOKEN_LEN, shares, price, now);
+        return;
+    }
     memcpy(t->out, t->frame, (size_t)t->frame_len);
     memcpy(t->out + t->token_off, tok, TOKEN_LEN);
     put_be32(t->out + t->shares_off, shares);
@@ -319,7 +327,7 @@ static int on_packet(Trader *t, const unsigned char *d, Py_ssize_t len, int64_t 
     int64_t t_risk = clock_stamp(&t->clock);
     if (r >= 0)
         return 0;
-    encode(t, tok, shares, ask);
+    encode(t, tok, shares, ask, t_risk);
     int64_t t_encoded = clock_stamp(&t->clock);
     t->orders++;
     if (t->nrows < t->cap) {
@@ -537,7 +545,7 @@ static PyObject *Trader_stats(Trader *t, PyObject *Py_UNUSED(ignored)) {
     PyObject *rejects = named_counts(REASONS, t->rejects, R_COUNT);
     if (!rejects)
         return NULL;
-    return Py_BuildValue("{sKsKsKsKsKsKsKsKsKsKsKsNsssnsisLsssnsKsKsK}", "packets", t->packets, "messages", t->messages,
+    return Py_BuildValue("{sKsKsKsKsKsKsKsKsKsKsKsNsssnsisLsssnsKsKsKsK}", "packets", t->packets, "messages", t->messages,
                          "malformed", t->malformed, "gaps", t->gaps, "duplicates", t->duplicates, "heartbeats",
                          t->heartbeats, "triggers", t->triggers, "orders", t->orders, "sent", t->sent,
                          "reply_bytes", t->reply_bytes, "passed",
@@ -545,14 +553,38 @@ static PyObject *Trader_stats(Trader *t, PyObject *Py_UNUSED(ignored)) {
                          "last_trade", (long long)t->last_trade, "stage_clock",
                          t->clock.ns_per_tick > 0 ? "tsc" : "clock_gettime", "floor_rows", t->floor.nrows,
                          "floor_datagrams", t->floor.datagrams, "floor_reply_bytes", t->floor.reply_bytes,
-                         "warm_orders", t->shadow ? t->shadow->orders : 0);
+                         "warm_orders", t->shadow ? t->shadow->orders : 0, "fix_seq", t->fix.seq);
+}
+
+/* fix = (SenderCompID, TargetCompID, Symbol, first MsgSeqNum): printable, under FIX_NAME_MAX characters. */
+static int fix_init(FixOrder *f, PyObject *fix) {
+    const char *names[3];
+    unsigned long long seq;
+    if (!PyArg_ParseTuple(fix, "sssK", &names[0], &names[1], &names[2], &seq))
+        return -1;
+    char *dest[3] = {f->sender, f->target, f->symbol};
+    for (int k = 0; k < 3; k++) {
+        size_t n = strlen(names[k]);
+        int printable = n > 0 && n < FIX_NAME_MAX;
+        for (size_t i = 0; i < n && printable; i++)
+            printable = names[k][i] > ' ' && names[k][i] < 127 && names[k][i] != '=';
+        if (!printable) {
+            PyErr_Format(PyExc_ValueError, "fix: '%s' must be 1 to %d printable characters", names[k],
+                         FIX_NAME_MAX - 1);
+            return -1;
+        }
+        memcpy(dest[k], names[k], n + 1);
+    }
+    f->seq = seq;
+    f->stamp_sec = -1;
+    return 0;
 }
 
 static int Trader_init(Trader *t, PyObject *args, PyObject *kw) {
     static char *names[] = {"books", "locate", "limit", "clip", "prefix", "frame", "token_off", "shares_off",
                             "price_off", "rows", "max_order_shares", "max_notional", "price_band_bps",
-                            "max_orders_per_second", "last_trade", "store", "tsc", "shadow", NULL};
-    PyObject *books, *store = Py_None, *shadow = Py_None;
+                            "max_orders_per_second", "last_trade", "store", "tsc", "shadow", "fix", NULL};
+    PyObject *books, *store = Py_None, *shadow = Py_None, *fix = Py_None;
     int tsc = 0;
     unsigned int locate, limit, clip;
     const char *prefix;
@@ -560,10 +592,16 @@ static int Trader_init(Trader *t, PyObject *args, PyObject *kw) {
     Py_ssize_t token_off, shares_off, price_off;
     long long max_shares, band, per_second, last_trade;
     double notional;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "OIIIsy*nnnw*LdLLL|OpO", names, &books, &locate, &limit, &clip,
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OIIIsy*nnnw*LdLLL|OpOO", names, &books, &locate, &limit, &clip,
                                      &prefix, &frame, &token_off, &shares_off, &price_off, &t->rows, &max_shares,
-                                     &notional, &band, &per_second, &last_trade, &store, &tsc, &shadow))
+                                     &notional, &band, &per_second, &last_trade, &store, &tsc, &shadow, &fix))
         return -1;
+    if (fix != Py_None && fix_init(&t->fix, fix) < 0) {
+        PyBuffer_Release(&frame);
+        PyBuffer_Release(&t->rows);
+        return -1;
+    }
+    t->has_fix = fix != Py_None;
     int ok = PyObject_TypeCheck(books, API->type) &&
              (shadow == Py_None || (PyObject_TypeCheck(shadow, &TraderType) && shadow != (PyObject *)t &&
                                     !((Trader *)shadow)->shadow && ((Trader *)shadow)->cap > 0 &&

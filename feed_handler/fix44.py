@@ -118,11 +118,12 @@ def _fields(raw: bytes) -> dict[int, str]:
 
 
 def new_order_single(sender: str, target: str, seq: int, cl_ord_id: str, symbol: str, side: str, qty: int,
-                     price: int) -> bytes:
-    """A limit IOC order."""
+                     price: int, ns: int | None = None) -> bytes:
+    """A limit IOC order; SendingTime and TransactTime are `ns` (CLOCK_REALTIME ns), or now."""
+    stamp = utc_timestamp(ns)
     return encode(NEW_ORDER_SINGLE, sender, target, seq, [
-        (11, cl_ord_id), (55, symbol), (54, side), (60, utc_timestamp()), (38, qty), (40, ORD_TYPE_LIMIT),
-        (44, price_text(price)), (59, TIF_IOC)])
+        (11, cl_ord_id), (55, symbol), (54, side), (60, stamp), (38, qty), (40, ORD_TYPE_LIMIT),
+        (44, price_text(price)), (59, TIF_IOC)], sending_time=stamp)
 
 
 def execution_report(sender: str, target: str, seq: int, *, order_id: str, cl_ord_id: str, exec_id: str,

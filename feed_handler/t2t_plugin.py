@@ -86,8 +86,6 @@ def configure(section: Section) -> T2TParams:
         raise ConfigError(section.field("risk"), str(exc)) from None
     engine = section.choice("engine", ("c", "python"), "c")
     protocol = section.choice("protocol", ("ouch", "fix"), "ouch")
-    if protocol == "fix" and engine == "c":
-        raise ConfigError(section.field("protocol"), "the compiled trader speaks OUCH; FIX needs engine: python")
     floor = section.choice("floor", ("paired", "process"), "paired" if engine == "c" else "process")
     if floor == "paired" and engine != "c":
         raise ConfigError(section.field("floor"), "paired floor runs on the compiled trader's loop: engine c")

@@ -119,8 +119,8 @@ def run(cfg: TraderConfig) -> dict[str, Any]:
                       last_trade=cfg.last_trade, risk=RiskLimits(**cfg.risk))
     store = SqliteStore(cfg.store, cfg.stock) if cfg.store else None
     paired = bool(cfg.floor_group)
-    if paired and (cfg.engine != "c" or cfg.protocol != "ouch" or cfg.role != "trader"):
-        raise SystemExit("paired mode (floor_group) needs the compiled OUCH trader")
+    if paired and (cfg.engine != "c" or cfg.role != "trader"):
+        raise SystemExit("paired mode (floor_group) needs the compiled trader")
     floor_rows = stage_rows(cfg.max_rows if paired else 0)
     floor_client = None
     if paired:
@@ -150,9 +150,8 @@ def run(cfg: TraderConfig) -> dict[str, Any]:
         frame = bytearray(template.fill(cfg.prefix.encode() + b"0" * 12, cfg.clip, cfg.limit))
         nrows = 0
     elif cfg.engine == "c":
-        if cfg.protocol != "ouch":
-            raise SystemExit("the compiled trader speaks OUCH; use engine: python for FIX")
-        engine = compiled(spec, rows, store, tsc=invariant_tsc())
+        fix = (cfg.user, "LATLABX", cfg.stock, fix_seq[0]) if cfg.protocol == "fix" else None
+        engine = compiled(spec, rows, store, tsc=invariant_tsc(), fix=fix)
         if floor_client is not None:
             engine.attach_floor(udp_fd=floor_feed.fileno(), tcp_fd=floor_client.sock.fileno(),
                                 frame=bytearray(template.fill(cfg.floor_prefix.encode() + b"0" * 12, cfg.clip,

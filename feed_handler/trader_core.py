@@ -25,6 +25,8 @@ STAGE_NAMES = ("kernel_rx", "received", "decoded", "book", "decision", "risk", "
 TOKEN_LEN = 14
 # A slower store's verdict on an order (None: go on), as the full-risk path of the race consults.
 Store = Callable[[bytes, int, int], "str | None"]
+# The compiled trader's FIX identity: SenderCompID, TargetCompID, Symbol, the first MsgSeqNum of its orders.
+FixIds = tuple[str, str, str, int]
 
 
 @dataclass(frozen=True)
@@ -71,12 +73,13 @@ def token_for(prefix: str, sequence: int) -> bytes:
 
 
 def compiled(spec: TraderSpec, rows: np.ndarray, store: Store | None = None, book_capacity: int = 4096,
-             tsc: bool = False, shadow: bool = True) -> Trader:
+             tsc: bool = False, shadow: bool = True, fix: FixIds | None = None) -> Trader:
     """The C trader; `rows` (n × 8 int64) receives one row of stage timestamps per order. The order map starts
     small (it grows when needed) so that a lab-sized book stays in cache between triggers. With `tsc`, stages
     after the first are timed by the TSC (calibrated against CLOCK_REALTIME for 20 ms here). The shadow is a
     second trader with its own small book that the busy-poll loop's cache warming sends made-up triggers
-    through (`Trader.warm`), so that the real trader's state is never touched."""
+    through (`Trader.warm`), so that the real trader's state is never touched. With `fix` (SenderCompID,
+    TargetCompID, Symbol, first MsgSeqNum) the orders are FIX 4.4 NewOrderSingle instead of OUCH."""
     tpl = OrderTemplate.ouch(spec.stock)
     lim = spec.risk
     return Trader(books=CBooks(capacity=book_capacity), locate=spec.locate, limit=spec.limit, clip=spec.clip,
@@ -84,7 +87,8 @@ def compiled(spec: TraderSpec, rows: np.ndarray, store: Store | None = None, boo
                   price_off=tpl.price_off, rows=rows, max_order_shares=lim.max_order_shares,
                   max_notional=lim.max_notional, price_band_bps=lim.price_band_bps,
                   max_orders_per_second=lim.max_orders_per_second, last_trade=spec.last_trade, store=store,
-                  tsc=tsc, shadow=compiled(spec, stage_rows(1), book_capacity=64, shadow=False) if shadow else None)
+                  tsc=tsc, fix=fix,
+                  shadow=compiled(spec, stage_rows(1), book_capacity=64, shadow=False, fix=fix) if shadow else None)
 
 
 def stage_rows(capacity: int) -> np.ndarray:

@@ -35,7 +35,7 @@ def test_good_config_plans():
     ("pingpong", {"count": 0}, "pingpong.count"),
     ("pingpong", {"references": ["netperf"]}, "pingpong.references"),
     ("lab", {"mtu": 10}, "lab.mtu"),
-    ("tick_to_trade", {"protocol": "fix"}, "tick_to_trade.protocol"),
+    ("tick_to_trade", {"protocol": "itch"}, "tick_to_trade.protocol"),
     ("tick_to_trade", {"engine": "python", "floor": "paired"}, "tick_to_trade.floor"),
     ("tick_to_trade", {"floor": "sometimes"}, "tick_to_trade.floor"),
     ("tick_to_trade", {"group": "10.0.0.1"}, "tick_to_trade.group"),

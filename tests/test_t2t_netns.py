@@ -141,12 +141,13 @@ def test_tshark_decodes_the_simulators_traffic(tlab, tmp_path):
         capture.wait_for_output("Capturing on", 20)
         time.sleep(0.5)
         run = run_t2t(tlab, [TraderSetup("t1", "OUCH1", "OU", receive="blocking"),
-                             TraderSetup("t2", "FIX1", "FX", engine="python", protocol="fix", receive="blocking")],
+                             TraderSetup("t2", "FIX1", "FX", protocol="fix", receive="blocking"),      # compiled
+                             TraderSetup("t2", "FIXPY", "FP", engine="python", protocol="fix", receive="blocking")],
                       {"triggers": 20, "interval_ms": 5, "group": "239.77.1.5"}, tmp_path, "cap")
         time.sleep(0.5)
     finally:
         capture.stop()
-    assert run.traders["OUCH1"]["orders"] == 20 and run.traders["FIX1"]["orders"] == 20
+    assert [run.traders[u]["orders"] for u in ("OUCH1", "FIX1", "FIXPY")] == [20, 20, 20]
     cfg = ExchangeConfig(iface=ex.address)
     mold = _tshark_fields(pcap, [f"udp.port=={cfg.port},moldudp64"], ["moldudp64.session", "moldudp64.sequence",
                                                                       "moldudp64.count"], "moldudp64")
@@ -169,7 +170,9 @@ def test_tshark_decodes_the_simulators_traffic(tlab, tmp_path):
     fix = _tshark_fields(pcap, [f"tcp.port=={cfg.fix_port},fix"],
                          ["fix.MsgType", "fix.ClOrdID", "fix.OrderQty", "fix.Symbol"],
                          f"fix.OrderQty && tcp.dstport == {cfg.fix_port}")
-    assert len(fix) >= 20 and fix[0][1].startswith("FX") and fix[0][2] == "100" and fix[0][3] == "LLTRIG"
+    for prefix in ("FX", "FP"):  # the compiled trader's orders and the reference's
+        mine = [r for r in fix if r[1].startswith(prefix)]
+        assert len(mine) >= 20 and all(r[0] == "D" and r[2] == "100" and r[3] == "LLTRIG" for r in mine), fix[:3]
     reports = _tshark_fields(pcap, [f"tcp.port=={cfg.fix_port},fix"], ["fix.ExecType"], "fix.ExecType")
     exec_types = {v for r in reports for v in r[0].split(",")}   # one segment may carry several reports
     assert "0" in exec_types and exec_types & {"F", "4"}          # new, then filled or canceled (IOC)
