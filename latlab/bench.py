@@ -153,6 +153,10 @@ def _run_cases(bench_plan: BenchPlan, ctx: RunContext, record: RunRecord) -> str
                     try:
                         results = case.run(ctx)
                     except KeyboardInterrupt:
+                        # interrupted before the case could say what it measured: the run still names it
+                        record.add(CaseResult(group=case.title, engine="-", role="interrupted", metric="",
+                                              timestamps="", complete=False, note="incomplete: interrupted"),
+                                   bench_plan.hlog_interval_ns)
                         raise
                     except Exception as exc:
                         # One broken case must not cost the others: it gets a row saying why.

@@ -11,6 +11,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -181,21 +182,25 @@ def test_missing_reference_tool_is_a_row_not_a_failure(tmp_path: Path):
 
 
 def test_ctrl_c_keeps_what_was_measured_and_cleans_up(tmp_path: Path):
-    config = short_config(tmp_path, protocols=["udp", "tcp"], duration_s=20)
+    config = short_config(tmp_path, protocols=["udp", "tcp"], duration_s=20, count=50_000_000)
     results = tmp_path / "r"
     proc = subprocess.Popen(latlab_cmd("bench", "--config", str(config), "--results", str(results)),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
                             env={**os.environ, "CI": "true"})
+    err_lines: list[str] = []
+    reader = threading.Thread(target=lambda: err_lines.extend(iter(proc.stderr.readline, "")), daemon=True)
+    reader.start()
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            runs = list(results.glob("*/manifest.json")) if results.exists() else []
-            if runs:
-                break
-            time.sleep(0.1)
-        time.sleep(1.5)  # well inside the first 20-second case
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not any("running udp" in line for line in err_lines):
+            time.sleep(0.05)
+        # the first 20-second case has started; its engine needs about a second to start up and warm up
+        time.sleep(4)
         proc.send_signal(signal.SIGINT)
-        stdout, stderr = proc.communicate(timeout=60)
+        stdout = proc.stdout.read()
+        proc.wait(timeout=60)
+        reader.join(timeout=10)
+        stderr = "".join(err_lines)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -206,10 +211,40 @@ def test_ctrl_c_keeps_what_was_measured_and_cleans_up(tmp_path: Path):
     summary = json.loads((run / "summary.json").read_text())
     assert summary["complete"] is False and "interrupted" in summary["incomplete_reason"]
     [first] = summary["cases"]
-    assert first["engine"] == "latlab" and first["complete"] is False
+    assert first["engine"] == "latlab" and first["complete"] is False, stderr[-3000:]
     assert first["stats_ns"]["count"] > 1000  # what was measured before Ctrl-C is kept
     assert (run / first["files"]["hgrm"]).exists()
     assert "(run incomplete)" in stdout
+    namespaces, procs = _leftovers(f"latlab-{run.name[-6:]}")
+    assert namespaces == [] and procs == ""
+
+
+def test_ctrl_c_before_the_first_sample_still_names_the_case(tmp_path: Path):
+    """Ctrl-C as the first case starts: the case still has a row, incomplete and interrupted, not a failure (the
+    plug-in's own when the engine had started, else the core's)."""
+    config = short_config(tmp_path, protocols=["udp"], duration_s=20, count=50_000_000)
+    results = tmp_path / "r"
+    proc = subprocess.Popen(latlab_cmd("bench", "--config", str(config), "--results", str(results)),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
+                            env={**os.environ, "CI": "true"})
+    err_lines: list[str] = []
+    reader = threading.Thread(target=lambda: err_lines.extend(iter(proc.stderr.readline, "")), daemon=True)
+    reader.start()
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not any("running udp" in line for line in err_lines):
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGINT)
+        proc.stdout.read()
+        assert proc.wait(timeout=60) == 130
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    [run] = list(results.iterdir())
+    [first] = json.loads((run / "summary.json").read_text())["cases"]
+    assert first["engine"] in ("latlab", "-") and first["role"] in ("own", "interrupted"), first
+    assert first["complete"] is False and "interrupted" in first["note"], first
     namespaces, procs = _leftovers(f"latlab-{run.name[-6:]}")
     assert namespaces == [] and procs == ""
 

@@ -121,6 +121,10 @@ class OwnCase:
             finally:
                 cli.stop(grace=10)
         status = _last_json(cli.output())
+        group = group_name(self.proto, self.size, p.receive)
+        if (status is None or not out.exists()) and interrupted:
+            return [CaseResult(group=group, engine="latlab", role="own", metric=RTT, timestamps=OWN_TIMESTAMPS,
+                               complete=False, note="incomplete: interrupted before the first sample")]
         if status is None or not out.exists():
             raise LatlabError(f"latlab client wrote no samples: {cli.tail()}")
         data = np.load(out)
@@ -129,7 +133,7 @@ class OwnCase:
         if status.get("error"):
             note += f" ({status['error']})"
         return [CaseResult(
-            group=group_name(self.proto, self.size, p.receive), engine="latlab", role="own", metric=RTT,
+            group=group, engine="latlab", role="own", metric=RTT,
             timestamps=OWN_TIMESTAMPS, samples_ns=data["rtt_ns"], send_ns=data["send_ns"],
             corrected_ns=data.get("corrected_ns", None),
             warmup=int(status["warmup"]), complete=complete, note=note.strip(),
