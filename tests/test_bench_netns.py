@@ -181,8 +181,10 @@ def test_missing_reference_tool_is_a_row_not_a_failure(tmp_path: Path):
     assert engines["sockperf"]["complete"] is False
 
 
-def test_ctrl_c_keeps_what_was_measured_and_cleans_up(tmp_path: Path):
-    config = short_config(tmp_path, protocols=["udp", "tcp"], duration_s=20, count=50_000_000)
+def _interrupt_bench(tmp_path: Path, protocols: list[str], after_start_s: float) -> tuple[int, str, str, Path]:
+    """A long ping-pong bench, Ctrl-C'd `after_start_s` after its first case says it is running.
+    Returns (exit code, stdout, stderr, run folder)."""
+    config = short_config(tmp_path, protocols=protocols, duration_s=20, count=50_000_000)
     results = tmp_path / "r"
     proc = subprocess.Popen(latlab_cmd("bench", "--config", str(config), "--results", str(results)),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
@@ -193,21 +195,25 @@ def test_ctrl_c_keeps_what_was_measured_and_cleans_up(tmp_path: Path):
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not any("running udp" in line for line in err_lines):
-            time.sleep(0.05)
-        # the first 20-second case has started; its engine needs about a second to start up and warm up
-        time.sleep(4)
+            time.sleep(0.01)
+        time.sleep(after_start_s)
         proc.send_signal(signal.SIGINT)
         stdout = proc.stdout.read()
         proc.wait(timeout=60)
         reader.join(timeout=10)
-        stderr = "".join(err_lines)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert proc.returncode == 130, stderr
-    assert "marked incomplete" in stderr
     [run] = list(results.iterdir())
+    return proc.returncode, stdout, "".join(err_lines), run
+
+
+def test_ctrl_c_keeps_what_was_measured_and_cleans_up(tmp_path: Path):
+    # the first 20-second case has started; its engine needs about a second to start up and warm up
+    code, stdout, stderr, run = _interrupt_bench(tmp_path, ["udp", "tcp"], after_start_s=4)
+    assert code == 130, stderr
+    assert "marked incomplete" in stderr
     summary = json.loads((run / "summary.json").read_text())
     assert summary["complete"] is False and "interrupted" in summary["incomplete_reason"]
     [first] = summary["cases"]
@@ -222,26 +228,8 @@ def test_ctrl_c_keeps_what_was_measured_and_cleans_up(tmp_path: Path):
 def test_ctrl_c_before_the_first_sample_still_names_the_case(tmp_path: Path):
     """Ctrl-C as the first case starts: the case still has a row, incomplete and interrupted, not a failure (the
     plug-in's own when the engine had started, else the core's)."""
-    config = short_config(tmp_path, protocols=["udp"], duration_s=20, count=50_000_000)
-    results = tmp_path / "r"
-    proc = subprocess.Popen(latlab_cmd("bench", "--config", str(config), "--results", str(results)),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
-                            env={**os.environ, "CI": "true"})
-    err_lines: list[str] = []
-    reader = threading.Thread(target=lambda: err_lines.extend(iter(proc.stderr.readline, "")), daemon=True)
-    reader.start()
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not any("running udp" in line for line in err_lines):
-            time.sleep(0.01)
-        proc.send_signal(signal.SIGINT)
-        proc.stdout.read()
-        assert proc.wait(timeout=60) == 130
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    [run] = list(results.iterdir())
+    code, _, stderr, run = _interrupt_bench(tmp_path, ["udp"], after_start_s=0)
+    assert code == 130, stderr
     [first] = json.loads((run / "summary.json").read_text())["cases"]
     assert first["engine"] in ("latlab", "-") and first["role"] in ("own", "interrupted"), first
     assert first["complete"] is False and "interrupted" in first["note"], first
