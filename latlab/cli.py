@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 from importlib import metadata
 from pathlib import Path
 
 from latlab.errors import LatlabError
+from latlab.signals import catch_ctrl_c
 
 DEFAULT_CONFIG = Path("configs/bench.yaml")
 DEFAULT_RESULTS = Path("results")
@@ -63,8 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `latlab` script."""
-    # Ctrl-C must mean "stop, keep what was measured" even if this was started with SIGINT ignored.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    catch_ctrl_c()  # Ctrl-C means "stop, keep what was measured"
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

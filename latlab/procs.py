@@ -12,6 +12,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from latlab.errors import LatlabError, MissingTool
+from latlab.signals import signals_held
 
 
 def require_tool(tool: str, package: str, target: str = "setup") -> str:
@@ -53,8 +54,13 @@ class Proc:
         self.name = name
         self.log = log
         self._logf = open(log, "wb")  # noqa: SIM115 - closed in stop()
-        self.popen = subprocess.Popen(self.argv, stdout=self._logf, stderr=subprocess.STDOUT,
-                                      stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=_die_with_parent)
+        with signals_held() as came:
+            self.popen = subprocess.Popen(self.argv, stdout=self._logf, stderr=subprocess.STDOUT,
+                                          stdin=subprocess.DEVNULL, start_new_session=True,
+                                          preexec_fn=_die_with_parent)
+        if came:  # Ctrl-C (or SIGTERM) while starting it: stop it, then take the signal as it came
+            self.stop()
+            signal.raise_signal(came[0])
 
     def wait_for_output(self, needle: str, timeout: float) -> None:
         """Wait until the log contains `needle`; fail with the log's tail if the process dies first."""
@@ -95,10 +101,12 @@ class Proc:
 def running(argv: Sequence[str], log: Path, name: str, ready: str | None = None,
             ready_timeout: float = 10.0) -> Iterator[Proc]:
     """Run a process for the duration of a with-block (waiting for `ready` in its output first)."""
-    proc = Proc(argv, log, name)
+    proc: Proc | None = None
     try:
+        proc = Proc(argv, log, name)
         if ready is not None:
             proc.wait_for_output(ready, ready_timeout)
         yield proc
     finally:
-        proc.stop()
+        if proc is not None:
+            proc.stop()
