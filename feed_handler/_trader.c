@@ -76,6 +76,8 @@ typedef struct Trader {
     int has_floor;
 } Trader;
 
+#define EXCHANGE_LOST "exchange connection lost: orders stopped (fail safe)"
+
 static void kill(Trader *t, const char *why) {
     if (!t->killed[0])
         snprintf(t->killed, sizeof t->killed, "%s", why);
@@ -142,6 +144,11 @@ static int risk_reason(Trader *t, const unsigned char *tok, int64_t shares, int6
     return -1;
 }
 
+/* The throttle's entry for the next order: the next free one, or the oldest when the ring is full. */
+static inline int64_t *ring_next(const Trader *t) {
+    return &t->ring[t->ring_count < t->per_second ? (t->ring_head + t->ring_count) % t->per_second : t->ring_head];
+}
+
 /* -1 passed, else the reason index; -2 on a Python error (out of memory, or the store raised). */
 static int risk_check(Trader *t, const unsigned char *tok, int64_t shares, int64_t price, int64_t now) {
     int r = risk_reason(t, tok, shares, price, now);
@@ -162,13 +169,11 @@ static int risk_check(Trader *t, const unsigned char *tok, int64_t shares, int64
         PyErr_NoMemory();
         return -2;
     }
-    if (t->ring_count < t->per_second) {
-        t->ring[(t->ring_head + t->ring_count) % t->per_second] = now;
+    *ring_next(t) = now;
+    if (t->ring_count < t->per_second)
         t->ring_count++;
-    } else {
-        t->ring[t->ring_head] = now;
+    else
         t->ring_head = (t->ring_head + 1) % t->per_second;
-    }
     t->passed++;
     return -1;
 }
@@ -185,10 +190,6 @@ static void make_token(const Trader *t, uint64_t id, unsigned char *tok) {
     tok[1] = (unsigned char)t->prefix[1];
     for (int k = TOKEN_LEN - 1; k >= 2; k--, id /= 10)
         tok[k] = (unsigned char)('0' + id % 10);
-}
-
-static inline int64_t *ring_next(const Trader *t) {
-    return &t->ring[t->ring_count < t->per_second ? (t->ring_head + t->ring_count) % t->per_second : t->ring_head];
 }
 
 /* The packet's message blocks (after the MoldUDP64 header): their count, or -1 when the blocks do not
@@ -429,7 +430,7 @@ static PyObject *Trader_run(Trader *t, PyObject *args, PyObject *kw) {
         if (n == FLOOR_SERVED)
             continue;
         if (n == FLOOR_SEND_FAILED) {
-            kill(t, "exchange connection lost: orders stopped (fail safe)");
+            kill(t, EXCHANGE_LOST);
             return PyUnicode_FromString("send_failed");
         }
         if (n < 0) {
@@ -441,7 +442,7 @@ static PyObject *Trader_run(Trader *t, PyObject *args, PyObject *kw) {
             int w = wait_feed(fds, wait_ms, busy);
             if (w == 2) {
                 if (drain_tcp(tcp, &t->reply_bytes) < 0 || (f && drain_tcp(f->tcp, &f->reply_bytes) < 0)) {
-                    kill(t, "exchange connection lost: orders stopped (fail safe)");
+                    kill(t, EXCHANGE_LOST);
                     return PyUnicode_FromString("exchange_lost");
                 }
                 continue;
@@ -467,7 +468,7 @@ static PyObject *Trader_run(Trader *t, PyObject *args, PyObject *kw) {
             if (t->pending_row)
                 t->pending_row[7] = clock_stamp(&t->clock);
             if (s != t->out_len) {
-                kill(t, "exchange connection lost: orders stopped (fail safe)");
+                kill(t, EXCHANGE_LOST);
                 return PyUnicode_FromString("send_failed");
             }
             t->sent++;

@@ -123,6 +123,7 @@ def _app_cost(t2t: np.ndarray, floor: np.ndarray) -> dict[str, float]:
 
 
 def _joined(parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray | None]:
+    """(samples, send times) of several runs as one pair; no runs: no samples and no send times."""
     if not parts:
         return np.zeros(0, np.int64), None
     return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
@@ -197,10 +198,8 @@ class TickToTradeCase:
                 out: list[CaseResult]) -> None:
         p = self.params
         group = f"tick-to-trade {p.protocol.upper()} ({p.receive})"
-        floor = np.concatenate([r.wire_to_wire("FLOOR") for r in floors]) if floors else np.zeros(0, np.int64)
-        t2t = np.concatenate([r.wire_to_wire("TRADER") for r in traders]) if traders else np.zeros(0, np.int64)
-        floor_sent = np.concatenate([r.answered_send_times("FLOOR") for r in floors]) if floors else None
-        t2t_sent = np.concatenate([r.answered_send_times("TRADER") for r in traders]) if traders else None
+        floor, floor_sent = _joined([(r.wire_to_wire("FLOOR"), r.answered_send_times("FLOOR")) for r in floors])
+        t2t, t2t_sent = _joined([(r.wire_to_wire("TRADER"), r.answered_send_times("TRADER")) for r in traders])
         stages = np.concatenate([r.stages["TRADER"] for r in traders]) if traders else np.zeros((0, 8), np.int64)
         figures = _app_cost(t2t, floor)
         stats = [r.traders["TRADER"] for r in traders]
