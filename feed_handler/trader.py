@@ -55,7 +55,7 @@ class TraderConfig:
     store: str = ""                     # sqlite file: the full-risk path also consults it per order
     max_rows: int = 100_000
     out: str = "trader.npz"
-    # Paired mode (compiled OUCH trader): the floor on the same loop, with its own feed group and session;
+    # Paired mode (compiled trader): the floor on the same loop, with its own feed group and session;
     # the exchange alternates triggers between the two, so they are measured trigger by trigger.
     floor_group: str = ""
     floor_user: str = "FLOOR"
@@ -145,18 +145,20 @@ def run(cfg: TraderConfig) -> dict[str, Any]:
     # changes, to the prefix and the datagram's sequence number.
     template = OrderTemplate.ouch(cfg.stock)
     seq_off = template.token_off + 2
+
+    def floor_frame(prefix: str) -> bytearray:
+        return bytearray(template.fill(prefix.encode() + b"0" * 12, cfg.clip, cfg.limit))
+
     if cfg.role == "floor":
         engine = None
-        frame = bytearray(template.fill(cfg.prefix.encode() + b"0" * 12, cfg.clip, cfg.limit))
+        frame = floor_frame(cfg.prefix)
         nrows = 0
     elif cfg.engine == "c":
         fix = (cfg.user, "LATLABX", cfg.stock, fix_seq[0]) if cfg.protocol == "fix" else None
         engine = compiled(spec, rows, store, tsc=invariant_tsc(), fix=fix)
         if floor_client is not None:
             engine.attach_floor(udp_fd=floor_feed.fileno(), tcp_fd=floor_client.sock.fileno(),
-                                frame=bytearray(template.fill(cfg.floor_prefix.encode() + b"0" * 12, cfg.clip,
-                                                              cfg.limit)),
-                                rows=floor_rows, seq_off=seq_off)
+                                frame=floor_frame(cfg.floor_prefix), rows=floor_rows, seq_off=seq_off)
     else:
         engine = TraderCore(spec, rows, store, encode=fix_encode if cfg.protocol == "fix" else None)
     try:
