@@ -3,7 +3,8 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMPS := .stamps
-APT_PACKAGES := sockperf qperf tshark iproute2 ethtool util-linux nftables python3-venv python3-dev python3-apt gcc libibverbs-dev openssh-server openssh-client git
+APT_PACKAGES := sockperf qperf tshark iproute2 ethtool util-linux nftables python3-venv python3-dev python3-apt gcc libibverbs-dev openssh-server openssh-client git \
+  libxdp-dev libbpf-dev xdp-tools dpdk dpdk-dev
 # Debian's own Python 3.11: the venv sees Debian's python3-pyverbs through system site packages.
 SYSTEM_PYTHON := /usr/bin/python3
 CONFIG ?= configs/bench.yaml

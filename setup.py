@@ -10,6 +10,13 @@ setup(
             extra_compile_args=["-O2", "-std=c11", "-Wall", "-Wextra"],
         ),
         Extension(
+            "toe_bench._afxdp",
+            sources=["toe_bench/_afxdp.c", "toe_bench/afxdp_core.c"],
+            depends=["toe_bench/afxdp_core.h"],
+            libraries=["xdp", "bpf"],
+            extra_compile_args=["-O2", "-std=gnu11", "-Wall", "-Wextra"],
+        ),
+        Extension(
             "udp_multicast._mold",
             sources=["udp_multicast/_mold.c"],
             depends=["csrc/rx_timestamp.h"],

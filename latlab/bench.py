@@ -107,7 +107,8 @@ def run_bench(config_path: Path, results_root: Path, *, local: bool = False, onl
         with _sigterm_as_interrupt(), lab_cm as lab, tempfile.TemporaryDirectory(prefix="latlab-") as tmp:
             _write_manifest(record, lab, bench_plan, repo or Path.cwd(), argv or sys.argv)
             ctx = RunContext(lab=lab, workdir=Path(tmp), stop=stop, quiet=not progress_enabled(), tag=tag)
-            interrupted_reason = _run_cases(bench_plan, ctx, record)
+            with ctx.resources:
+                interrupted_reason = _run_cases(bench_plan, ctx, record)
     except KeyboardInterrupt:
         interrupted_reason = "interrupted (Ctrl-C or SIGTERM)"
     finally:

@@ -9,9 +9,10 @@ returning a JSON-able value.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Protocol
@@ -23,13 +24,18 @@ from latlab.topology import Lab
 
 @dataclass
 class RunContext:
-    """What a running case may use: the lab, a scratch folder for logs, and the stop flag."""
+    """What a running case may use: the lab, a scratch folder for logs, and the stop flag.
+
+    `resources` holds what a case sets up once for the whole run (kernel modules a stack loads, say): the
+    core closes it when the last case has run, before the lab goes, also after Ctrl-C.
+    """
 
     lab: Lab
     workdir: Path
     stop: threading.Event
     quiet: bool
     tag: str = "000000"  # the run's short id: names of namespaces and tables a case creates
+    resources: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
 
 
 class Case(Protocol):

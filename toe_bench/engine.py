@@ -24,6 +24,8 @@ from latlab.cpu import gc_paused, pin
 from latlab.signals import stop_on_signals
 
 RCV_POLL_S = 0.1  # blocking receives wake this often to look at deadlines and signals
+SO_BUSY_POLL = 46  # Linux socket options Python's socket module does not name
+SO_INCOMING_NAPI_ID = 56
 
 
 def loops(impl: str) -> ModuleType:
@@ -41,6 +43,20 @@ def _set_rcvtimeo(sock: socket.socket, seconds: float) -> None:
     sec = int(seconds)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", sec, int((seconds - sec) * 1e6)))
 
+
+
+def set_busy_poll(sock: socket.socket, usec: int) -> None:
+    """SO_BUSY_POLL: a receive on this socket polls the device's NAPI context for up to `usec` µs first."""
+    if usec:
+        sock.setsockopt(socket.SOL_SOCKET, SO_BUSY_POLL, usec)
+
+
+def napi_id(sock: socket.socket) -> int:
+    """SO_INCOMING_NAPI_ID of the last packet received: 0 means no NAPI context, so busy polling cannot work."""
+    try:
+        return sock.getsockopt(socket.SOL_SOCKET, SO_INCOMING_NAPI_ID)
+    except OSError:
+        return 0
 
 
 def connect(proto: str, host: str, port: int, timeout: float) -> socket.socket:
@@ -68,6 +84,7 @@ def run_client(args: argparse.Namespace) -> dict[str, object]:
     if args.cpu is not None:
         pin(args.cpu)
     sock = connect(args.proto, args.host, args.port, args.timeout)
+    set_busy_poll(sock, args.busy_poll_us)
     _set_rcvtimeo(sock, RCV_POLL_S)
     period_ns = int(1e9 / args.rate) if args.rate > 0 else 0
     count = args.count
@@ -83,6 +100,7 @@ def run_client(args: argparse.Namespace) -> dict[str, object]:
         measured, warmed, status, err = impl.client_loop(
             sock.fileno(), args.proto == "tcp", args.size, args.warmup, count, int(args.duration * 1e9),
             args.busy, period_ns, int(args.timeout * 1e9), send_ns, rtt_ns, corrected_ns)
+    incoming_napi = napi_id(sock)
     sock.close()
     arrays = {"send_ns": send_ns[:measured], "rtt_ns": rtt_ns[:measured]}
     if corrected_ns is not None:
@@ -91,7 +109,8 @@ def run_client(args: argparse.Namespace) -> dict[str, object]:
     np.savez(tmp, **arrays)
     os.replace(tmp, args.out)
     return {"measured": measured, "warmup": warmed, "status": status, "errno": err,
-            "error": os.strerror(err) if err else "", "impl": args.impl}
+            "error": os.strerror(err) if err else "", "impl": args.impl, "napi_id": incoming_napi,
+            "busy_poll_us": args.busy_poll_us}
 
 
 def run_server(args: argparse.Namespace) -> dict[str, object]:
@@ -116,12 +135,14 @@ def run_server(args: argparse.Namespace) -> dict[str, object]:
     else:
         sock = lsock
         print(f"READY {lsock.getsockname()[1]}", flush=True)
+    set_busy_poll(sock, args.busy_poll_us)
     _set_rcvtimeo(sock, RCV_POLL_S)
     with gc_paused():
         echoed, status, err = loops(args.impl).server_loop(sock.fileno(), args.proto == "tcp",
                                                            int(args.idle_timeout * 1e9), args.busy)
+    incoming_napi = napi_id(sock)
     sock.close()
-    return {"echoed": echoed, "status": status, "errno": err}
+    return {"echoed": echoed, "status": status, "errno": err, "napi_id": incoming_napi}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -133,6 +154,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--cpu", type=int)
     parser.add_argument("--busy", action="store_true", help="busy-poll receive (else block)")
     parser.add_argument("--impl", choices=("c", "python"), default="c")
+    parser.add_argument("--busy-poll-us", type=int, default=0, help="SO_BUSY_POLL on the socket (µs; 0: off)")
     parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--warmup", type=int, default=1000)
     parser.add_argument("--count", type=int, default=100_000, help="measured samples at most")

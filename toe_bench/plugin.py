@@ -1,31 +1,29 @@
-"""The `pingpong` benchmark: latlab's engine, sockperf and qperf on the lab's a → b path."""
+"""The `pingpong` benchmark: the stack matrix on the lab's a → b path.
+
+Each configured stack (toe_bench/stacks) is measured per protocol and payload size with latlab's engine and,
+where one exists, the native tool under the same stack (sockperf; qperf for the kernel). The kernel is
+always measured too, in every receive mode a selected stack uses, so that each stack has its baseline.
+"""
 
 from __future__ import annotations
 
-import contextlib
-import json
-import os
-import signal
-import subprocess
-import sys
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from latlab.config import Section
-from latlab.errors import LatlabError, MissingTool
+from latlab.errors import ConfigError, MissingTool
 from latlab.plugin import RunContext
-from latlab.procs import Proc, running
 from latlab.reference import qperf, sockperf
 from latlab.results import RTT, CaseResult
+from toe_bench import stacks
+from toe_bench.stacks.base import SPIN, CaseSpec, group_name
 
-STACKS = ("kernel",)
 PROTOCOLS = ("udp", "tcp")
 RECEIVE = ("busy-poll", "blocking")
 REFERENCES = ("sockperf", "qperf")
 ENGINES = ("c", "python")
-OWN_TIMESTAMPS = "latlab user space, CLOCK_MONOTONIC: before send(), after the echo's last byte is received"
+XDP_MODES = ("native", "generic")
+STACK_OVERHEAD_S = {"dpdk": 4.0, "onload": 3.0, "af_xdp": 1.5}
 
 
 @dataclass(frozen=True)
@@ -44,17 +42,31 @@ class PingPongParams:
     port: int
     engine: str
     references: list[str]
+    xdp_mode: str = "native"
+    skip_unavailable: bool = False
+    unavailable: tuple[tuple[str, str], ...] = ()  # (stack, reason) skipped by skip_unavailable
 
     @property
     def busy(self) -> bool:
-        return self.receive == "busy-poll"
+        return self.receive == SPIN
 
 
 def configure(section: Section) -> PingPongParams:
-    """Validate the section; every error names its field."""
+    """Validate the section; every error names its field. A stack that cannot run here is refused with its
+    reason before anything starts, unless `skip_unavailable` is true (then its row says why)."""
     mtu_payload_max = 65507
+    names = section.choices("stacks", stacks.NAMES, ["kernel"])
+    skip = section.boolean("skip_unavailable", False)
+    unavailable = []
+    for name in names:
+        availability = stacks.get(name).detect()
+        if not availability.available:
+            if not skip:
+                raise ConfigError(section.field("stacks"), availability.describe(name)
+                                  + " (skip_unavailable: true runs the others)")
+            unavailable.append((name, availability.describe(name)))
     return PingPongParams(
-        stacks=section.choices("stacks", STACKS, ["kernel"]),
+        stacks=names,
         protocols=section.choices("protocols", PROTOCOLS, ["udp", "tcp"]),
         sizes=section.integers("sizes", [64], minimum=16, maximum=mtu_payload_max),
         receive=section.choice("receive", RECEIVE, "busy-poll"),
@@ -67,157 +79,111 @@ def configure(section: Section) -> PingPongParams:
         engine=section.choice("engine", ENGINES, "c"),
         references=[] if section.data.get("references") == [] else
         section.choices("references", REFERENCES, list(REFERENCES)),
-    )
-
-
-def group_name(proto: str, size: int, receive: str) -> str:
-    return f"{proto} {size}B {receive}"
+        xdp_mode=section.choice("xdp_mode", XDP_MODES, "native"),
+        skip_unavailable=skip, unavailable=tuple(unavailable))
 
 
 @dataclass
-class OwnCase:
-    """latlab's engine: server on host b, client on host a, each pinned to its host's CPU."""
+class StackCase:
+    """One engine on one cell of the matrix, under one stack."""
 
     params: PingPongParams
-    proto: str
-    size: int
-    port: int
+    stack: str
+    spec: CaseSpec
+    engine: str
 
     @property
     def title(self) -> str:
-        return f"{group_name(self.proto, self.size, self.params.receive)} latlab"
+        return f"{group_name(self.stack, self.spec.proto, self.spec.size, self.spec.receive)} {self.engine}"
 
     @property
     def expected_seconds(self) -> float:
-        return self.params.duration_s + 0.5
+        duration = self.params.duration_s if self.engine == "latlab" else max(1, round(self.params.duration_s))
+        return duration + 0.5 + STACK_OVERHEAD_S.get(self.stack, 0.0)
 
     def run(self, ctx: RunContext) -> list[CaseResult]:
-        p = self.params
-        client, server = ctx.lab.hosts["a"], ctx.lab.hosts["b"]
-        common = ["--proto", self.proto, "--host", server.address, "--port", str(self.port),
-                  "--impl", p.engine, *(["--busy"] if p.busy else [])]
-        engine = [sys.executable, "-m", "toe_bench.engine"]
-        tag = f"{self.proto}-{self.size}-{self.port}"
-        out = ctx.workdir / f"own-{tag}.npz"
-        server_argv = server.command([*engine, "server", *common,
-                                      *(["--cpu", str(server.cpu)] if server.cpu is not None else []),
-                                      "--idle-timeout", str(max(5.0, p.timeout_s * 2))])
-        client_argv = client.command([
-            *engine, "client", *common, *(["--cpu", str(client.cpu)] if client.cpu is not None else []),
-            "--size", str(self.size), "--warmup", str(p.warmup), "--count", str(p.count),
-            "--duration", str(p.duration_s), "--rate", str(p.rate), "--timeout", str(p.timeout_s),
-            "--out", str(out)])
-        interrupted = False
-        with running(server_argv, ctx.workdir / f"own-server-{tag}.log", "latlab server", ready="READY"):
-            cli = Proc(client_argv, ctx.workdir / f"own-client-{tag}.log", "latlab client")
-            try:
-                # The client bounds itself (count, duration, per-echo timeout); this only guards a hung process.
-                cli.wait(timeout=p.duration_s + 120 if p.duration_s else None)
-            except KeyboardInterrupt:
-                interrupted = True
-                _interrupt(cli)
-            except subprocess.TimeoutExpired:
-                _interrupt(cli)
-            finally:
-                cli.stop(grace=10)
-        status = _last_json(cli.output())
-        group = group_name(self.proto, self.size, p.receive)
-        if (status is None or not out.exists()) and interrupted:
-            return [CaseResult(group=group, engine="latlab", role="own", metric=RTT, timestamps=OWN_TIMESTAMPS,
-                               complete=False, note="incomplete: interrupted before the first sample")]
-        if status is None or not out.exists():
-            raise LatlabError(f"latlab client wrote no samples: {cli.tail()}")
-        data = np.load(out)
-        complete = status["status"] == "ok" and not interrupted
-        note = "" if complete else f"incomplete: {'interrupted' if interrupted else status['status']}"
-        if status.get("error"):
-            note += f" ({status['error']})"
-        return [CaseResult(
-            group=group, engine="latlab", role="own", metric=RTT,
-            timestamps=OWN_TIMESTAMPS, samples_ns=data["rtt_ns"], send_ns=data["send_ns"],
-            corrected_ns=data.get("corrected_ns", None),
-            warmup=int(status["warmup"]), complete=complete, note=note.strip(),
-            params={"proto": self.proto, "size": self.size, "receive": p.receive, "engine": p.engine,
-                    "rate": p.rate, "client_cpu": client.cpu, "server_cpu": server.cpu,
-                    "loop": "open (rate-driven)" if p.rate else "closed (next send after each echo)"})]
-
-
-@dataclass
-class SockperfCase:
-    """sockperf ping-pong on the same path; `--nonblocked` exactly when latlab busy-polls."""
-
-    params: PingPongParams
-    proto: str
-    size: int
-    port: int
-
-    @property
-    def title(self) -> str:
-        return f"{group_name(self.proto, self.size, self.params.receive)} sockperf"
-
-    @property
-    def expected_seconds(self) -> float:
-        return max(1, round(self.params.duration_s)) + 0.5
-
-    def run(self, ctx: RunContext) -> list[CaseResult]:
-        p = self.params
-        group = group_name(self.proto, self.size, p.receive)
-        base = {"group": group, "engine": "sockperf", "role": "reference", "metric": RTT,
-                "timestamps": sockperf.TIMESTAMPS}
+        stack = _instance(self.stack)
         try:
-            full, summary, complete = sockperf.pingpong(
-                client=ctx.lab.hosts["a"], server=ctx.lab.hosts["b"], proto=self.proto, size=self.size,
-                busy=p.busy, duration_s=p.duration_s or 1, port=self.port, workdir=ctx.workdir,
-                tag=f"{self.proto}-{self.size}")
+            return stack.measure(ctx, self.params, self.spec, self.engine)
         except MissingTool as exc:
-            return [CaseResult(**base, complete=False, note=exc.short)]
-        note = "" if complete else "incomplete: interrupted"
-        if full.malformed:
-            note = f"{note}; {full.malformed} log lines skipped".strip("; ")
-        return [CaseResult(**base, samples_ns=full.rtt_ns, send_ns=full.send_ns, complete=complete, note=note,
-                           params={"proto": self.proto, "size": self.size, "nonblocked": p.busy,
-                                   "warmup": "sockperf's own (400 ms, discarded by sockperf)",
-                                   "sockperf_summary_half_rtt_us": summary})]
+            return [stack.row(self.spec, self.engine, "reference", "", complete=False, note=exc.short)]
+
+
+@dataclass
+class SkippedStack:
+    """A stack the config asked for that cannot run here (skip_unavailable): a row that says why."""
+
+    stack: str
+    reason: str
+
+    @property
+    def title(self) -> str:
+        return f"{self.stack} (not available)"
+
+    expected_seconds = 0.0
+
+    def run(self, ctx: RunContext) -> list[CaseResult]:
+        return [CaseResult(group=f"{self.stack}: not available", engine="-", role="own", metric=RTT, timestamps="",
+                           complete=False, note=f"skipped: {self.reason}", params={"stack": self.stack})]
 
 
 @dataclass
 class QperfCase:
-    """qperf tcp_lat/udp_lat on the same path: a mean only, and always a blocking receive."""
+    """qperf tcp_lat/udp_lat on the kernel path: a mean only, and always a blocking receive."""
 
     params: PingPongParams
-    proto: str
-    size: int
-    port: int
+    spec: CaseSpec
 
     @property
     def title(self) -> str:
-        return f"{self.proto} {self.size}B qperf"
+        return f"{self.spec.proto} {self.spec.size}B qperf"
 
     @property
     def expected_seconds(self) -> float:
         return max(1, round(self.params.duration_s)) + 0.5
 
     def run(self, ctx: RunContext) -> list[CaseResult]:
-        p = self.params
-        comparable = not p.busy
-        base = {"group": group_name(self.proto, self.size, p.receive), "engine": "qperf",
+        p, spec = self.params, self.spec
+        comparable = not spec.busy
+        base = {"group": group_name("kernel", spec.proto, spec.size, spec.receive), "engine": "qperf",
                 "role": "reference" if comparable else "context", "metric": RTT,
                 "timestamps": "qperf user space; prints the mean RTT/2, shown here ×2 as RTT"}
         try:
-            half = qperf.latency(client=ctx.lab.hosts["a"], server=ctx.lab.hosts["b"], proto=self.proto,
-                                 size=self.size, duration_s=p.duration_s or 1, port=self.port,
-                                 workdir=ctx.workdir, tag=f"{self.proto}-{self.size}")
+            half = qperf.latency(client=ctx.lab.hosts["a"], server=ctx.lab.hosts["b"], proto=spec.proto,
+                                 size=spec.size, duration_s=p.duration_s or 1, port=spec.port,
+                                 workdir=ctx.workdir, tag=f"{spec.proto}-{spec.size}")
         except MissingTool as exc:
             return [CaseResult(**base, complete=False, note=exc.short)]
         note = "mean only (2 × qperf's RTT/2)"
         if not comparable:
             note += "; qperf blocks on receive, so no ratio against busy-poll"
         return [CaseResult(**base, mean_only_ns=2 * half, note=note,
-                           params={"proto": self.proto, "size": self.size, "qperf_latency_ns": half})]
+                           params={"stack": "kernel", "proto": spec.proto, "size": spec.size,
+                                   "receive": spec.receive, "qperf_latency_ns": half})]
+
+
+_INSTANCES: dict[str, Any] = {}
+
+
+def _instance(name: str) -> Any:
+    """One instance per stack per process: a stack may keep run-wide state (Onload's modules, say)."""
+    if name not in _INSTANCES:
+        _INSTANCES[name] = stacks.get(name)
+    return _INSTANCES[name]
+
+
+def matrix(params: PingPongParams) -> list[tuple[str, str]]:
+    """(stack, receive mode) pairs to measure, the kernel first in every mode another stack needs."""
+    skipped = {name for name, _ in params.unavailable}
+    runnable = [s for s in params.stacks if s not in skipped]
+    modes = {s: _instance(s).receive_mode(params.receive) for s in runnable if s != "kernel"}
+    kernel_modes = sorted({params.receive, *modes.values()}, key=RECEIVE.index) \
+        if "kernel" in runnable or modes else []
+    return [("kernel", m) for m in kernel_modes] + [(s, modes[s]) for s in runnable if s != "kernel"]
 
 
 class PingPongBenchmark:
-    """Plugs the ping-pong cases into latlab's core."""
+    """Plugs the ping-pong matrix into latlab's core."""
 
     name = "pingpong"
 
@@ -225,41 +191,23 @@ class PingPongBenchmark:
         return configure(section)
 
     def cases(self, params: PingPongParams) -> list[Any]:
-        cases: list[Any] = []
+        cases: list[Any] = [SkippedStack(name, reason) for name, reason in params.unavailable]
         port = params.port
-        for proto in params.protocols:
-            for size in params.sizes:
-                cases.append(OwnCase(params, proto, size, port))
-                if "sockperf" in params.references:
-                    cases.append(SockperfCase(params, proto, size, port + 1))
-                if "qperf" in params.references:
-                    cases.append(QperfCase(params, proto, size, port + 2))
-                port += 3
+        for stack_name, receive in matrix(params):
+            stack = _instance(stack_name)
+            for proto in [p for p in params.protocols if p in stack.protocols]:
+                for size in params.sizes:
+                    engines = [e for e in stack.engines if e == "latlab" or e in params.references]
+                    for engine in engines:
+                        cases.append(StackCase(params, stack_name, CaseSpec(proto, size, receive, port), engine))
+                        port += 1
+                    if stack_name == "kernel" and "qperf" in params.references and receive == params.receive:
+                        cases.append(QperfCase(params, CaseSpec(proto, size, receive, port)))
+                        port += 1
         return cases
 
     def tool_versions(self) -> dict[str, str]:
         return {"sockperf": sockperf.version(), "qperf": qperf.version()}
-
-    def describe(self, params: PingPongParams) -> dict[str, Any]:
-        return asdict(params)
-
-
-def _interrupt(proc: Proc) -> None:
-    """Ask the client to stop and save what it measured (it turns SIGINT into a clean early exit)."""
-    if proc.popen.poll() is None:
-        os.killpg(proc.popen.pid, signal.SIGINT)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.popen.wait(timeout=10)
-
-
-def _last_json(text: str) -> dict[str, Any] | None:
-    for line in reversed(text.strip().splitlines()):
-        if line.startswith("{"):
-            try:
-                return json.loads(line)
-            except json.JSONDecodeError:
-                return None
-    return None
 
 
 BENCHMARK = PingPongBenchmark()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import re
 import subprocess
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,27 +94,34 @@ def version() -> str:
 
 
 def pingpong(*, client: LabHost, server: LabHost, proto: str, size: int, busy: bool, duration_s: float,
-             port: int, workdir: Path, tag: str) -> tuple[FullLog, dict[str, float], bool]:
+             port: int, workdir: Path, tag: str, client_wrap: Sequence[str] = (), server_wrap: Sequence[str] = (),
+             serve: bool = True, ready_timeout: float = 10.0,
+             while_serving: Callable[[], None] | None = None) -> tuple[FullLog, dict[str, float], bool]:
     """Run sockperf server on `server` and ping-pong from `client`; returns (samples, summary, complete).
 
+    `client_wrap`/`server_wrap` prefix each side's argv (a user-space stack's launcher, say); with
+    `serve=False` no sockperf server starts: a reflector of the caller's answers instead.
     A KeyboardInterrupt stops both; whatever the full log holds by then is returned as incomplete.
     """
     require_tool("sockperf", PACKAGE)
     flags = (["--tcp"] if proto == "tcp" else []) + (["--nonblocked"] if busy else [])
-    server_argv = server.command([*taskset(server.cpu), "sockperf", "server", "-i", server.address,
+    server_argv = server.command([*server_wrap, *taskset(server.cpu), "sockperf", "server", "-i", server.address,
                                   "-p", str(port), *flags])
     log_path = workdir / f"sockperf-{tag}.csv"
-    client_argv = client.command([*taskset(client.cpu), "sockperf", "ping-pong", "-i", server.address,
+    client_argv = client.command([*client_wrap, *taskset(client.cpu), "sockperf", "ping-pong", "-i", server.address,
                                   "-p", str(port), "-m", str(size), "-t", str(max(1, round(duration_s))),
                                   "--full-log", str(log_path), *flags])
     complete = True
-    with running(server_argv, workdir / f"sockperf-server-{tag}.log", "sockperf server",
-                 ready="listen on") as _srv:
+    server_cm = running(server_argv, workdir / f"sockperf-server-{tag}.log", "sockperf server",
+                        ready="listen on", ready_timeout=ready_timeout) if serve else contextlib.nullcontext()
+    with server_cm:
         cli = Proc(client_argv, workdir / f"sockperf-client-{tag}.log", "sockperf client")
         try:
             rc = cli.wait(timeout=duration_s + 30)
             if rc != 0:
                 raise LatlabError(f"sockperf ping-pong exited {rc}: {cli.tail()}")
+            if while_serving:
+                while_serving()
         except KeyboardInterrupt:
             complete = False
         finally:

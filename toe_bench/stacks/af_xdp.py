@@ -1,0 +1,168 @@
+"""AF_XDP: latlab's own endpoint (toe_bench/afxdp_core.c on libxdp) as client and reflector on the lab's veth."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import sys
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from latlab.errors import LatlabError
+from latlab.netstat import delta, namespace_counters
+from latlab.plugin import RunContext
+from latlab.procs import Proc, running
+from latlab.results import CaseResult
+from latlab.topology import Lab, LabHost
+from toe_bench.stacks.base import (
+    SPIN,
+    Availability,
+    CaseSpec,
+    Evidence,
+    Stack,
+    ethtool_features,
+    static_neighbour,
+    with_evidence,
+    xdp_program,
+)
+
+if TYPE_CHECKING:
+    from toe_bench.plugin import PingPongParams
+
+AF_XDP = 44
+TIMESTAMPS = ("latlab user space, CLOCK_MONOTONIC: before the XSK tx ring is pushed (sendto kick), after the echo "
+              "is seen on the rx ring")
+REFLECTOR_NOTE = "sockperf in the client's kernel against latlab's AF_XDP reflector: half the path is the kernel"
+
+
+def af_xdp_unavailable_reason() -> str | None:
+    """Why AF_XDP sockets cannot be opened here, or None."""
+    try:
+        from toe_bench import _afxdp  # noqa: F401
+    except ImportError as exc:
+        return f"latlab's AF_XDP endpoint is not built ({exc}): apt packages libxdp-dev libbpf-dev, then make setup"
+    try:
+        socket.socket(AF_XDP, socket.SOCK_RAW, 0).close()
+    except OSError as exc:
+        return f"this kernel opens no AF_XDP socket ({exc.strerror}): CONFIG_XDP_SOCKETS"
+    return None
+
+
+@contextlib.contextmanager
+def reflector(ctx: RunContext, host: LabHost, port: int, mode: str, *, clear_sockperf_flag: bool,
+              tag: str) -> Iterator[Proc]:
+    """latlab's AF_XDP reflector on the host's lab interface, pinned to the host's CPU, until the block ends."""
+    argv = host.command([sys.executable, "-m", "toe_bench.afxdp_engine", "reflector", "--ifname", host.ifname,
+                         "--port", str(port), "--mode", mode, "--idle-timeout", "60",
+                         *(["--cpu", str(host.cpu)] if host.cpu is not None else []),
+                         *(["--clear-sockperf-flag"] if clear_sockperf_flag else [])])
+    with running(argv, ctx.workdir / f"afxdp-reflector-{tag}.log", "AF_XDP reflector", ready="READY",
+                 ready_timeout=60) as proc:
+        yield proc
+
+
+class AfXdpStack(Stack):
+    """Both ends AF_XDP: raw frames through XSK rings, the kernel's IP stack bypassed."""
+
+    name = "af_xdp"
+    protocols = ("udp",)
+    what = ("latlab's AF_XDP endpoint (libxdp) at both ends, native or generic XDP, copy or zero-copy as the "
+            "driver allows (veth: copy); sockperf answered by the AF_XDP reflector for context")
+
+    def detect(self, lab: Lab | None = None) -> Availability:
+        reason = af_xdp_unavailable_reason()
+        return Availability(reason is None, reason or "")
+
+    def needs(self) -> list[str]:
+        return ["CONFIG_XDP_SOCKETS", "libxdp (apt libxdp-dev)", "the driver's XDP support (native mode)"]
+
+    def receive_mode(self, configured: str) -> str:
+        return SPIN  # the rings are polled; there is nothing to block on
+
+    def measure(self, ctx: RunContext, params: PingPongParams, spec: CaseSpec, engine: str) -> list[CaseResult]:
+        client, server = ctx.lab.hosts["a"], ctx.lab.hosts["b"]
+        tag = f"{spec.proto}-{spec.size}-{spec.port}-{engine}"
+        mode = params.xdp_mode
+        with contextlib.ExitStack() as stack:
+            before = namespace_counters(server)
+            if engine == "sockperf":
+                # The kernel client must know the reflector's MAC (the reflector takes ARP too) and must send
+                # finished UDP checksums (veth would hand the reflector half-computed ones).
+                stack.enter_context(static_neighbour(client, server))
+                stack.enter_context(ethtool_features(client, {"tx": "off"}))
+            refl = stack.enter_context(reflector(ctx, server, spec.port, mode, clear_sockperf_flag=engine == "sockperf",
+                                                 tag=tag))
+            attached = {"server": xdp_program(server)}
+            if engine == "latlab":
+                result, client_status = self._own(ctx, params, spec, mode, tag, attached)
+            else:
+                from toe_bench.runs import Runtime, run_sockperf
+
+                result = run_sockperf(ctx, params, spec, Runtime(serve=False), stack=self.name,
+                                      group=self.group(spec), role="context")
+                result.note = REFLECTOR_NOTE + (f"; {result.note}" if result.note else "")
+                client_status = {}
+            stack.close()  # the reflector reports its counters as it stops
+            reflected = _last_json(refl.output())
+            after = namespace_counters(server)
+        return [with_evidence(result, self._evidence(spec, result, reflected, client_status, attached,
+                                                     delta(before, after)))]
+
+    def _own(self, ctx: RunContext, params: PingPongParams, spec: CaseSpec, mode: str, tag: str,
+             attached: dict[str, Any]) -> tuple[CaseResult, dict[str, Any]]:
+        from toe_bench.runs import last_json, wait_client
+        from toe_bench.stacks.base import interface_mac
+
+        client, server = ctx.lab.hosts["a"], ctx.lab.hosts["b"]
+        out = ctx.workdir / f"afxdp-{tag}.npz"
+        argv = client.command([
+            sys.executable, "-m", "toe_bench.afxdp_engine", "client", "--ifname", client.ifname, "--mode", mode,
+            "--port", str(spec.port), "--src", client.address, "--dst", server.address,
+            "--src-mac", interface_mac(client), "--peer-mac", interface_mac(server),
+            "--size", str(spec.size), "--warmup", str(params.warmup),
+            "--count", str(params.count), "--duration", str(params.duration_s), "--timeout", str(params.timeout_s),
+            "--out", str(out), *(["--cpu", str(client.cpu)] if client.cpu is not None else [])])
+        cli = Proc(argv, ctx.workdir / f"afxdp-client-{tag}.log", "AF_XDP client")
+        with contextlib.suppress(LatlabError):
+            cli.wait_for_output("READY", 30)
+            attached["client"] = xdp_program(client)
+        interrupted = wait_client(cli, params.duration_s + 120 if params.duration_s else None)
+        status = last_json(cli.output()) or {}
+        base = {"params": {"xdp_mode": status.get("xdp_mode", mode), "bind": status.get("bind"),
+                           "client_cpu": client.cpu, "server_cpu": server.cpu}}
+        if not out.exists():
+            if interrupted:
+                return self.row(spec, "latlab af_xdp", "own", TIMESTAMPS, complete=False,
+                                note="incomplete: interrupted before the first sample", **base), status
+            raise LatlabError(f"AF_XDP client wrote no samples: {status.get('error') or cli.tail()}")
+        data = np.load(out)
+        complete = status.get("status") == "ok" and not interrupted
+        note = "" if complete else f"incomplete: {'interrupted' if interrupted else status.get('status')}"
+        return self.row(spec, "latlab af_xdp", "own", TIMESTAMPS, samples_ns=data["rtt_ns"], send_ns=data["send_ns"],
+                        warmup=int(status.get("warmup", 0)), complete=complete, note=note, **base), status
+
+    def _evidence(self, spec: CaseSpec, result: CaseResult, reflected: dict[str, Any] | None,
+                  client_status: dict[str, Any], attached: dict[str, Any], kernel: dict) -> Evidence:
+        n = 0 if result.samples_ns is None else len(result.samples_ns)
+        answered = (reflected or {}).get("counters", {}).get("answered", 0)
+        kernel_rx = kernel["Udp"].get("InDatagrams", 0)
+        facts: dict[str, Any] = {"xdp_programs": attached, "reflector_answered": answered,
+                                 "reflector_mode": {k: (reflected or {}).get(k) for k in ("xdp_mode", "bind")},
+                                 "server_kernel_udp_in": kernel_rx, "samples": n}
+        if client_status.get("counters"):
+            facts["client_counters"] = client_status["counters"]
+        holds = bool(attached.get("server")) and answered >= n and kernel_rx == 0
+        if result.engine.startswith("latlab"):
+            holds = holds and bool(attached.get("client")) and \
+                client_status.get("counters", {}).get("answered", 0) >= n
+        prog = attached.get("server") or {}
+        return Evidence(holds, facts, f"XDP program {prog.get('name')} ({prog.get('mode')}) on the server, its "
+                                      f"socket answered {answered} for {n} samples, server kernel UDP in +{kernel_rx}")
+
+
+def _last_json(text: str) -> dict[str, Any] | None:
+    from toe_bench.runs import last_json
+
+    return last_json(text)

@@ -1,0 +1,183 @@
+"""OpenOnload: TCP/UDP in user space ("TOE" as trading firms use the word), over AF_XDP on a non-Solarflare NIC.
+
+Either Onload is installed (the `onload` launcher on PATH, its modules loaded), or `ONLOAD_SRC` names a
+source tarball or tree: then latlab builds it for the running kernel (toe_bench/onload_build.py, cached),
+loads its modules with `enable_af_xdp_flow_filters=0`, registers the lab's veth ends with its AF_XDP
+layer, and runs latlab's engine and sockperf under `onload --profile=latency`. A row is called Onload only
+when `onload_stackdump` shows its stacks carried the traffic and the server's kernel saw none of it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from latlab.errors import LatlabError
+from latlab.netstat import delta, link_counters, namespace_counters
+from latlab.plugin import RunContext
+from latlab.results import CaseResult
+from latlab.topology import Lab, LabHost
+from toe_bench.runs import Runtime, run_engine, run_sockperf
+from toe_bench.stacks.base import SPIN, Availability, CaseSpec, Evidence, Stack, run_quiet, with_evidence
+
+if TYPE_CHECKING:
+    from toe_bench.onload_build import OnloadBuild
+    from toe_bench.plugin import PingPongParams
+
+HOW_TO_GET = ("install OpenOnload (github.com/Xilinx-CNS/onload) or set ONLOAD_SRC to its source tarball or tree; "
+              "latlab then builds it (about 4-6 min, cached)")
+_RX_EVS = re.compile(r"\brx_evs[:=\s]+(\d+)")
+_TX_EVS = re.compile(r"\btx_evs[:=\s]+(\d+)")
+MODULES = ("onload", "sfc_char", "sfc_resource")  # unload order
+
+
+def installed_onload() -> str | None:
+    """The installed `onload` launcher when its driver is loaded, else None."""
+    launcher = shutil.which("onload")
+    return launcher if launcher and Path("/sys/module/onload").exists() else None
+
+
+def modules_loadable() -> str | None:
+    """Why this kernel cannot load Onload's modules, or None."""
+    if not Path("/proc/modules").exists():
+        return f"this kernel ({os.uname().release}) cannot load modules (no CONFIG_MODULES)"
+    disabled = Path("/proc/sys/kernel/modules_disabled")
+    if disabled.exists() and disabled.read_text().strip() != "0":
+        return "module loading is disabled (kernel.modules_disabled=1)"
+    if os.geteuid() != 0:
+        return "loading Onload's modules needs root"
+    return None
+
+
+class OnloadStack(Stack):
+    """latlab's engine and sockperf under Onload, both ends, spinning (EF_POLL_USEC from the latency profile)."""
+
+    name = "onload"
+    what = ("OpenOnload over AF_XDP (non-Solarflare NICs; on veth with the lab's patch), both ends under "
+            "`onload --profile=latency`")
+
+    def __init__(self) -> None:
+        self._launcher: list[str] | None = None
+        self._build: OnloadBuild | None = None
+
+    def detect(self, lab: Lab | None = None) -> Availability:
+        if installed_onload():
+            return Availability(True, "installed, driver loaded")
+        src = os.environ.get("ONLOAD_SRC")
+        if not src:
+            return Availability(False, f"no onload on PATH and ONLOAD_SRC not set: {HOW_TO_GET}")
+        if not Path(src).exists():
+            return Availability(False, f"ONLOAD_SRC={src} does not exist")
+        reason = modules_loadable()
+        if reason:
+            return Availability(False, f"ONLOAD_SRC is set but {reason}: run it in the stack VM (make bench-stacks)")
+        from toe_bench.onload_build import headers_present
+
+        if not headers_present(os.uname().release):
+            return Availability(False, f"no kernel headers to build Onload: apt package "
+                                       f"linux-headers-{os.uname().release}")
+        return Availability(True, f"built from ONLOAD_SRC for {os.uname().release}")
+
+    def needs(self) -> list[str]:
+        return ["onload installed, or ONLOAD_SRC and the kernel's headers", "a kernel that loads modules",
+                "AF_XDP (non-Solarflare NICs) or a Solarflare/X2 NIC"]
+
+    def receive_mode(self, configured: str) -> str:
+        return SPIN
+
+    def launcher(self, ctx: RunContext) -> list[str]:
+        """`onload --profile=latency`, bringing up a source build the first time a run needs it."""
+        if self._launcher is None:
+            installed = installed_onload()
+            if installed:
+                self._launcher = [installed, "--profile=latency"]
+            else:
+                self._build = self._build_and_load(ctx)
+                self._launcher = [str(self._build.root / "scripts" / "onload"), "--profile=latency"]
+        return self._launcher
+
+    def _build_and_load(self, ctx: RunContext) -> OnloadBuild:
+        from toe_bench.onload_build import OnloadBuildError, build
+
+        log = ctx.workdir / "onload-build.log"
+        try:
+            built = build(Path(os.environ["ONLOAD_SRC"]), os.uname().release, log_to=log)
+        except OnloadBuildError as exc:
+            raise OnloadUnavailable(f"the Onload build failed: {exc}", log) from exc
+        ctx.resources.callback(self._unload)
+        load = [["insmod", str(built.module("sfc_resource")), "enable_af_xdp_flow_filters=0"],
+                ["insmod", str(built.module("sfc_char"))],
+                ["insmod", str(built.module("onload")), f"cplane_server_path={built.cplane_server}"]]
+        for argv in load:
+            out = run_quiet(argv, timeout=120)
+            if out.returncode != 0:
+                raise OnloadUnavailable(f"{' '.join(argv[:2])}: {out.stderr.strip()}")
+        for host in ctx.lab.hosts.values():
+            # registering from inside the namespace: Onload looks the interface up in the caller's namespace
+            out = run_quiet(host.command(["sh", "-c", f"echo {host.ifname} > /sys/module/sfc_resource/afxdp/register"]))
+            if out.returncode != 0:
+                raise OnloadUnavailable(f"registering {host.ifname} with Onload's AF_XDP layer: {out.stderr.strip()}")
+        return built
+
+    def _unload(self) -> None:
+        subprocess.run(["pkill", "-x", "onload_cp_server"], capture_output=True)
+        for module in MODULES:
+            for _ in range(20):
+                if run_quiet(["rmmod", module]).returncode == 0 or not Path(f"/sys/module/{module}").exists():
+                    break
+                subprocess.run(["sleep", "0.5"])
+        self._launcher = None
+
+    def stackdump(self, host: LabHost) -> str:
+        tool = shutil.which("onload_stackdump") or (str(self._build.stackdump) if self._build else None)
+        if not tool:
+            return ""
+        return run_quiet(host.command([tool, "lots"]), timeout=60).stdout
+
+    def measure(self, ctx: RunContext, params: PingPongParams, spec: CaseSpec, engine: str) -> list[CaseResult]:
+        try:
+            wrap = self.launcher(ctx)
+        except OnloadUnavailable as exc:
+            attachments = {"onload-build.log": exc.log} if exc.log and exc.log.exists() else {}
+            return [self.row(spec, "latlab" if engine == "latlab" else "sockperf", "own", "", complete=False,
+                             note=f"failed: {exc}", attachments=attachments)]
+        server = ctx.lab.hosts["b"]
+        dumps: list[str] = []
+        runtime = Runtime(client_wrap=wrap, server_wrap=wrap, ready_timeout=60,
+                          while_serving=lambda: dumps.append(self.stackdump(server)))
+        before, link_before = namespace_counters(server), link_counters(server)
+        if engine == "latlab":
+            result = run_engine(ctx, params, spec, runtime, stack=self.name, group=self.group(spec)).result
+        else:
+            result = run_sockperf(ctx, params, spec, runtime, stack=self.name, group=self.group(spec))
+        kernel, link = delta(before, namespace_counters(server)), _sub(link_counters(server), link_before)
+        result.params["launcher"] = " ".join(wrap)
+        return [with_evidence(result, self._evidence(spec, result, "\n".join(dumps), kernel, link))]
+
+    def _evidence(self, spec: CaseSpec, result: CaseResult, dump: str, kernel: dict, link: dict[str, int]) -> Evidence:
+        n = 0 if result.samples_ns is None else len(result.samples_ns)
+        rx_evs = sum(int(v) for v in _RX_EVS.findall(dump))
+        tx_evs = sum(int(v) for v in _TX_EVS.findall(dump))
+        kernel_in = kernel["Udp"].get("InDatagrams", 0) if spec.proto == "udp" else kernel["Tcp"].get("InSegs", 0)
+        facts: dict[str, Any] = {"stackdump_rx_evs": rx_evs, "stackdump_tx_evs": tx_evs, "server_kernel_in": kernel_in,
+                                 "server_veth_rx_packets": link.get("rx_packets", 0), "samples": n}
+        holds = bool(dump.strip()) and rx_evs >= n and kernel_in <= n // 100
+        return Evidence(holds, facts, f"onload_stackdump on the server: rx_evs {rx_evs}, tx_evs {tx_evs} for {n} "
+                                      f"samples; server kernel {spec.proto.upper()} in +{kernel_in}, veth rx "
+                                      f"+{link.get('rx_packets', 0)}")
+
+
+class OnloadUnavailable(LatlabError):
+    """Onload could not be brought up; `log` is the build log when the build was what failed."""
+
+    def __init__(self, message: str, log: Path | None = None) -> None:
+        super().__init__(message)
+        self.log = log
+
+
+def _sub(after: dict[str, int], before: dict[str, int]) -> dict[str, int]:
+    return {k: after[k] - before.get(k, 0) for k in after}
