@@ -10,7 +10,7 @@ SYSTEM_PYTHON := /usr/bin/python3
 CONFIG ?= configs/bench.yaml
 BENCH_ARGS ?=
 
-.PHONY: bench-hosts lab-check setup setup-rdma vm-kernel bench bench-multicast bench-t2t bench-local bench-replay bench-rdma test lint report clean-venv
+.PHONY: bench-hosts lab-check setup setup-rdma vm-kernel bench bench-stacks bench-multicast bench-t2t bench-local bench-replay bench-rdma test lint report clean-venv
 
 setup: $(STAMPS)/venv
 
@@ -30,8 +30,10 @@ $(STAMPS)/venv: $(STAMPS)/apt pyproject.toml setup.py $(wildcard */*.c */*.h)
 	@touch $@
 
 # RDMA: verbs and perftest, and the soft-RoCE VM (Debian's kernel package under qemu/TCG with virtme-ng).
-RDMA_PACKAGES := rdma-core ibverbs-utils perftest python3-pyverbs qemu-system-x86 busybox-static kmod
-KERNEL_VERSION := $(shell cat rdma/KERNEL_VERSION)
+KERNEL_VERSION := $(shell cat latlab/VM_KERNEL_VERSION)
+# The VM stage also builds Onload for the VM's kernel (when ONLOAD_SRC is given): its headers and build tools.
+RDMA_PACKAGES := rdma-core ibverbs-utils perftest python3-pyverbs qemu-system-x86 busybox-static kmod \
+  linux-headers-$(KERNEL_VERSION) libcap-dev libmnl-dev gawk make patch
 KERNEL_DIR := .cache/kernel/$(KERNEL_VERSION)
 
 setup-rdma: $(STAMPS)/apt-rdma setup
@@ -48,7 +50,7 @@ $(STAMPS)/apt-rdma: Makefile
 # The kernel package is fetched with apt once and cached; its modules go where the VM (sharing this root) looks.
 vm-kernel: $(KERNEL_DIR)/boot/vmlinuz-$(KERNEL_VERSION) /lib/modules/$(KERNEL_VERSION)/modules.dep
 
-$(KERNEL_DIR)/boot/vmlinuz-$(KERNEL_VERSION): rdma/KERNEL_VERSION | $(STAMPS)/apt-rdma
+$(KERNEL_DIR)/boot/vmlinuz-$(KERNEL_VERSION): latlab/VM_KERNEL_VERSION | $(STAMPS)/apt-rdma
 	@mkdir -p $(KERNEL_DIR) .cache/deb
 	cd .cache/deb && (ls linux-image-$(KERNEL_VERSION)_*.deb >/dev/null 2>&1 || apt-get download linux-image-$(KERNEL_VERSION))
 	dpkg-deb -x .cache/deb/linux-image-$(KERNEL_VERSION)_*.deb $(KERNEL_DIR)
@@ -64,6 +66,12 @@ bench-rdma: setup-rdma vm-kernel
 
 bench: setup
 	$(PY) -m latlab.cli bench --config $(CONFIG) $(BENCH_ARGS)
+
+# The stack matrix in one boot of the lab VM: kernel, busy-poll, AF_XDP, DPDK, Onload (ONLOAD_SRC=<tarball or tree>)
+# and RDMA across the veth. Onload is built for the VM's kernel once and cached (LATLAB_CACHE, /var/cache/latlab).
+STACKS_CONFIG ?= configs/stacks-vm.yaml
+bench-stacks: setup setup-rdma vm-kernel
+	$(PY) -m latlab.cli bench --vm --config $(STACKS_CONFIG) $(BENCH_ARGS)
 
 # One section of the config alone.
 bench-multicast bench-t2t: bench-%: setup

@@ -405,5 +405,12 @@ def all_checks() -> list[Check]:
         Sysctl("net.core.busy_read", "50", "socket busy-polling (µs) avoids the interrupt-to-wake-up path"),
         Sysctl("net.core.busy_poll", "50", "select/poll busy-polling (µs)"),
         AtLeast("hugepages", "/proc/sys/vm/nr_hugepages", "512", "DPDK and Onload want huge pages"),
-        Coalescing(), Rings(), NicNuma(), Timestamping(), Firewall(), Tuned(), Ptp(),
+        Coalescing(), Rings(), NicNuma(), Timestamping(), Firewall(), Tuned(), Ptp(), *stack_checks(),
     ]
+
+
+def stack_checks() -> list[Check]:
+    """What each stack of the matrix needs (hostprep/stacks.py); imported here to keep one report order."""
+    from hostprep.stacks import stack_checks as checks
+
+    return checks()

@@ -19,7 +19,7 @@ from latlab.errors import ConfigError, LabUnavailable, LatlabError
 from latlab.manifest import build_manifest
 from latlab.plugin import Benchmark, RunContext, load_benchmarks, manifest_sections
 from latlab.progress import CaseProgress, progress_enabled
-from latlab.report import render
+from latlab.report import render, render_matrix
 from latlab.results import CaseResult
 from latlab.runrecord import RunRecord
 from latlab.signals import raise_interrupt
@@ -117,7 +117,9 @@ def run_bench(config_path: Path, results_root: Path, *, local: bool = False, onl
         stop.set()
         with _signals_held():  # a second Ctrl-C must not cut the summary short
             record.finish(complete=not interrupted_reason, reason=interrupted_reason)
-    print(render([_summary_of(record)]))
+    summary = _summary_of(record)
+    print(render([summary]))
+    print(render_matrix(summary), end="")
     print(f"results: {record.dir}")
     if interrupted_reason:
         raise KeyboardInterrupt

@@ -17,6 +17,13 @@ DEFAULT_RESULTS = Path("results")
 def _cmd_bench(args: argparse.Namespace) -> int:
     from latlab.bench import run_bench
 
+    if args.vm:
+        from latlab.vm_bench import print_run, run_bench_in_vm
+
+        run_dir, code = run_bench_in_vm(args.config, args.results, only=args.only, run_id=args.run_id,
+                                        timeout_s=args.vm_timeout)
+        print_run(run_dir)
+        return code
     try:
         run_bench(args.config, args.results, local=args.local, only=args.only, run_id=args.run_id,
                   argv=sys.argv)
@@ -28,10 +35,13 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from latlab.report import load_summary, render, resolve_run
+    from latlab.report import load_summary, render, render_matrix, resolve_run
 
     runs = [resolve_run(r, args.results) for r in args.runs or ["latest"]]
-    print(render([load_summary(r) for r in runs]))
+    summaries = [load_summary(r) for r in runs]
+    print(render(summaries))
+    for summary in summaries:
+        print(render_matrix(summary), end="")
     return 0
 
 
@@ -46,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="no namespaces: both hosts on loopback in this namespace (no root needed)")
     bench.add_argument("--only", action="append", help="run only this benchmark section (repeatable)")
     bench.add_argument("--run-id", help="name the run folder (must not exist)")
+    bench.add_argument("--vm", action="store_true",
+                       help="run inside one boot of the lab VM (Debian's kernel under qemu): Onload, soft-RoCE")
+    bench.add_argument("--vm-timeout", type=float, default=1500.0, help="seconds the VM may take (default %(default)s)")
     bench.set_defaults(func=_cmd_bench)
 
     report = sub.add_parser("report", help="print the table of one or several runs")

@@ -116,3 +116,67 @@ def render(summaries: list[dict[str, Any]], width: int = 200) -> str:
     buf = io.StringIO()
     Console(file=buf, width=width, no_color=True, highlight=False, force_jupyter=False).print(build_table(summaries))
     return buf.getvalue()
+
+
+MATRIX_COLUMNS = ("p50", "p99", "p99.9")
+
+
+def matrix_rows(cases: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The stack matrix: each stack's own-engine row per protocol, size and receive mode, with its ratio to the
+    kernel's own row of the same protocol, size and receive mode (spinning against spinning, blocking against
+    blocking; never across). Rows whose params name no stack are not part of it."""
+    own = [c for c in cases if c.get("params", {}).get("stack") and c["role"] in ("own", "skipped")]
+    kernel = {(c["params"].get("proto"), c["params"].get("size"), c["params"].get("receive")): c
+              for c in own if c["params"]["stack"] == "kernel" and c.get("stats_ns")}
+    rows = []
+    for c in own:
+        p = c["params"]
+        key = (p.get("proto"), p.get("size"), p.get("receive"))
+        st = c.get("stats_ns", {})
+        base = kernel.get(key)
+        ratios = {}
+        if base and p["stack"] != "kernel" and st:
+            ratios = {col: st[col] / base["stats_ns"][col] for col in MATRIX_COLUMNS
+                      if st.get(col) and base["stats_ns"].get(col)}
+        evidence = p.get("evidence", {})
+        rows.append({"stack": p["stack"], "proto": p.get("proto") or p.get("test", ""), "size": p.get("size"),
+                     "receive": p.get("receive", ""), "engine": c["engine"], "stats_ns": st,
+                     "ratio_to_kernel": ratios, "evidence": evidence.get("holds"), "note": c.get("note", ""),
+                     "timestamps": c.get("timestamps", ""), "complete": c.get("complete", True)})
+    return rows
+
+
+def build_matrix(summary: dict[str, Any]) -> Table | None:
+    """The stack matrix as a table, or None when the run measured fewer than two stacks."""
+    rows = matrix_rows(summary["cases"])
+    if len({r["stack"] for r in rows}) < 2:
+        return None
+    table = Table(title="stack matrix: RTT µs; × kernel = this stack ÷ the kernel in the same receive mode")
+    for name in ("stack", "proto", "size", "receive", "engine"):
+        table.add_column(name)
+    for name in MATRIX_COLUMNS:
+        table.add_column(name, justify="right")
+    for name in MATRIX_COLUMNS[:2]:
+        table.add_column(f"×kernel {name}", justify="right")
+    table.add_column("carried by the stack?")
+    for r in rows:
+        st, ratios = r["stats_ns"], r["ratio_to_kernel"]
+        if r["evidence"] is None:
+            proof = "kernel (baseline)" if r["stack"] == "kernel" else r["note"][:60]
+        else:
+            proof = "yes: " + r["note"].removeprefix("evidence: ").split(";")[0] if r["evidence"] else \
+                r["note"].split(";")[0]
+        _add_row(table, r["stack"], r["proto"], f"{r['size']}B" if r["size"] else "", r["receive"], r["engine"],
+                 *[_us(st.get(col)) for col in MATRIX_COLUMNS],
+                 *[f"{ratios[col]:.2f}" if col in ratios else "" for col in MATRIX_COLUMNS[:2]], proof)
+    return table
+
+
+def render_matrix(summary: dict[str, Any], width: int = 200) -> str:
+    """The stack matrix as plain text, or "" when there is none."""
+    table = build_matrix(summary)
+    if table is None:
+        return ""
+    buf = io.StringIO()
+    Console(file=buf, width=width, no_color=True, highlight=False, force_jupyter=False).print(table)
+    return buf.getvalue()

@@ -57,13 +57,16 @@ def cm_server(address: str, port: int, opts: Options, ready: Any = None) -> dict
         listener.close()
 
 
-def cm_client(address: str, port: int, opts: Options, connect_timeout: float = 30.0) -> dict[str, Any]:
-    """Connect through rdma_cm and measure; returns the same record as verbs.run_client."""
+def cm_client(address: str, port: int, opts: Options, connect_timeout: float = 30.0,
+              src: str | None = None) -> dict[str, Any]:
+    """Connect through rdma_cm and measure; returns the same record as verbs.run_client. `src` binds the local
+    address (and so the local device: with two rxe devices on one host, the one on the client's veth end)."""
     ce, CMID, AddrInfo, QPCap, QPInitAttr = _cm()
     deadline = time.monotonic() + connect_timeout
     while True:
         try:
-            info = AddrInfo(dst=address, dst_service=str(port), port_space=ce.RDMA_PS_TCP)
+            info = AddrInfo(src=src, dst=address, dst_service=str(port), port_space=ce.RDMA_PS_TCP) if src \
+                else AddrInfo(dst=address, dst_service=str(port), port_space=ce.RDMA_PS_TCP)
             cid = CMID(creator=info, qp_init_attr=QPInitAttr(cap=QPCap(max_send_wr=4, max_recv_wr=4)))
             cid.connect()
             break

@@ -82,3 +82,14 @@ def pick_gid(device: str, port: int = 1, index: int | None = None, netdev: str |
             return g
     raise LatlabError(f"{device} port {port} has no RoCE v2 IPv4 GID{f' on {netdev}' if netdev else ''}; "
                       f"have:\n{describe(root)}")
+
+
+def rxe_loadable() -> bool:
+    """Whether soft-RoCE can be set up on this host without a VM: rdma_rxe is loaded, built in, or loadable."""
+    if Path("/sys/module/rdma_rxe").exists():
+        return True
+    if not Path("/proc/modules").exists():
+        return False
+    import subprocess
+
+    return subprocess.run(["modprobe", "-n", "rdma_rxe"], capture_output=True, timeout=30).returncode == 0

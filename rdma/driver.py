@@ -16,7 +16,7 @@ import numpy as np
 from latlab.cpu import gc_paused
 from latlab.errors import LatlabError
 from latlab.signals import start_helper
-from rdma.devices import pick_gid
+from rdma.devices import Gid, pick_gid
 from rdma.verbs import TESTS, Options, run_client, run_server
 
 
@@ -92,7 +92,7 @@ def _one(args: argparse.Namespace, opts: Options) -> dict[str, object]:
     return {"status": "ok", **record, "gid_index": gid.index, "gid": gid.gid, "inline": opts.inline, "impl": args.impl}
 
 
-def _one_cm(args: argparse.Namespace, opts: Options, gid: object) -> dict[str, object]:
+def _one_cm(args: argparse.Namespace, opts: Options, gid: Gid) -> dict[str, object]:
     """The rdma_cm test: the connection is set up by rdma_cm on --tcp-port + 1 (no TCP exchange)."""
     from rdma.cm import cm_client, cm_server
 
@@ -100,7 +100,7 @@ def _one_cm(args: argparse.Namespace, opts: Options, gid: object) -> dict[str, o
     if args.role == "server":
         record = cm_server(args.host, port, opts, ready=lambda p: print(f"READY cm {p}", flush=True))
     else:
-        out = cm_client(args.host, port, opts)
+        out = cm_client(args.host, port, opts, src=gid.ipv4)
         args.out.mkdir(parents=True, exist_ok=True)
         np.savez(args.out / "cm.npz", rtt_ns=out.pop("rtt_ns"), send_ns=out.pop("send_ns"))
         record = out

@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -24,13 +25,90 @@ PY = sys.executable
 
 
 def setup_rxe(netdev: str, address: str, device: str) -> None:
-    """A veth pair with `address` on `netdev` and an rxe device over it (inside the VM)."""
+    """A veth pair with `address` on `netdev` and one rxe device over it (the loopback fallback: one device
+    serves both ends, so the traffic never crosses the veth)."""
     peer = netdev + "p"
     for cmd in (["modprobe", "rdma_rxe"], ["modprobe", "rdma_ucm"],
                 ["ip", "link", "add", netdev, "type", "veth", "peer", "name", peer],
                 ["ip", "addr", "add", address, "dev", netdev], ["ip", "link", "set", netdev, "up"],
                 ["ip", "link", "set", peer, "up"], ["rdma", "link", "add", device, "type", "rxe", "netdev", netdev]):
         subprocess.run(cmd, check=True, capture_output=True, timeout=60)
+
+
+@dataclass(frozen=True)
+class WirePair:
+    """Two rxe devices, one per end of a veth pair, in the root namespace: client end `a`, server end `b`."""
+
+    a: str = "rxa"
+    b: str = "rxb"
+    a_ip: str = "10.9.0.1"
+    b_ip: str = "10.9.0.2"
+    a_dev: str = "rxe0"
+    b_dev: str = "rxe1"
+
+    def commands(self) -> list[list[str]]:
+        """rxe on kernels like 6.1 works in the root namespace only, and there two local addresses would talk
+        through loopback: incoming packets are looked up in `local` by interface, and each address's outgoing
+        traffic is routed out of its own veth end (source rules), so that RoCE packets cross the wire."""
+        a, b = self.a, self.b
+        return [
+            ["modprobe", "rdma_rxe"], ["modprobe", "rdma_ucm"],
+            ["ip", "link", "add", a, "type", "veth", "peer", "name", b],
+            ["ip", "addr", "add", f"{self.a_ip}/24", "dev", a], ["ip", "addr", "add", f"{self.b_ip}/24", "dev", b],
+            ["ip", "link", "set", a, "up"], ["ip", "link", "set", b, "up"],
+            ["sysctl", "-qw", "net.ipv4.conf.all.rp_filter=0", f"net.ipv4.conf.{a}.rp_filter=0",
+             f"net.ipv4.conf.{b}.rp_filter=0", f"net.ipv4.conf.{a}.accept_local=1",
+             f"net.ipv4.conf.{b}.accept_local=1"],
+            ["ip", "rule", "add", "pref", "100", "iif", a, "lookup", "local"],
+            ["ip", "rule", "add", "pref", "101", "iif", b, "lookup", "local"],
+            ["ip", "rule", "add", "pref", "200", "from", self.a_ip, "lookup", "10"],
+            ["ip", "rule", "add", "pref", "201", "from", self.b_ip, "lookup", "11"],
+            ["ip", "route", "add", self.b_ip, "dev", a, "table", "10"],
+            ["ip", "route", "add", self.a_ip, "dev", b, "table", "11"],
+            ["ip", "rule", "add", "pref", "1000", "lookup", "local"], ["ip", "rule", "del", "pref", "0"],
+            ["ip", "neigh", "replace", self.b_ip, "lladdr", f"@{b}", "dev", a, "nud", "permanent"],
+            ["ip", "neigh", "replace", self.a_ip, "lladdr", f"@{a}", "dev", b, "nud", "permanent"],
+            ["rdma", "link", "add", self.a_dev, "type", "rxe", "netdev", a],
+            ["rdma", "link", "add", self.b_dev, "type", "rxe", "netdev", b],
+        ]
+
+    def teardown(self) -> None:
+        """Undo everything, the local rule back at pref 0 first; missing pieces are ignored."""
+        for cmd in (["ip", "rule", "add", "pref", "0", "lookup", "local"], ["ip", "rule", "del", "pref", "1000"],
+                    *(["ip", "rule", "del", "pref", str(p)] for p in (100, 101, 200, 201)),
+                    ["ip", "route", "flush", "table", "10"], ["ip", "route", "flush", "table", "11"],
+                    ["rdma", "link", "del", self.a_dev], ["rdma", "link", "del", self.b_dev],
+                    ["ip", "link", "del", self.a]):
+            if cmd[:4] == ["ip", "rule", "add", "pref"] and _has_local_rule_at_zero():
+                continue
+            subprocess.run(cmd, capture_output=True, timeout=60)
+
+    def counters(self) -> dict[str, int]:
+        """The two ends' packet counters: what crossed the wire."""
+        return {f"{end}_{kind}": int(Path(f"/sys/class/net/{end}/statistics/{kind}").read_text())
+                for end in (self.a, self.b) for kind in ("tx_packets", "rx_packets")}
+
+
+def _mac(ifname: str) -> str:
+    return Path(f"/sys/class/net/{ifname}/address").read_text().strip()
+
+
+def _has_local_rule_at_zero() -> bool:
+    out = subprocess.run(["ip", "rule", "show", "pref", "0"], capture_output=True, text=True, timeout=30).stdout
+    return "lookup local" in out
+
+
+def setup_pair(pair: WirePair) -> None:
+    """Build the pair; `@ifname` in a command stands for that interface's MAC, known once the link exists."""
+    for cmd in pair.commands():
+        cmd = [_mac(word[1:]) if word.startswith("@") else word for word in cmd]
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+        if out.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd)}: {out.stderr.strip()}")
+
+
+def wire_delta(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
+    return {k: after[k] - before[k] for k in after}
 
 
 def _json_lines(text: str) -> list[dict]:
@@ -42,36 +120,41 @@ def run_drivers(args: argparse.Namespace, host: str, impl: str, server_impl: str
     """latlab's client (`impl`) against a server (`server_impl`, default the same) for every test; samples go to
     args.out/<folder> (default: the implementation's name)."""
     out = args.out / (folder or (impl if server_impl is None else f"{impl}-vs-{server_impl}"))
-    common = ["--device", args.device, "--netdev", args.netdev, "--tests", tests or args.tests,
+    common = ["--tests", tests or args.tests,
               "--size", str(args.size),
               "--iterations", str(args.iterations), "--warmup", str(args.warmup), "--tcp-port", str(args.tcp_port),
               "--timeout", str(args.verbs_timeout), *(["--events"] if args.events else []),
               *(["--no-inline"] if args.no_inline else []), *(extra or [])]
+    wire_before = args.wire.counters() if args.wire else {}
     server = subprocess.Popen([PY, "-m", "rdma.driver", "server", "--host", host, "--impl", server_impl or impl,
-                               *common], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                               "--device", args.server_device, "--netdev", args.server_netdev, *common],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         client = subprocess.run([PY, "-m", "rdma.driver", "client", "--host", host, "--impl", impl, "--out", str(out),
-                                 *common],
+                                 "--device", args.device, "--netdev", args.netdev, *common],
                                 capture_output=True, text=True, timeout=args.timeout)
         server_out = server.communicate(timeout=60)[0]
     finally:
         if server.poll() is None:
             server.kill()
             server.wait()
+    wire = wire_delta(wire_before, args.wire.counters()) if args.wire else None
     clients = _json_lines(client.stdout)
     servers = {r.get("test"): r for r in _json_lines(server_out)}
     for r in clients:
         r["server"] = servers.get(r.get("test"), {})
+        r["wire"] = wire  # for the whole group of tests of this call
     if not clients:
         clients = [{"status": "error", "error": (client.stdout + client.stderr)[-500:]}]
     return clients
 
 
-def run_perftest(args: argparse.Namespace, host: str, gid_index: int) -> list[dict]:
+def run_perftest(args: argparse.Namespace, host: str, gid_index: int, server_gid_index: int) -> list[dict]:
     out = []
     for test in [t for t in args.tests.split(",") if t in perftest.TOOLS]:
-        srv = subprocess.Popen(perftest.argv(test, args.device, gid_index, args.size, args.iterations, None),
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        srv = subprocess.Popen(perftest.argv(test, args.server_device, server_gid_index, args.size, args.iterations,
+                                             None), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        wire_before = args.wire.counters() if args.wire else {}
         try:
             time.sleep(0.5)
             cli = subprocess.run(perftest.argv(test, args.device, gid_index, args.size, args.iterations, host),
@@ -92,7 +175,8 @@ def run_perftest(args: argparse.Namespace, host: str, gid_index: int) -> list[di
             continue
         np.savez(args.out / f"perftest-{test}.npz", samples_ns=samples)
         out.append({"test": test, "status": "ok", "tool": perftest.TOOLS[test], "summary_us": summary,
-                    "half_rtt": test in perftest.HALF_RTT_TESTS})
+                    "half_rtt": test in perftest.HALF_RTT_TESTS,
+                    "wire": wire_delta(wire_before, args.wire.counters()) if args.wire else None})
     return out
 
 
@@ -102,7 +186,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default="rxe0")
     p.add_argument("--netdev", default="rxev0")
     p.add_argument("--address", default="10.9.0.1/24")
-    p.add_argument("--setup-rxe", action="store_true")
+    p.add_argument("--setup-rxe", action="store_true", help="one rxe device on a veth (loopback: never on the wire)")
+    p.add_argument("--setup-rxe-pair", action="store_true",
+                   help="an rxe device on each end of a veth pair, so that RoCE traffic crosses the veth")
+    p.add_argument("--server-device", help="default: --device")
+    p.add_argument("--server-netdev", help="default: --netdev")
     p.add_argument("--tests", default="send,write,read,ud,cm")
     p.add_argument("--size", type=int, default=64)
     p.add_argument("--iterations", type=int, default=1000)
@@ -118,13 +206,26 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--timeout", type=float, default=180.0)
     args = p.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
+    args.wire = None
     record: dict = {"kernel": os.uname().release, "started": time.time()}
     try:
-        if args.setup_rxe:
+        if args.setup_rxe_pair:
+            args.wire = WirePair()
+            record["path"] = "wire"
+            args.device, args.netdev = args.wire.a_dev, args.wire.a
+            args.server_device, args.server_netdev = args.wire.b_dev, args.wire.b
+            setup_pair(args.wire)
+        elif args.setup_rxe:
+            record["path"] = "loopback"
             setup_rxe(args.netdev, args.address, args.device)
+        args.server_device = args.server_device or args.device
+        args.server_netdev = args.server_netdev or args.netdev
         gid = pick_gid(args.device, 1, None, args.netdev)
-        host = gid.ipv4 or args.address.split("/")[0]
-        record.update({"device": args.device, "gid_index": gid.index, "gid": gid.gid, "devices": describe()})
+        server_gid = pick_gid(args.server_device, 1, None, args.server_netdev)
+        host = server_gid.ipv4 or args.address.split("/")[0]
+        record.update({"device": args.device, "server_device": args.server_device, "gid_index": gid.index,
+                       "gid": gid.gid, "server_gid": server_gid.gid, "netdev": args.netdev,
+                       "server_netdev": args.server_netdev, "devices": describe()})
         verbs_tests = ",".join(t for t in args.tests.split(",") if t != "cm")
         record["latlab"] = run_drivers(args, host, "c", tests=verbs_tests)
         if "cm" in args.tests.split(","):
@@ -137,9 +238,12 @@ def main(argv: list[str] | None = None) -> int:
             tests = ",".join(t for t in args.tests.split(",") if t != "cm")
             record["pyverbs"] = run_drivers(args, host, "python", tests=tests)
             record["interop"] = run_drivers(args, host, "c", "python", tests=tests)
-        record["perftest"] = run_perftest(args, host, gid.index) if args.perftest else []
+        record["perftest"] = run_perftest(args, host, gid.index, server_gid.index) if args.perftest else []
     except Exception as exc:
         record["error"] = f"{type(exc).__name__}: {exc}"
+    finally:
+        if args.wire:
+            args.wire.teardown()
     tmp = args.out / "inside.json.tmp"
     tmp.write_text(json.dumps(record, indent=2))
     os.replace(tmp, args.out / "inside.json")

@@ -7,6 +7,7 @@ with neither it reports exactly what is missing.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -17,12 +18,13 @@ from typing import Any
 
 import numpy as np
 
+from latlab import vm
 from latlab.config import Section
 from latlab.errors import LatlabError
 from latlab.plugin import RunContext
 from latlab.procs import tool_version
 from latlab.results import RTT, CaseResult
-from rdma import devices, vm
+from rdma import devices
 from rdma.verbs import TESTS
 
 OWN_TIMESTAMPS = ("latlab user space CLOCK_MONOTONIC: before post_send, after the answering completion "
@@ -30,6 +32,8 @@ OWN_TIMESTAMPS = ("latlab user space CLOCK_MONOTONIC: before post_send, after th
 PERFTEST_HALF = "perftest cycle counter; its -H samples are RTT/2 for send/write, shown here ×2 as RTT"
 PERFTEST_READ = "perftest cycle counter; ib_read_lat samples are RTT"
 TCG_NOTE = "soft-RoCE in a TCG VM: absolute figures mean little, compare the ratio"
+LOOPBACK_NOTE = "rxe loopback: one device serves both ends, the traffic never crosses the veth"
+PATHS = ("wire", "loopback")  # soft-RoCE: an rxe device per veth end (the wire), or one device (rxe's loopback)
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,7 @@ class RdmaParams:
     force_vm: bool
     reference_engine: bool
     fault_check: bool
+    path: str = "wire"
 
 
 def configure(section: Section) -> RdmaParams:
@@ -61,11 +66,13 @@ def configure(section: Section) -> RdmaParams:
         vm_timeout_s=section.number("vm_timeout_s", 300.0, minimum=30.0),
         force_vm=section.boolean("force_vm", False),
         reference_engine=section.boolean("reference_engine", True),
-        fault_check=section.boolean("fault_check", False))
+        fault_check=section.boolean("fault_check", False),
+        path=section.choice("path", PATHS, "wire"))
 
 
 def inside_args(p: RdmaParams, out: Path) -> list[str]:
-    return ["--out", str(out), "--tests", ",".join(p.tests), "--size", str(p.size), "--iterations",
+    return ["--out", str(out), "--setup-rxe-pair" if p.path == "wire" else "--setup-rxe",
+            "--tests", ",".join(p.tests), "--size", str(p.size), "--iterations",
             str(p.iterations), "--warmup", str(p.warmup), *(["--events"] if p.events else []),
             *([] if p.inline else ["--no-inline"]), *(["--perftest"] if p.perftest else []),
             *(["--reference"] if p.reference_engine else []), *(["--fault-check"] if p.fault_check else [])]
@@ -100,7 +107,12 @@ class RdmaCase:
             device = p.device or present[0]
             where = f"RDMA device {device} on this host"
             subprocess.run([sys.executable, "-m", "rdma.inside", "--device", device,
-                            *(["--netdev", p.netdev] if p.netdev else []), *inside_args(p, out)],
+                            *(["--netdev", p.netdev] if p.netdev else []),
+                            *[a for a in inside_args(p, out) if not a.startswith("--setup-rxe")]],
+                           capture_output=True, text=True, timeout=p.vm_timeout_s)
+        elif devices.rxe_loadable() and not p.force_vm:
+            where = f"soft-RoCE (rxe) on this host, kernel {os.uname().release}"
+            subprocess.run([sys.executable, "-m", "rdma.inside", *inside_args(p, out)],
                            capture_output=True, text=True, timeout=p.vm_timeout_s)
         else:
             reason = vm.unavailable_reason()
@@ -109,7 +121,7 @@ class RdmaCase:
                                    timestamps=OWN_TIMESTAMPS, complete=False,
                                    note=f"skipped: no RDMA device here, and no soft-RoCE VM: {reason}")]
             script = out / "inside.sh"
-            script.write_text(f"cd {vm.REPO}\n{sys.executable} -m rdma.inside --setup-rxe "
+            script.write_text(f"cd {vm.REPO}\n{sys.executable} -m rdma.inside "
                               + " ".join(inside_args(p, out)) + "\n")
             console = ctx.workdir / "rdma-vm-console.log"  # on the host, kept until the run is recorded
             attachments["rdma-vm-console.log"] = console
@@ -130,8 +142,9 @@ class RdmaCase:
                                note="the RDMA run wrote no results (see the console log)")]
         inside = json.loads(path.read_text())
         tcg = "VM" in where
-        common = {"transport": where, "kernel": inside.get("kernel"), "device": inside.get("device"),
-                  "gid_index": inside.get("gid_index"), "gid": inside.get("gid")}
+        common = {"stack": "rdma", "transport": where, "kernel": inside.get("kernel"),
+                  "device": inside.get("device"), "server_device": inside.get("server_device"),
+                  "gid_index": inside.get("gid_index"), "gid": inside.get("gid"), "path": inside.get("path")}
         results: list[CaseResult] = []
         if "error" in inside:
             results.append(CaseResult(group=f"rdma {p.size}B", engine="latlab", role="own", metric=RTT,
@@ -147,7 +160,8 @@ class RdmaCase:
                     test = "send"  # the same RC SEND ping-pong, connected through rdma_cm
                 ok = r.get("status") == "ok" and npz.exists()
                 data = np.load(npz) if npz.exists() else None
-                notes = [TCG_NOTE if tcg and role == "own" else "", r.get("error", "")]
+                wire_note, evidence = wire_evidence(inside.get("path"), r.get("wire"), p.iterations)
+                notes = [wire_note, TCG_NOTE if tcg and role == "own" else "", r.get("error", "")]
                 if role == "own" and test in interop:
                     notes.append(f"compiled client vs pyverbs server: {interop[test]}")
                 results.append(CaseResult(
@@ -158,7 +172,8 @@ class RdmaCase:
                     figures={"completions": r.get("measured", 0),
                              "answered": r.get("server", {}).get("answered", 0)},
                     params={**common, "test": test, "inline": r.get("inline"), "events": p.events,
-                            "impl": folder, "payload_checked": True}, attachments=attachments))
+                            "impl": folder, "payload_checked": True, "evidence": evidence},
+                    attachments=attachments))
                 attachments = {}
         for impl, runs in inside.get("fault", {}).items():
             for r in runs:
@@ -173,12 +188,26 @@ class RdmaCase:
             samples = np.load(npz)["samples_ns"] if npz.exists() else None
             if samples is not None and r.get("half_rtt"):
                 samples = samples * 2
+            wire_note, evidence = wire_evidence(inside.get("path"), r.get("wire"), p.iterations)
             results.append(CaseResult(
                 group=f"rdma {test} {p.size}B", engine=r.get("tool", test), role="reference", metric=RTT,
                 timestamps=PERFTEST_HALF if r.get("half_rtt") else PERFTEST_READ, samples_ns=samples,
-                complete=r.get("status") == "ok", note=r.get("error", ""),
-                params={**common, "perftest_summary_us": r.get("summary_us", {})}))
+                complete=r.get("status") == "ok", note="; ".join(n for n in (wire_note, r.get("error", "")) if n),
+                params={**common, "perftest_summary_us": r.get("summary_us", {}), "evidence": evidence}))
         return results
+
+
+def wire_evidence(path: str | None, wire: dict[str, int] | None, iterations: int) -> tuple[str, dict[str, Any]]:
+    """The note and evidence of where soft-RoCE traffic went: across the veth (its counters), or rxe's loopback."""
+    if path == "loopback":
+        return LOOPBACK_NOTE, {"holds": False, "path": "loopback"}
+    if path != "wire" or not wire:
+        return "", {}
+    sent, got = wire.get("rxa_tx_packets", 0), wire.get("rxb_rx_packets", 0)
+    holds = sent >= iterations and got >= sent
+    note = (f"crossed the veth: rxa tx +{sent}, rxb rx +{got}" if holds else
+            f"did not cross the veth as expected: rxa tx +{sent}, rxb rx +{got}")
+    return note, {"holds": holds, "path": "wire", **wire}
 
 
 class RdmaBenchmark:

@@ -128,3 +128,22 @@ def test_apply_and_revert_on_a_fake_root_restore_exact_values(tmp_path):
     assert (fake / "proc/sys/vm/swappiness").read_text().strip() == "33"
     assert (fake / "sys/kernel/mm/transparent_hugepage/enabled").read_text().strip() == "madvise"
     assert not state.exists()
+
+
+def test_stack_checks_say_what_each_stack_needs(tmp_path, monkeypatch):
+    from hostprep.stacks import OnloadStack, RdmaStack, VendorStacks
+
+    root = tmp_path / "root"
+    (root / "sys/class/net/eth0").mkdir(parents=True)
+    (root / "proc").mkdir()
+    ctx = Context(root=root)
+    monkeypatch.delenv("ONLOAD_SRC", raising=False)
+    onload = OnloadStack().check(ctx)
+    assert onload.status == NOT_READY and "make bench-stacks" in onload.why  # no /proc/modules here
+    (root / "proc/modules").write_text("")
+    assert "ONLOAD_SRC" in OnloadStack().check(ctx).target
+    monkeypatch.setenv("ONLOAD_SRC", "/src/onload.tgz")
+    assert OnloadStack().check(ctx).status == READY
+    assert VendorStacks().check(ctx).status == NOT_APPLICABLE
+    (root / "sys/class/infiniband/mlx5_0").mkdir(parents=True)
+    assert RdmaStack().check(ctx).value == "RDMA devices: mlx5_0"

@@ -10,7 +10,8 @@ import subprocess
 import pytest
 import yaml
 
-from rdma import devices, vm
+from latlab import vm
+from rdma import devices
 
 from .conftest import REPO, latlab_cmd
 

@@ -1,6 +1,6 @@
-"""The soft-RoCE VM: Debian's kernel package booted under qemu (TCG) with virtme-ng, sharing this file system.
+"""The lab VM: Debian's kernel package booted under qemu (TCG) with virtme-ng, sharing this file system.
 
-The kernel version is pinned in rdma/KERNEL_VERSION (the Makefile reads the same file); `make vm-kernel`
+The kernel version is pinned in latlab/VM_KERNEL_VERSION (the Makefile reads the same file); `make vm-kernel`
 downloads the package with apt, unpacks it under .cache/kernel/ and installs its modules so the VM can
 load rdma_rxe. KVM is not used: here qemu asserts on MSR 0x10a with it.
 """
@@ -17,7 +17,7 @@ from pathlib import Path
 from latlab.errors import LatlabError
 
 REPO = Path(__file__).resolve().parent.parent
-KERNEL_VERSION = (Path(__file__).with_name("KERNEL_VERSION")).read_text().strip()
+KERNEL_VERSION = (Path(__file__).with_name("VM_KERNEL_VERSION")).read_text().strip()
 CACHE = REPO / ".cache" / "kernel" / KERNEL_VERSION
 
 
