@@ -7,12 +7,15 @@ setup(
         Extension(
             "toe_bench._pingpong",
             sources=["toe_bench/_pingpong.c"],
+            depends=["csrc/int64_buffer.h"],
+            include_dirs=["csrc"],
             extra_compile_args=["-O2", "-std=c11", "-Wall", "-Wextra"],
         ),
         Extension(
             "toe_bench._afxdp",
             sources=["toe_bench/_afxdp.c", "toe_bench/afxdp_core.c"],
-            depends=["toe_bench/afxdp_core.h"],
+            depends=["toe_bench/afxdp_core.h", "csrc/int64_buffer.h"],
+            include_dirs=["csrc"],
             libraries=["xdp", "bpf"],
             extra_compile_args=["-O2", "-std=gnu11", "-Wall", "-Wextra"],
         ),

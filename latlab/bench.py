@@ -63,7 +63,7 @@ def plan(config: dict[str, Any], only: list[str] | None = None) -> BenchPlan:
 
 
 @contextlib.contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
+def sigterm_as_interrupt() -> Iterator[None]:
     """A SIGTERM ends the run like Ctrl-C does: results kept, run marked incomplete, lab removed."""
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -104,7 +104,7 @@ def run_bench(config_path: Path, results_root: Path, *, local: bool = False, onl
     stop = threading.Event()
     owner = os.getpid()
     try:
-        with _sigterm_as_interrupt(), lab_cm as lab, tempfile.TemporaryDirectory(prefix="latlab-") as tmp:
+        with sigterm_as_interrupt(), lab_cm as lab, tempfile.TemporaryDirectory(prefix="latlab-") as tmp:
             _write_manifest(record, lab, bench_plan, repo or Path.cwd(), argv or sys.argv)
             ctx = RunContext(lab=lab, workdir=Path(tmp), stop=stop, quiet=not progress_enabled(), tag=tag)
             with ctx.resources:

@@ -20,8 +20,12 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     if args.vm:
         from latlab.vm_bench import print_run, run_bench_in_vm
 
-        run_dir, code = run_bench_in_vm(args.config, args.results, only=args.only, run_id=args.run_id,
-                                        timeout_s=args.vm_timeout)
+        try:
+            run_dir, code = run_bench_in_vm(args.config, args.results, only=args.only, run_id=args.run_id,
+                                            timeout_s=args.vm_timeout)
+        except KeyboardInterrupt:
+            print("latlab: interrupted; the VM was stopped, what it measured is kept", file=sys.stderr)
+            return 130
         print_run(run_dir)
         return code
     try:

@@ -36,7 +36,7 @@ def tool_version(argv: Sequence[str]) -> str:
     return "unknown: no output"
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """In the child before exec: get SIGTERM when the parent dies, so that a killed run (SIGKILL, a crash) leaves
     no server behind. Busy-polling servers such as sockperf never exit on their own."""
     import ctypes
@@ -57,7 +57,7 @@ class Proc:
         with signals_held() as came:
             self.popen = subprocess.Popen(self.argv, stdout=self._logf, stderr=subprocess.STDOUT,
                                           stdin=subprocess.DEVNULL, start_new_session=True,
-                                          preexec_fn=_die_with_parent)
+                                          preexec_fn=die_with_parent)
         if came:  # Ctrl-C (or SIGTERM) while starting it: stop it, then take the signal as it came
             self.stop()
             signal.raise_signal(came[0])

@@ -12,6 +12,7 @@ import shutil
 import signal
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from latlab.errors import LatlabError
@@ -41,9 +42,11 @@ def unavailable_reason() -> str | None:
     return None
 
 
-def run(script: Path, console_log: Path, timeout_s: float, rwdir: Path, memory: str = "2G", cpus: int = 2) -> int:
+def run(script: Path, console_log: Path, timeout_s: float, rwdir: Path, memory: str = "2G", cpus: int = 2,
+        rodirs: Sequence[Path] = ()) -> int:
     """Boot the VM, run `bash script` inside, return its exit code. The guest sees the host's file system
-    read-only except `rwdir`, where it writes its results. The console goes to `console_log`; a VM that
+    read-only except `rwdir`, where it writes its results; the guest mounts its own /tmp, /run and /var/cache,
+    so anything it needs from those goes in `rodirs`. The console goes to `console_log`; a VM that
     does not finish within `timeout_s` is killed (and the log kept)."""
     reason = unavailable_reason()
     if reason:
@@ -53,7 +56,8 @@ def run(script: Path, console_log: Path, timeout_s: float, rwdir: Path, memory: 
     # The guest mounts its own tmpfs on /tmp, so a checkout under /tmp (a CI clone, say) would vanish inside it:
     # map the repository in explicitly, read-only, and only the results folder read-write.
     argv = ["vng", "--run", str(vmlinuz()), "--disable-kvm", "--memory", memory, "--cpus", str(cpus),
-            f"--rodir={REPO}", f"--rwdir={rwdir}", "--cwd", str(REPO), "--", f"bash {script}"]
+            f"--rodir={REPO}", *(f"--rodir={d}" for d in rodirs),
+            f"--rwdir={rwdir}", "--cwd", str(REPO), "--", f"bash {script}"]
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     with open(console_log, "wb") as log:
         proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,

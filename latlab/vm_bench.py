@@ -17,9 +17,11 @@ import shlex
 import shutil
 import sys
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from latlab import vm
+from latlab.bench import sigterm_as_interrupt
 from latlab.config import load_config
 from latlab.errors import LatlabError
 from latlab.plugin import load_benchmarks
@@ -32,16 +34,24 @@ CONSOLE = "vm-console.log"
 PASS_ENV = ("ONLOAD_SRC", "LATLAB_CACHE")
 
 
-def prepare(config: dict, log_dir: Path) -> list[str]:
-    """Let each configured benchmark prepare for the VM's kernel; returns what they had to say."""
-    notes = []
+@dataclass
+class VmPreparation:
+    """What a benchmark's `prepare_vm` hands back: a line to tell the user, folders the guest must see."""
+
+    note: str = ""
+    rodirs: list[Path] = field(default_factory=list)
+
+
+def prepare(config: dict, log_dir: Path) -> VmPreparation:
+    """Let each configured benchmark prepare for the VM's kernel; returns what they said and need shared."""
+    merged = VmPreparation()
     for name, bench in load_benchmarks().items():
         hook = getattr(bench, "prepare_vm", None)
         if hook and name in config:
-            note = hook(config[name] or {}, vm.KERNEL_VERSION, log_dir)
-            if note:
-                notes.append(note)
-    return notes
+            got = hook(config[name] or {}, vm.KERNEL_VERSION, log_dir)
+            merged.note = "\n".join(n for n in (merged.note, got.note) if n)
+            merged.rodirs += got.rodirs
+    return merged
 
 
 def guest_script(config: Path, results: Path, run_id: str, only: list[str] | None, exit_file: Path) -> str:
@@ -66,7 +76,8 @@ def run_bench_in_vm(config_path: Path, results_root: Path, *, only: list[str] | 
     # The guest sees this file system read-only (its own tmpfs on /tmp): it writes only into this folder.
     out = Path(tempfile.mkdtemp(prefix=f"latlab-vm-{run_id[-6:]}-", dir="/var/tmp"))
     try:
-        for note in prepare(config, out):
+        prepared = prepare(config, out)
+        for note in prepared.note.splitlines():
             print(f"latlab: {note}", file=sys.stderr)
         guest_config = out / "config.yaml"
         shutil.copyfile(config_path, guest_config)
@@ -77,12 +88,17 @@ def run_bench_in_vm(config_path: Path, results_root: Path, *, only: list[str] | 
         print(f"latlab: booting the lab VM (kernel {vm.KERNEL_VERSION}); console: {console}", file=sys.stderr)
         failure = ""
         try:
-            vm.run(script, console, timeout_s, rwdir=out)
+            with sigterm_as_interrupt():
+                vm.run(script, console, timeout_s, rwdir=out, rodirs=prepared.rodirs)
         except LatlabError as exc:
             failure = str(exc)
+        except KeyboardInterrupt:
+            failure = "interrupted (Ctrl-C or SIGTERM): the VM was stopped"
         inner = out / "results" / run_id
         code = int(exit_file.read_text()) if exit_file.exists() else 1
         run_dir = _adopt(inner, results_root, run_id, console, failure or "the VM's bench wrote no run")
+        if failure.startswith("interrupted"):
+            raise KeyboardInterrupt
         return run_dir, code if inner.exists() and not failure else 1
     finally:
         shutil.rmtree(out, ignore_errors=True)

@@ -214,3 +214,62 @@ def test_the_notebook_draws_one_line_per_stack_against_payload(stacks_run, monke
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
     text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
     assert "stacks: af_xdp, busy-poll, dpdk, kernel" in text
+
+
+def test_a_failed_onload_build_keeps_its_log_and_leaves_no_half_build(tmp_path, monkeypatch):
+    import tarfile
+
+    from toe_bench import onload_build
+
+    tree = tmp_path / "onload-broken" / "scripts"
+    tree.mkdir(parents=True)
+    (tree / "onload_build").write_text("#!/bin/sh\necho 'make: *** [driver] Error 2'\nexit 2\n")
+    (tree / "onload_build").chmod(0o755)
+    (tree.parent / "src/lib/efhw").mkdir(parents=True)
+    (tree.parent / "src/lib/efhw/af_xdp.c").write_text("nothing to patch here\n")
+    src = tmp_path / "onload.tar.gz"
+    with tarfile.open(src, "w:gz") as tar:
+        tar.add(tree.parent, arcname="onload-broken")
+    monkeypatch.setenv("LATLAB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(onload_build, "headers_present", lambda kernelver: True)
+    log = tmp_path / "run" / "onload-build.log"
+    log.parent.mkdir()
+    with pytest.raises(onload_build.OnloadBuildError, match="patch exited 1") as err:
+        onload_build.build(src, "6.1.0-test", log_to=log)
+    assert err.value.log == log and "$ patch -p1" in log.read_text()
+    assert onload_build.find_build(src, "6.1.0-test") is None
+    leftovers = [p.name for p in (tmp_path / "cache" / "onload").iterdir()]
+    assert not any(".building-" in name for name in leftovers), leftovers
+
+
+@pytestmark_netns
+def test_ctrl_c_during_dpdk_stops_testpmd_and_removes_its_files(tmp_path):
+    import signal
+    import threading
+    import time
+
+    config = tmp_path / "dpdk.yaml"
+    config.write_text(yaml.safe_dump({"lab": {"hosts": {"a": {"address": "10.77.6.1/24", "cpu": 0},
+                                                        "b": {"address": "10.77.6.2/24", "cpu": 1}}},
+                                      "pingpong": {"stacks": ["dpdk"], "protocols": ["udp"], "duration_s": 0.3,
+                                                   "warmup": 100, "references": []}}))
+    # the kernel baseline runs first; the dpdk case is the last one
+    proc = subprocess.Popen(latlab_cmd("bench", "--config", str(config), "--results", str(tmp_path / "r")),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
+                            env={**os.environ, "CI": "true"})
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(proc.stderr.readline, "")), daemon=True)
+    reader.start()
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not _leftovers()["procs"].count("dpdk-testpmd"):
+            time.sleep(0.05)
+        assert "dpdk-testpmd" in _leftovers()["procs"], "".join(lines)[-2000:]
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=90)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, "".join(lines)[-2000:]
+    assert _leftovers() == {"procs": "", "dpdk": [], "xdp": []}

@@ -13,6 +13,8 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+#include "int64_buffer.h"
+
 #include "afxdp_core.h"
 
 #define CAPSULE "latlab.afxdp_endpoint"
@@ -91,17 +93,6 @@ static PyObject *py_reflect(PyObject *self, PyObject *args) {
     return PyUnicode_FromString(afxdp_reflect(ep, (uint16_t)port, clear_flag, idle_ns, python_stop, NULL));
 }
 
-static int get_i64(PyObject *obj, Py_buffer *view, Py_ssize_t need, const char *name) {
-    if (PyObject_GetBuffer(obj, view, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS) < 0)
-        return -1;
-    if (view->itemsize != 8 || view->len / 8 < need) {
-        PyErr_Format(PyExc_ValueError, "%s must hold at least %zd int64 items", name, need);
-        PyBuffer_Release(view);
-        return -1;
-    }
-    return 0;
-}
-
 static PyObject *py_pingpong(PyObject *self, PyObject *args) {
     (void)self;
     PyObject *handle, *send_obj, *rtt_obj;
@@ -120,9 +111,9 @@ static PyObject *py_pingpong(PyObject *self, PyObject *args) {
             PyErr_SetString(PyExc_ValueError, "MAC addresses are 6 bytes");
         goto out;
     }
-    if (get_i64(send_obj, &sv, count, "send_ns") < 0)
+    if (get_int64_buffer(send_obj, &sv, count, "send_ns") < 0)
         goto out;
-    if (get_i64(rtt_obj, &rv, count, "rtt_ns") < 0) {
+    if (get_int64_buffer(rtt_obj, &rv, count, "rtt_ns") < 0) {
         PyBuffer_Release(&sv);
         goto out;
     }

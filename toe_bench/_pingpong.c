@@ -19,6 +19,8 @@
 #define PY_SSIZE_T_CLEAN
 #define _GNU_SOURCE
 #include <Python.h>
+
+#include "int64_buffer.h"
 #include <errno.h>
 #include <stdint.h>
 #include <string.h>
@@ -109,17 +111,6 @@ static const char *rx_status(enum rx_result r) {
     }
 }
 
-static int get_buffer(PyObject *obj, Py_buffer *view, Py_ssize_t need, const char *name) {
-    if (PyObject_GetBuffer(obj, view, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS) < 0)
-        return -1;
-    if (view->itemsize != 8 || view->len / 8 < need) {
-        PyErr_Format(PyExc_ValueError, "%s must hold at least %zd int64 items", name, need);
-        PyBuffer_Release(view);
-        return -1;
-    }
-    return 0;
-}
-
 static PyObject *client_loop(PyObject *self, PyObject *args) {
     (void)self;
     int fd, stream, busy;
@@ -135,13 +126,13 @@ static PyObject *client_loop(PyObject *self, PyObject *args) {
     }
     Py_buffer sendv, rttv, corrv;
     int have_corr = corr_obj != Py_None;
-    if (get_buffer(send_obj, &sendv, count, "send_ns") < 0)
+    if (get_int64_buffer(send_obj, &sendv, count, "send_ns") < 0)
         return NULL;
-    if (get_buffer(rtt_obj, &rttv, count, "rtt_ns") < 0) {
+    if (get_int64_buffer(rtt_obj, &rttv, count, "rtt_ns") < 0) {
         PyBuffer_Release(&sendv);
         return NULL;
     }
-    if (have_corr && get_buffer(corr_obj, &corrv, count, "corrected_ns") < 0) {
+    if (have_corr && get_int64_buffer(corr_obj, &corrv, count, "corrected_ns") < 0) {
         PyBuffer_Release(&sendv);
         PyBuffer_Release(&rttv);
         return NULL;

@@ -17,6 +17,7 @@ from latlab.errors import ConfigError, MissingTool
 from latlab.plugin import RunContext
 from latlab.reference import qperf, sockperf
 from latlab.results import RTT, CaseResult
+from latlab.vm_bench import VmPreparation
 from toe_bench import stacks
 from toe_bench.stacks.base import SPIN, CaseSpec, group_name
 
@@ -212,20 +213,20 @@ class PingPongBenchmark:
     def tool_versions(self) -> dict[str, str]:
         return {"sockperf": sockperf.version(), "qperf": qperf.version()}
 
-    def prepare_vm(self, section: dict[str, Any], kernelver: str, log_dir: Path) -> str:
+    def prepare_vm(self, section: dict[str, Any], kernelver: str, log_dir: Path) -> VmPreparation:
         """Before a VM boot: build Onload from ONLOAD_SRC for the VM's kernel (the guest's file system is read-only;
-        the build is cached, so this is quick after the first time)."""
+        the build is cached, so this is quick after the first time) and share its folder with the guest."""
         wanted = section.get("stacks") or []
         src = os.environ.get("ONLOAD_SRC")
         if "onload" not in wanted or not src:
-            return ""
-        from toe_bench.onload_build import OnloadBuildError, build
+            return VmPreparation()
+        from toe_bench.onload_build import OnloadBuildError, build, cache_root
 
         try:
             built = build(Path(src), kernelver, log_to=log_dir / "onload-build.log")
         except OnloadBuildError as exc:
-            return f"onload: the build for {kernelver} failed: {exc}"
-        return f"onload: built for {kernelver} at {built.root}"
+            return VmPreparation(f"onload: the build for {kernelver} failed: {exc}")
+        return VmPreparation(f"onload: built for {kernelver} at {built.root}", [cache_root()])
 
 
 BENCHMARK = PingPongBenchmark()

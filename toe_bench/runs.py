@@ -42,6 +42,7 @@ class Runtime:
     serve: bool = True  # start latlab's (or sockperf's) own server; False: the stack's reflector answers
     ready_timeout: float = 10.0
     while_serving: Callable[[], None] | None = None  # called after the client ends, before the server stops
+    server_ready: Callable[[int], None] | None = None  # called with the port once the server says READY
 
 
 @dataclass
@@ -109,6 +110,8 @@ def run_engine(ctx: RunContext, p: PingPongParams, spec: CaseSpec, runtime: Runt
         server_ctx = running(server_argv, ctx.workdir / f"own-server-{tag}.log", "latlab server", ready="READY",
                              ready_timeout=runtime.ready_timeout)
     with server_ctx as srv:
+        if runtime.server_ready and srv is not None:
+            runtime.server_ready(spec.port)
         cli = Proc(client_argv, ctx.workdir / f"own-client-{tag}.log", "latlab client")
         # The client bounds itself (count, duration, per-echo timeout); this only guards a hung process.
         interrupted = wait_client(cli, p.duration_s + 120 if p.duration_s else None)
@@ -144,7 +147,7 @@ def run_sockperf(ctx: RunContext, p: PingPongParams, spec: CaseSpec, runtime: Ru
         client=ctx.lab.hosts["a"], server=ctx.lab.hosts["b"], proto=spec.proto, size=spec.size, busy=spec.busy,
         duration_s=p.duration_s or 1, port=spec.port, workdir=ctx.workdir, tag=f"{stack}-{spec.proto}-{spec.size}",
         client_wrap=runtime.client_wrap, server_wrap=runtime.server_wrap, serve=runtime.serve,
-        ready_timeout=runtime.ready_timeout, while_serving=runtime.while_serving)
+        ready_timeout=runtime.ready_timeout, while_serving=runtime.while_serving, server_ready=runtime.server_ready)
     note = "" if complete else "incomplete: interrupted"
     if full.malformed:
         note = f"{note}; {full.malformed} log lines skipped".strip("; ")

@@ -96,7 +96,8 @@ def version() -> str:
 def pingpong(*, client: LabHost, server: LabHost, proto: str, size: int, busy: bool, duration_s: float,
              port: int, workdir: Path, tag: str, client_wrap: Sequence[str] = (), server_wrap: Sequence[str] = (),
              serve: bool = True, ready_timeout: float = 10.0,
-             while_serving: Callable[[], None] | None = None) -> tuple[FullLog, dict[str, float], bool]:
+             while_serving: Callable[[], None] | None = None,
+             server_ready: Callable[[int], None] | None = None) -> tuple[FullLog, dict[str, float], bool]:
     """Run sockperf server on `server` and ping-pong from `client`; returns (samples, summary, complete).
 
     `client_wrap`/`server_wrap` prefix each side's argv (a user-space stack's launcher, say); with
@@ -115,6 +116,8 @@ def pingpong(*, client: LabHost, server: LabHost, proto: str, size: int, busy: b
     server_cm = running(server_argv, workdir / f"sockperf-server-{tag}.log", "sockperf server",
                         ready="listen on", ready_timeout=ready_timeout) if serve else contextlib.nullcontext()
     with server_cm:
+        if serve and server_ready:
+            server_ready(port)
         cli = Proc(client_argv, workdir / f"sockperf-client-{tag}.log", "sockperf client")
         try:
             rc = cli.wait(timeout=duration_s + 30)

@@ -22,6 +22,7 @@ from toe_bench.stacks.base import (
     CaseSpec,
     Evidence,
     Stack,
+    detach_xdp,
     ethtool_features,
     static_neighbour,
     with_evidence,
@@ -86,6 +87,8 @@ class AfXdpStack(Stack):
         tag = f"{spec.proto}-{spec.size}-{spec.port}-{engine}"
         mode = params.xdp_mode
         with contextlib.ExitStack() as stack:
+            for host in (client, server):
+                stack.callback(detach_xdp, host)
             before = namespace_counters(server)
             if engine == "sockperf":
                 # The kernel client must know the reflector's MAC (the reflector takes ARP too) and must send

@@ -203,3 +203,10 @@ def xdp_program(host: LabHost) -> dict[str, Any] | None:
         return None
     modes = {1: "native", 2: "generic", 3: "offload"}
     return {"name": xdp["prog"].get("name"), "id": xdp["prog"].get("id"), "mode": modes.get(xdp.get("mode"), "?")}
+
+
+def detach_xdp(host: LabHost) -> None:
+    """Detach whatever XDP program is left on the host's lab interface (ours: a reflector or testpmd that did not
+    get to detach its own), so that the next stack on this veth starts from a bare interface."""
+    for mode in ("xdp", "xdpgeneric", "xdpdrv"):
+        run_quiet(host.command(["ip", "link", "set", "dev", host.ifname, mode, "off"]))

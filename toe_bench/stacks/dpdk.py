@@ -16,6 +16,7 @@ from latlab.cpu import available_cpus
 from latlab.errors import LatlabError
 from latlab.netstat import delta, namespace_counters
 from latlab.plugin import RunContext
+from latlab.procs import die_with_parent
 from latlab.results import CaseResult
 from latlab.topology import Lab, LabHost
 from toe_bench.runs import Runtime, run_engine
@@ -26,6 +27,7 @@ from toe_bench.stacks.base import (
     CaseSpec,
     Evidence,
     Stack,
+    detach_xdp,
     ethtool_features,
     static_neighbour,
     with_evidence,
@@ -75,8 +77,9 @@ class Testpmd:
                              f"net_af_xdp0,iface={host.ifname},start_queue=0,queue_count=1", "--",
                              "--forward-mode=5tswap", "--nb-cores=1", "--total-num-mbufs=16384"])
         self._logf = open(log, "wb")  # noqa: SIM115 - closed in stop()
+        # It dies with this process (PR_SET_PDEATHSIG), so a killed run leaves no spinning testpmd behind.
         self.popen = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=self._logf, stderr=subprocess.STDOUT,
-                                      start_new_session=True)
+                                      start_new_session=True, preexec_fn=die_with_parent)
 
     def wait_attached(self, timeout: float) -> dict[str, Any]:
         """Wait until testpmd's AF_XDP driver has attached its XDP program to the interface."""
@@ -153,6 +156,7 @@ class DpdkStack(Stack):
         client, server = ctx.lab.hosts["a"], ctx.lab.hosts["b"]
         tag = f"{spec.proto}-{spec.size}-{spec.port}"
         with contextlib.ExitStack() as stack:
+            stack.callback(detach_xdp, server)
             stack.enter_context(static_neighbour(client, server))
             stack.enter_context(ethtool_features(client, {"tx": "off"}))
             pmd = stack.enter_context(testpmd(ctx, tag))

@@ -132,11 +132,25 @@ class OnloadStack(Stack):
                 subprocess.run(["sleep", "0.5"])
         self._launcher = None
 
-    def stackdump(self, host: LabHost) -> str:
+    def wait_accelerated(self, host: LabHost, proto: str, port: int, timeout: float = 30.0) -> bool:
+        """Wait until Onload's filter table on the host shows the server's socket accelerated: a stack's first
+        socket brings up its AF_XDP attachment, and a packet that comes before that goes to the kernel."""
+        import time
+
+        want = f"{proto.upper()} {host.address}:{port}"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            filters = self.stackdump(host, "filters")
+            if any(want in line and "ACCELERATED" in line for line in filters.splitlines()):
+                return True
+            time.sleep(0.2)
+        return False
+
+    def stackdump(self, host: LabHost, what: str = "lots") -> str:
         tool = shutil.which("onload_stackdump") or (str(self._build.stackdump) if self._build else None)
         if not tool:
             return ""
-        return run_quiet(host.command([tool, "lots"]), timeout=60).stdout
+        return run_quiet(host.command([tool, what]), timeout=60).stdout
 
     def measure(self, ctx: RunContext, params: PingPongParams, spec: CaseSpec, engine: str) -> list[CaseResult]:
         try:
@@ -148,7 +162,8 @@ class OnloadStack(Stack):
         server = ctx.lab.hosts["b"]
         dumps: list[str] = []
         runtime = Runtime(client_wrap=wrap, server_wrap=wrap, ready_timeout=60,
-                          while_serving=lambda: dumps.append(self.stackdump(server)))
+                          while_serving=lambda: dumps.append(self.stackdump(server)),
+                          server_ready=lambda port: self.wait_accelerated(server, spec.proto, port))
         before, link_before = namespace_counters(server), link_counters(server)
         if engine == "latlab":
             result = run_engine(ctx, params, spec, runtime, stack=self.name, group=self.group(spec)).result
