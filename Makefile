@@ -10,7 +10,7 @@ SYSTEM_PYTHON := /usr/bin/python3
 CONFIG ?= configs/bench.yaml
 BENCH_ARGS ?=
 
-.PHONY: bench-hosts lab-check setup setup-rdma vm-kernel bench bench-stacks bench-multicast bench-t2t bench-local bench-replay bench-rdma test lint report clean-venv
+.PHONY: bench-hosts lab-check setup setup-rdma vm-kernel onload-vm bench bench-stacks bench-multicast bench-t2t bench-local bench-replay bench-rdma test lint report clean-venv
 
 setup: $(STAMPS)/venv
 
@@ -70,7 +70,7 @@ bench: setup
 # The stack matrix in one boot of the lab VM: kernel, busy-poll, AF_XDP, DPDK, Onload (ONLOAD_SRC=<tarball or tree>)
 # and RDMA across the veth. Onload is built for the VM's kernel once and cached (LATLAB_CACHE, /var/cache/latlab).
 STACKS_CONFIG ?= configs/stacks-vm.yaml
-bench-stacks: setup setup-rdma vm-kernel
+bench-stacks: setup setup-rdma vm-kernel onload-vm
 	$(PY) -m latlab.cli bench --vm --config $(STACKS_CONFIG) $(BENCH_ARGS)
 
 # One section of the config alone.
@@ -106,7 +106,12 @@ report: setup
 lint: setup
 	$(VENV)/bin/ruff check .
 
-test: setup setup-rdma vm-kernel
+# Onload for the lab VM's kernel when ONLOAD_SRC names a source tarball or tree (built once, cached in LATLAB_CACHE).
+onload-vm: setup setup-rdma
+	@if [ -n "$$ONLOAD_SRC" ]; then $(PY) -m toe_bench.onload_build --src "$$ONLOAD_SRC" --kernelver $(KERNEL_VERSION); \
+	else echo "onload-vm: ONLOAD_SRC not set: the stack VM's onload row will say how to get Onload"; fi
+
+test: setup setup-rdma vm-kernel onload-vm
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q -ra $(PYTEST_ARGS)
 

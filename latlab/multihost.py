@@ -29,6 +29,12 @@ def _result(host_dir: Path, desc: dict[str, Any]) -> CaseResult:
     samples = send = None
     note = desc.get("note", "")
     complete = desc.get("status", {}).get("status", "ok") == "ok"
+    if desc.get("role") == "skipped" or desc.get("drop_samples"):
+        # a stack that could not run on the host, or ran without evidence that it carried the traffic: no figures
+        return CaseResult(group=desc["group"], engine=desc["engine"], role=desc.get("role", "own"),
+                          metric=desc.get("metric", "RTT"), timestamps=desc.get("timestamps", ""),
+                          complete=desc.get("role") == "skipped", note=note,
+                          params={**desc.get("params", {}), "host": host_dir.name})
     if not path.exists():
         complete, note = False, f"{path.name} was not collected from {host_dir.name}"
     elif desc.get("format") == "sockperf-full-log":

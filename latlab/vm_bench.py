@@ -55,7 +55,9 @@ def prepare(config: dict, log_dir: Path) -> VmPreparation:
 
 
 def guest_script(config: Path, results: Path, run_id: str, only: list[str] | None, exit_file: Path) -> str:
-    env = "".join(f"export {k}={shlex.quote(os.environ[k])}\n" for k in PASS_ENV if k in os.environ)
+    # as absolute paths: the guest starts in the repository, wherever this run was started
+    env = "".join(f"export {k}={shlex.quote(str(Path(os.environ[k]).resolve()))}\n"
+                  for k in PASS_ENV if os.environ.get(k))
     argv = [sys.executable, "-m", "latlab.cli", "bench", "--config", str(config), "--results", str(results),
             "--run-id", run_id, *[x for o in (only or []) for x in ("--only", o)]]
     return (f"cd {shlex.quote(str(vm.REPO))}\n{env}export CI=true PYTHONDONTWRITEBYTECODE=1\n"

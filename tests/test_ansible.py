@@ -126,7 +126,8 @@ def test_bench_playbook_runs_across_ssh_hosts_and_merges_one_run(tmp_path):
             out = playbook("-i", str(inventory), "bench.yml", "-e", f"latlab_bench_run_id={run_id}",
                            "-e", f"latlab_bench_results={results}",
                            "-e", f"latlab_bench_collect={tmp_path / 'collect'}",
-                           "-e", f"latlab_bench_controller_python={sys.executable}")
+                           "-e", f"latlab_bench_controller_python={sys.executable}",
+                           "-e", '{"latlab_bench_stacks": ["kernel", "busy-poll", "onload"]}')
             assert out.returncode == 0, out.stdout[-5000:]
         finally:
             for d in daemons:
@@ -140,6 +141,12 @@ def test_bench_playbook_runs_across_ssh_hosts_and_merges_one_run(tmp_path):
         # Measured across hosts (a functional check: sockperf keeps only what follows its own 400 ms warm-up).
         assert own["stats_ns"]["count"] > 100 and ref["stats_ns"]["count"] > 20
         assert own["params"]["host"] == "trader"
+        assert own["params"]["evidence"]["holds"] and own["params"]["stack"] == "kernel"
+        busy = rows[(f"busy-poll: {proto} 64B multi-host", "latlab")]
+        assert busy["params"]["receive"] == "blocking" and busy["stats_ns"]["count"] > 100
+        assert busy["params"]["evidence"]["holds"] and busy["params"]["evidence"]["busy_poll_rx_packets"] > 0
+    skipped = [c for c in summary["cases"] if c["role"] == "skipped"]
+    assert skipped and all("onload: not available" in c["note"] for c in skipped)  # no Onload on these hosts
     manifest = json.loads((run / "manifest.json").read_text())
     assert set(manifest["hosts"]) == {"exchange", "trader", "fanout"}
     assert all("checks" in h["hostprep"] for h in manifest["hosts"].values())

@@ -16,7 +16,9 @@ from latlab import vm
 from .conftest import REPO, latlab_cmd
 
 REASON = vm.unavailable_reason()
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(REASON is not None, reason=f"no lab VM: {REASON}")]
+# One VM boot runs every stack (about 5-8 min under TCG); Onload was built by `make onload-vm` beforehand.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1600),
+              pytest.mark.skipif(REASON is not None, reason=f"no lab VM: {REASON}")]
 ONLOAD_SRC = os.environ.get("ONLOAD_SRC")
 
 

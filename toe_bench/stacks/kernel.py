@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from latlab.netstat import delta, namespace_counters
 from latlab.plugin import RunContext
 from latlab.results import CaseResult
-from latlab.topology import Lab, LabHost
+from latlab.topology import Lab
 from toe_bench.stacks.base import BLOCK, Availability, CaseSpec, Evidence, Stack, ethtool_features, with_evidence
 
 if TYPE_CHECKING:
@@ -21,7 +21,7 @@ BUSY_POLL_US = 50
 BUSY_READ = Path("/proc/sys/net/core/busy_read")
 
 
-def kernel_received(host: LabHost, before: dict, after: dict, proto: str) -> int:
+def kernel_received(before: dict, after: dict, proto: str) -> int:
     """Datagrams (UDP) or segments (TCP) the host's kernel took in between two counter readings."""
     d = delta(before, after)
     return d["Udp"].get("InDatagrams", 0) if proto == "udp" else d["Tcp"].get("InSegs", 0)
@@ -48,7 +48,6 @@ class KernelStack(Stack):
     def measure(self, ctx: RunContext, params: PingPongParams, spec: CaseSpec, engine: str) -> list[CaseResult]:
         from toe_bench.runs import run_engine, run_sockperf
 
-        server = ctx.lab.hosts["b"]
         with self.session(ctx, spec) as runtime:
             before = {h: namespace_counters(ctx.lab.hosts[h]) for h in ("a", "b")}
             if engine == "latlab":
@@ -58,11 +57,12 @@ class KernelStack(Stack):
                 result = run_sockperf(ctx, params, spec, runtime, stack=self.name, group=self.group(spec))
                 client, srv = {}, {}
             after = {h: namespace_counters(ctx.lab.hosts[h]) for h in ("a", "b")}
-        return [with_evidence(result, self.evidence(spec, result, before, after, client, srv, server))]
+        return [with_evidence(result, self.evidence(spec, result, before, after, client, srv))]
 
-    def evidence(self, spec: CaseSpec, result: CaseResult, before: dict, after: dict, client: dict, srv: dict,
-                 server: LabHost) -> Evidence:
-        got = kernel_received(server, before["b"], after["b"], spec.proto)
+    def evidence(self, spec: CaseSpec, result: CaseResult, before: dict, after: dict, client: dict,
+                 srv: dict) -> Evidence:
+        """The server's kernel took in at least one datagram (segment) per sample."""
+        got = kernel_received(before["b"], after["b"], spec.proto)
         n = 0 if result.samples_ns is None else len(result.samples_ns)
         unit = "datagrams" if spec.proto == "udp" else "segments"
         return Evidence(got >= n, {"server_kernel_rx": got, "samples": n},
@@ -99,8 +99,9 @@ class BusyPollStack(KernelStack):
             stack.enter_context(sysctl_value(BUSY_READ, str(BUSY_POLL_US)))
             yield runtime
 
-    def evidence(self, spec: CaseSpec, result: CaseResult, before: dict, after: dict, client: dict, srv: dict,
-                 server: LabHost) -> Evidence:
+    def evidence(self, spec: CaseSpec, result: CaseResult, before: dict, after: dict, client: dict,
+                 srv: dict) -> Evidence:
+        """BusyPollRxPackets rose on both ends, and both sockets had a NAPI context."""
         polled = {h: delta(before[h], after[h])["TcpExt"].get("BusyPollRxPackets", 0) for h in ("a", "b")}
         facts = {"busy_poll_rx_packets": polled, "client_napi_id": client.get("napi_id"),
                  "server_napi_id": srv.get("napi_id")}
