@@ -10,6 +10,10 @@ from pathlib import Path
 from latlab.errors import LatlabError
 from latlab.signals import catch_ctrl_c
 
+# Exit codes, the same for every command: 0 done, 1 an error before or outside the measurement (config, lab,
+# files), 2 a report of problems found (hostprep not ready, replay errors), 3 a run whose cases did not all
+# complete, 130 interrupted.
+EXIT_CASES = 3
 DEFAULT_CONFIG = Path("configs/bench.yaml")
 DEFAULT_RESULTS = Path("results")
 
@@ -27,15 +31,27 @@ def _cmd_bench(args: argparse.Namespace) -> int:
             print("latlab: interrupted; the VM was stopped, what it measured is kept", file=sys.stderr)
             return 130
         print_run(run_dir)
-        return code
+        return code if code else cases_exit_code(run_dir)
     try:
-        run_bench(args.config, args.results, local=args.local, only=args.only, run_id=args.run_id,
-                  argv=sys.argv)
+        run_dir = run_bench(args.config, args.results, local=args.local, only=args.only, run_id=args.run_id,
+                            argv=sys.argv)
     except KeyboardInterrupt:
         print("latlab: interrupted; what was measured is kept and the run is marked incomplete",
               file=sys.stderr)
         return 130
-    return 0
+    return cases_exit_code(run_dir)
+
+
+def cases_exit_code(run_dir: Path) -> int:
+    """EXIT_CASES when a case of the run failed or is incomplete (naming them), else 0."""
+    from latlab.report import load_summary
+
+    bad = [c for c in load_summary(run_dir)["cases"] if not c.get("complete", True)]
+    if not bad:
+        return 0
+    names = "; ".join(f"{c['group']} {c['engine']}" for c in bad[:5]) + (" …" if len(bad) > 5 else "")
+    print(f"latlab: {len(bad)} case(s) failed or incomplete: {names}", file=sys.stderr)
+    return EXIT_CASES
 
 
 def _cmd_report(args: argparse.Namespace) -> int:

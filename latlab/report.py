@@ -37,7 +37,13 @@ def load_summary(run_dir: Path) -> dict[str, Any]:
     if not path.exists():
         return {"run_id": run_dir.name, "complete": False,
                 "incomplete_reason": "no summary.json: the run was killed before it finished", "cases": []}
-    return json.loads(path.read_text())
+    try:
+        summary = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise LatlabError(f"{path} is not a readable summary: {exc}") from None
+    if not isinstance(summary, dict) or not isinstance(summary.get("cases"), list):
+        raise LatlabError(f"{path} is not a latlab summary (no list of cases)")
+    return summary
 
 
 def ratio_rows(cases: list[dict[str, Any]]) -> list[tuple[str, str, dict[str, float]]]:

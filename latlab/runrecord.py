@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import secrets
 import time
 from pathlib import Path
@@ -21,6 +22,15 @@ MANIFEST = "manifest.json"
 def new_run_id() -> str:
     """Sortable and unique: UTC time to the second, then 6 random hex digits."""
     return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + secrets.token_hex(3)
+
+
+_RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+
+
+def check_run_id(run_id: str) -> None:
+    """Run ids are names, not paths: letters, digits, '.', '_' and '-', not starting with a dot."""
+    if not _RUN_ID.fullmatch(run_id) or ".." in run_id:
+        raise LatlabError(f"run id {run_id!r} is not a plain name (letters, digits, . _ -): run ids are not paths")
 
 
 def write_new(path: Path, data: str | bytes) -> None:
@@ -56,11 +66,19 @@ class RunRecord:
     @classmethod
     def create(cls, results_root: Path, run_id: str | None = None) -> RunRecord:
         """Make a fresh run folder; an explicit run id that exists is an error, a generated one retries."""
-        results_root.mkdir(parents=True, exist_ok=True)
+        if run_id is not None:
+            check_run_id(run_id)
+        try:
+            results_root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise LatlabError(f"cannot create the results folder {results_root}: {exc.strerror}") from None
         for _ in range(20):
             rid = run_id or new_run_id()
             try:
                 (results_root / rid).mkdir()
+            except PermissionError:
+                raise LatlabError(f"cannot write in the results folder {results_root}: permission denied "
+                                  "(choose another with --results)") from None
             except FileExistsError:
                 if run_id:
                     raise LatlabError(f"run {rid} already exists in {results_root}") from None

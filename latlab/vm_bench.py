@@ -27,7 +27,7 @@ from latlab.errors import LatlabError
 from latlab.plugin import load_benchmarks
 from latlab.report import render, render_matrix
 from latlab.results import CaseResult
-from latlab.runrecord import RunRecord, new_run_id
+from latlab.runrecord import RunRecord, check_run_id, new_run_id
 
 CONSOLE = "vm-console.log"
 # Settings the guest needs from this environment (where the user's Onload source is, say).
@@ -72,6 +72,8 @@ def run_bench_in_vm(config_path: Path, results_root: Path, *, only: list[str] | 
     if reason:
         raise LatlabError(f"the lab VM cannot start here: {reason}")
     config = load_config(config_path)  # a broken file is refused before the boot
+    if run_id is not None:
+        check_run_id(run_id)
     run_id = run_id or new_run_id()
     if (results_root / run_id).exists():
         raise LatlabError(f"{results_root / run_id} already exists; results are never overwritten")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -61,3 +63,56 @@ def test_a_run_killed_before_its_summary_reads_as_incomplete(tmp_path):
     rec.write_json("manifest.json", {})
     summary = load_summary(rec.dir)
     assert summary["complete"] is False and "killed" in summary["incomplete_reason"]
+
+
+def test_run_ids_are_names_not_paths(tmp_path):
+    from latlab.errors import LatlabError
+    from latlab.runrecord import RunRecord
+
+    root = tmp_path / "results"
+    for bad in ("../../x", "/abs", "a/b", ".hidden", "..", ""):
+        with pytest.raises(LatlabError, match="not a plain name"):
+            RunRecord.create(root, bad)
+    assert not (tmp_path / "x").exists() and not root.exists()
+    assert RunRecord.create(root, "nightly-2026.12.02_a").dir == root / "nightly-2026.12.02_a"
+
+
+def test_an_unwritable_results_folder_is_named(tmp_path, monkeypatch):
+    from latlab.errors import LatlabError
+    from latlab.runrecord import RunRecord
+
+    def refuse(self, *args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(Path, "mkdir", refuse)
+    with pytest.raises(LatlabError, match=f"cannot create the results folder {tmp_path / 'r'}"):
+        RunRecord.create(tmp_path / "r")
+
+
+def test_a_corrupt_summary_is_named_by_report(tmp_path):
+    import subprocess
+    import sys
+
+    run = tmp_path / "run1"
+    run.mkdir()
+    (run / "summary.json").write_text('{"cases": [')
+    out = subprocess.run([sys.executable, "-m", "latlab.cli", "report", str(run)], capture_output=True, text=True)
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert f"{run / 'summary.json'} is not a readable summary" in out.stderr
+
+
+def test_a_run_with_a_failed_case_exits_3(tmp_path):
+    from latlab.cli import EXIT_CASES, cases_exit_code
+
+    record = RunRecord.create(tmp_path, "r1")
+    ok = CaseResult(group="udp 64B busy-poll", engine="latlab", role="own", metric=RTT, timestamps="t",
+                    samples_ns=np.arange(1, 50))
+    record.add(ok, 250_000_000)
+    record.finish(complete=True)
+    assert cases_exit_code(record.dir) == 0
+    record = RunRecord.create(tmp_path, "r2")
+    record.add(ok, 250_000_000)
+    record.add(CaseResult(group="dpdk: udp 64B busy-poll", engine="latlab", role="own", metric=RTT, timestamps="t",
+                          complete=False, note="failed: testpmd exited 1"), 250_000_000)
+    record.finish(complete=True)
+    assert cases_exit_code(record.dir) == EXIT_CASES == 3

@@ -12,6 +12,7 @@ import argparse
 import ipaddress
 import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -29,6 +30,20 @@ def mac_bytes(text: str) -> bytes:
     return bytes(int(p, 16) for p in parts)
 
 
+def attached_program(ifname: str) -> dict[str, object] | None:
+    """The XDP program on the interface now ({"name", "id", "mode"}), as `ip` reports it from this namespace."""
+    out = subprocess.run(["ip", "-j", "-d", "link", "show", "dev", ifname], capture_output=True, text=True,
+                         timeout=30)
+    try:
+        xdp = json.loads(out.stdout)[0].get("xdp") or {}
+    except (json.JSONDecodeError, IndexError):
+        return None
+    if "prog" not in xdp:
+        return None
+    modes = {1: "native", 2: "generic", 3: "offload"}
+    return {"name": xdp["prog"].get("name"), "id": xdp["prog"].get("id"), "mode": modes.get(xdp.get("mode"), "?")}
+
+
 def ip_u32(address: str) -> int:
     """The address as the u32 whose memory layout is network byte order (what the C side copies)."""
     return int.from_bytes(ipaddress.IPv4Address(address).packed, sys.byteorder)
@@ -42,7 +57,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
     handle = _afxdp.open(args.ifname, args.queue, args.mode == "native", args.zero_copy)
     try:
         mode = {"xdp_mode": args.mode, "bind": "zero-copy" if _afxdp.zero_copy(handle) else "copy",
-                "ifname": args.ifname, "queue": args.queue}
+                "ifname": args.ifname, "queue": args.queue, "xdp_program": attached_program(args.ifname)}
         print("READY", flush=True)
         record: dict[str, object] = {**mode}
         with gc_paused():

@@ -79,7 +79,7 @@ def _prepare(stack: str, address: str, workdir: Path, side: str) -> None:
         return
     ifname = interface_for(address)
     saved = {"ifname": ifname, "features": read_features(LabHost("here", address, None, ifname=ifname)),
-             "busy_read": BUSY_READ.read_text().strip()}
+             "busy_read": BUSY_READ.read_text().strip() if BUSY_READ.exists() else None}
     (workdir / f"saved-{side}-{stack}.json").write_text(json.dumps(saved))
     subprocess.run(["ethtool", "-K", ifname, "gro", "on", "tso", "off"], capture_output=True, timeout=30)
     _write_busy_read(str(BUSY_POLL_US))
@@ -92,7 +92,8 @@ def _restore(workdir: Path) -> None:
         args = [x for k in ("gro", "tso") if k in features for x in (k, features[k])]
         if args:
             subprocess.run(["ethtool", "-K", saved["ifname"], *args], capture_output=True, timeout=30)
-        _write_busy_read(saved["busy_read"])
+        if saved["busy_read"] is not None:
+            _write_busy_read(saved["busy_read"])
         path.unlink()
 
 

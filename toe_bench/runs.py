@@ -40,7 +40,7 @@ class Runtime:
     server_wrap: list[str] = field(default_factory=list)
     engine_args: list[str] = field(default_factory=list)
     serve: bool = True  # start latlab's (or sockperf's) own server; False: the stack's reflector answers
-    ready_timeout: float = 10.0
+    ready_timeout: float = 30.0  # a first start in the emulated VM (cold caches, numpy) can take 10 s and more
     while_serving: Callable[[], None] | None = None  # called after the client ends, before the server stops
     server_ready: Callable[[int], None] | None = None  # called with the port once the server says READY
 

@@ -16,6 +16,7 @@ from latlab.plugin import RunContext
 from latlab.procs import Proc, running
 from latlab.results import CaseResult
 from latlab.topology import Lab, LabHost
+from toe_bench.runs import Runtime, last_json, run_sockperf, wait_client
 from toe_bench.stacks.base import (
     SPIN,
     Availability,
@@ -24,9 +25,9 @@ from toe_bench.stacks.base import (
     Stack,
     detach_xdp,
     ethtool_features,
+    interface_mac,
     static_neighbour,
     with_evidence,
-    xdp_program,
 )
 
 if TYPE_CHECKING:
@@ -97,27 +98,23 @@ class AfXdpStack(Stack):
                 stack.enter_context(ethtool_features(client, {"tx": "off"}))
             refl = stack.enter_context(reflector(ctx, server, spec.port, mode, clear_sockperf_flag=engine == "sockperf",
                                                  tag=tag))
-            attached = {"server": xdp_program(server)}
             if engine == "latlab":
-                result, client_status = self._own(ctx, params, spec, mode, tag, attached)
+                result, client_status = self._own(ctx, params, spec, mode, tag)
             else:
-                from toe_bench.runs import Runtime, run_sockperf
-
                 result = run_sockperf(ctx, params, spec, Runtime(serve=False), stack=self.name,
                                       group=self.group(spec), role="context")
                 result.note = REFLECTOR_NOTE + (f"; {result.note}" if result.note else "")
                 client_status = {}
             stack.close()  # the reflector reports its counters as it stops
-            reflected = _last_json(refl.output())
+            reflected = last_json(refl.output()) or {}
             after = namespace_counters(server)
+        # each endpoint reports the XDP program on its interface once its socket is bound
+        attached = {"server": reflected.get("xdp_program"), "client": client_status.get("xdp_program")}
         return [with_evidence(result, self._evidence(spec, result, reflected, client_status, attached,
                                                      delta(before, after)))]
 
-    def _own(self, ctx: RunContext, params: PingPongParams, spec: CaseSpec, mode: str, tag: str,
-             attached: dict[str, Any]) -> tuple[CaseResult, dict[str, Any]]:
-        from toe_bench.runs import last_json, wait_client
-        from toe_bench.stacks.base import interface_mac
-
+    def _own(self, ctx: RunContext, params: PingPongParams, spec: CaseSpec, mode: str,
+             tag: str) -> tuple[CaseResult, dict[str, Any]]:
         client, server = ctx.lab.hosts["a"], ctx.lab.hosts["b"]
         out = ctx.workdir / f"afxdp-{tag}.npz"
         argv = client.command([
@@ -128,9 +125,6 @@ class AfXdpStack(Stack):
             "--count", str(params.count), "--duration", str(params.duration_s), "--timeout", str(params.timeout_s),
             "--out", str(out), *(["--cpu", str(client.cpu)] if client.cpu is not None else [])])
         cli = Proc(argv, ctx.workdir / f"afxdp-client-{tag}.log", "AF_XDP client")
-        with contextlib.suppress(LatlabError):
-            cli.wait_for_output("READY", 30)
-            attached["client"] = xdp_program(client)
         interrupted = wait_client(cli, params.duration_s + 120 if params.duration_s else None)
         status = last_json(cli.output()) or {}
         base = {"params": {"xdp_mode": status.get("xdp_mode", mode), "bind": status.get("bind"),
@@ -146,13 +140,13 @@ class AfXdpStack(Stack):
         return self.row(spec, "latlab af_xdp", "own", TIMESTAMPS, samples_ns=data["rtt_ns"], send_ns=data["send_ns"],
                         warmup=int(status.get("warmup", 0)), complete=complete, note=note, **base), status
 
-    def _evidence(self, spec: CaseSpec, result: CaseResult, reflected: dict[str, Any] | None,
+    def _evidence(self, spec: CaseSpec, result: CaseResult, reflected: dict[str, Any],
                   client_status: dict[str, Any], attached: dict[str, Any], kernel: dict) -> Evidence:
         n = 0 if result.samples_ns is None else len(result.samples_ns)
-        answered = (reflected or {}).get("counters", {}).get("answered", 0)
+        answered = reflected.get("counters", {}).get("answered", 0)
         kernel_rx = kernel["Udp"].get("InDatagrams", 0)
         facts: dict[str, Any] = {"xdp_programs": attached, "reflector_answered": answered,
-                                 "reflector_mode": {k: (reflected or {}).get(k) for k in ("xdp_mode", "bind")},
+                                 "reflector_mode": {k: reflected.get(k) for k in ("xdp_mode", "bind")},
                                  "server_kernel_udp_in": kernel_rx, "samples": n}
         if client_status.get("counters"):
             facts["client_counters"] = client_status["counters"]
@@ -163,9 +157,3 @@ class AfXdpStack(Stack):
         prog = attached.get("server") or {}
         return Evidence(holds, facts, f"XDP program {prog.get('name')} ({prog.get('mode')}) on the server, its "
                                       f"socket answered {answered} for {n} samples, server kernel UDP in +{kernel_rx}")
-
-
-def _last_json(text: str) -> dict[str, Any] | None:
-    from toe_bench.runs import last_json
-
-    return last_json(text)

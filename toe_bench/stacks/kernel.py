@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -11,6 +12,7 @@ from latlab.netstat import delta, namespace_counters
 from latlab.plugin import RunContext
 from latlab.results import CaseResult
 from latlab.topology import Lab
+from toe_bench.engine import SO_BUSY_POLL
 from toe_bench.stacks.base import BLOCK, Availability, CaseSpec, Evidence, Stack, ethtool_features, with_evidence
 
 if TYPE_CHECKING:
@@ -77,8 +79,12 @@ class BusyPollStack(KernelStack):
             "on both ends (without a NAPI context busy polling silently does nothing)")
 
     def detect(self, lab: Lab | None = None) -> Availability:
-        if not BUSY_READ.exists():
-            return Availability(False, "this kernel has no busy polling (CONFIG_NET_RX_BUSY_POLL)")
+        # the socket option, not net.core.busy_read: that sysctl exists in the root namespace only
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            try:
+                probe.setsockopt(socket.SOL_SOCKET, SO_BUSY_POLL, BUSY_POLL_US)
+            except OSError as exc:
+                return Availability(False, f"this kernel has no busy polling (CONFIG_NET_RX_BUSY_POLL): {exc.strerror}")
         return Availability(True)
 
     def needs(self) -> list[str]:
