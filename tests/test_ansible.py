@@ -98,6 +98,7 @@ class Sshd:
 
 
 @needs_netns
+@pytest.mark.timeout(600)
 @pytest.mark.skipif(not Path("/usr/sbin/sshd").exists(), reason="openssh-server not installed: make setup")
 def test_bench_playbook_runs_across_ssh_hosts_and_merges_one_run(tmp_path):
     before_sessions = set(subprocess.run(["pgrep", "-f", "sshd: root@notty"], capture_output=True,
@@ -127,7 +128,7 @@ def test_bench_playbook_runs_across_ssh_hosts_and_merges_one_run(tmp_path):
                            "-e", f"latlab_bench_results={results}",
                            "-e", f"latlab_bench_collect={tmp_path / 'collect'}",
                            "-e", f"latlab_bench_controller_python={sys.executable}",
-                           "-e", '{"latlab_bench_stacks": ["kernel", "busy-poll", "onload"]}')
+                           "-e", '{"latlab_bench_stacks": ["kernel", "busy-poll", "onload"], "latlab_bench_seconds": 1}')
             assert out.returncode == 0, out.stdout[-5000:]
         finally:
             for d in daemons:

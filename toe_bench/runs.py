@@ -106,7 +106,7 @@ def run_engine(ctx: RunContext, p: PingPongParams, spec: CaseSpec, runtime: Runt
     if runtime.serve:
         server_argv = server.command([*runtime.server_wrap, *engine, "server", *common,
                                       *(["--cpu", str(server.cpu)] if server.cpu is not None else []),
-                                      "--idle-timeout", str(max(5.0, p.timeout_s * 2))])
+                                      "--idle-timeout", str(max(60.0, p.timeout_s * 4))])
         server_ctx = running(server_argv, ctx.workdir / f"own-server-{tag}.log", "latlab server", ready="READY",
                              ready_timeout=runtime.ready_timeout)
     with server_ctx as srv:

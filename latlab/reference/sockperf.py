@@ -120,7 +120,7 @@ def pingpong(*, client: LabHost, server: LabHost, proto: str, size: int, busy: b
             server_ready(port)
         cli = Proc(client_argv, workdir / f"sockperf-client-{tag}.log", "sockperf client")
         try:
-            rc = cli.wait(timeout=duration_s + 30)
+            rc = cli.wait(timeout=duration_s + 90)  # a slow start (the emulated VM) must not cut it short
             if rc != 0:
                 raise LatlabError(f"sockperf ping-pong exited {rc}: {cli.tail()}")
             if while_serving:
