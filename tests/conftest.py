@@ -7,6 +7,7 @@ import secrets
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -40,6 +41,18 @@ def short_config(tmp: Path, **pingpong: object) -> Path:
 
 def latlab_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "latlab.cli", *args]
+
+
+def started_bench(config: Path, results: Path) -> tuple[subprocess.Popen, list[str], threading.Thread]:
+    """`latlab bench` started in the background (to be interrupted): the process, its stderr lines as they come,
+    and the thread reading them (join it after the process ends to have them all)."""
+    proc = subprocess.Popen(latlab_cmd("bench", "--config", str(config), "--results", str(results)),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
+                            env={**os.environ, "CI": "true"})
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(proc.stderr.readline, "")), daemon=True)
+    reader.start()
+    return proc, lines, reader
 
 
 @pytest.fixture

@@ -128,7 +128,8 @@ def test_bench_playbook_runs_across_ssh_hosts_and_merges_one_run(tmp_path):
                            "-e", f"latlab_bench_results={results}",
                            "-e", f"latlab_bench_collect={tmp_path / 'collect'}",
                            "-e", f"latlab_bench_controller_python={sys.executable}",
-                           "-e", '{"latlab_bench_stacks": ["kernel", "busy-poll", "onload"], "latlab_bench_seconds": 1}')
+                           "-e", json.dumps({"latlab_bench_stacks": ["kernel", "busy-poll", "onload"],
+                                             "latlab_bench_seconds": 1}))
             assert out.returncode == 0, out.stdout[-5000:]
         finally:
             for d in daemons:

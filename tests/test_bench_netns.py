@@ -11,7 +11,6 @@ import stat
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -22,7 +21,7 @@ from latlab import hdr
 from latlab.analysis import read_hgrm
 from latlab.errors import LabUnavailable
 
-from .conftest import REPO, latlab_cmd, needs_netns, short_config
+from .conftest import REPO, latlab_cmd, needs_netns, short_config, started_bench
 
 pytestmark = needs_netns
 
@@ -187,12 +186,7 @@ def _interrupt_bench(tmp_path: Path, protocols: list[str], after_start_s: float)
     Returns (exit code, stdout, stderr, run folder)."""
     config = short_config(tmp_path, protocols=protocols, duration_s=20, count=50_000_000)
     results = tmp_path / "r"
-    proc = subprocess.Popen(latlab_cmd("bench", "--config", str(config), "--results", str(results)),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
-                            env={**os.environ, "CI": "true"})
-    err_lines: list[str] = []
-    reader = threading.Thread(target=lambda: err_lines.extend(iter(proc.stderr.readline, "")), daemon=True)
-    reader.start()
+    proc, err_lines, reader = started_bench(config, results)
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not any("running udp" in line for line in err_lines):

@@ -20,7 +20,7 @@ from toe_bench import plugin, stacks
 from toe_bench.stacks.base import Evidence, with_evidence
 from toe_bench.stacks.dpdk import parse_forward_stats
 
-from .conftest import NETNS_REASON, REPO, latlab_cmd
+from .conftest import NETNS_REASON, REPO, latlab_cmd, started_bench
 
 HOST_STACKS = ("kernel", "busy-poll", "af_xdp", "dpdk")
 
@@ -245,7 +245,6 @@ def test_a_failed_onload_build_keeps_its_log_and_leaves_no_half_build(tmp_path, 
 @pytestmark_netns
 def test_ctrl_c_during_dpdk_stops_testpmd_and_removes_its_files(tmp_path):
     import signal
-    import threading
     import time
 
     config = tmp_path / "dpdk.yaml"
@@ -254,12 +253,7 @@ def test_ctrl_c_during_dpdk_stops_testpmd_and_removes_its_files(tmp_path):
                                       "pingpong": {"stacks": ["dpdk"], "protocols": ["udp"], "duration_s": 0.3,
                                                    "warmup": 100, "references": []}}))
     # the kernel baseline runs first; the dpdk case is the last one
-    proc = subprocess.Popen(latlab_cmd("bench", "--config", str(config), "--results", str(tmp_path / "r")),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
-                            env={**os.environ, "CI": "true"})
-    lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.extend(iter(proc.stderr.readline, "")), daemon=True)
-    reader.start()
+    proc, lines, _ = started_bench(config, tmp_path / "r")
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and not _leftovers()["procs"].count("dpdk-testpmd"):

@@ -35,6 +35,7 @@ from toe_bench.stacks.onload import installed_onload
 
 STACKS = ("kernel", "busy-poll", "onload")  # the stacks a lab host runs through this module
 ENGINE = [sys.executable, "-m", "toe_bench.engine"]
+SERVER_LIFETIME_S = 900  # servers outlive the SSH session that starts them: bounded even if `stop` never comes
 
 
 def _counters() -> dict[str, dict[str, int]]:
@@ -110,8 +111,8 @@ def serve(args: argparse.Namespace) -> dict[str, Any]:
             ("sockperf", [*wrap, "sockperf", "server", "-i", args.host, "-p", str(args.port + 1),
                           *(["--tcp"] if args.proto == "tcp" else []), *(["--nonblocked"] if busy else [])])):
         log = open(args.workdir / f"server-{args.stack}-{args.proto}-{name}.log", "wb")  # noqa: SIM115
-        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True)
+        proc = subprocess.Popen(["timeout", str(SERVER_LIFETIME_S), *argv], stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
         pids.append(proc.pid)
     (args.workdir / f"pids-{args.stack}-{args.proto}.json").write_text(json.dumps(pids))
     time.sleep(2)  # both print when they listen; the client retries TCP connects anyway
