@@ -86,8 +86,8 @@ def _prepare(stack: str, address: str, workdir: Path, side: str) -> None:
     _write_busy_read(str(BUSY_POLL_US))
 
 
-def _restore(workdir: Path) -> None:
-    for path in sorted(workdir.glob("saved-*.json")):
+def _restore(workdir: Path, side: str) -> None:
+    for path in sorted(workdir.glob(f"saved-{side}-*.json")):
         saved = json.loads(path.read_text())
         features = saved["features"]
         args = [x for k in ("gro", "tso") if k in features for x in (k, features[k])]
@@ -180,7 +180,7 @@ def client(args: argparse.Namespace) -> list[dict[str, Any]]:
                             "note": ("evidence: " if holds else "not accelerated: ") + summary,
                             "drop_samples": not holds})
     finally:
-        _restore(args.workdir)
+        _restore(args.workdir, "client")
     return descriptors
 
 
@@ -189,7 +189,8 @@ def stop(args: argparse.Namespace) -> None:
         for pid in json.loads(path.read_text()):
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGTERM)
-    _restore(args.workdir)
+        path.unlink()
+    _restore(args.workdir, "server")
 
 
 def main(argv: list[str] | None = None) -> int:
