@@ -24,8 +24,10 @@ ITERATIONS = 300
 def rdma_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("rdma")
     config = tmp / "rdma.yaml"
+    # rxe's loopback (one device): this test holds the verbs engines, pyverbs, rdma_cm and the fault check; the
+    # wire path (a device per veth end) is held by test_stack_vm.py
     config.write_text(yaml.safe_dump({"rdma": {"iterations": ITERATIONS, "warmup": 30, "fault_check": True,
-                                               "vm_timeout_s": 330}}))
+                                               "vm_timeout_s": 330, "path": "loopback"}}))
     out = subprocess.run(latlab_cmd("bench", "--config", str(config), "--results", str(tmp / "r")),
                          capture_output=True, text=True, cwd=REPO, timeout=400, env={**os.environ, "CI": "true"})
     assert out.returncode == 0, out.stderr[-2000:]
