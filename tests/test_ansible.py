@@ -141,7 +141,11 @@ def test_bench_playbook_runs_across_ssh_hosts_and_merges_one_run(tmp_path):
                 d.stop()
     run = results / run_id
     summary = json.loads((run / "summary.json").read_text())
-    assert summary["complete"]
+    # sockperf busy-polls through net.core.busy_read, which only the root namespace can set: on these namespace
+    # hosts its busy-poll rows must say so, not show figures under the stack's name
+    incomplete = [c for c in summary["cases"] if not c["complete"]]
+    assert all(c["group"].startswith("busy-poll:") and c["engine"] == "sockperf" and
+               c["note"].startswith("not accelerated") for c in incomplete), incomplete
     rows = {(c["group"], c["engine"]): c for c in summary["cases"]}
     for proto in ("udp", "tcp"):
         own, ref = rows[(f"{proto} 64B multi-host", "latlab")], rows[(f"{proto} 64B multi-host", "sockperf")]
