@@ -31,17 +31,15 @@ def mac_bytes(text: str) -> bytes:
 
 
 def attached_program(ifname: str) -> dict[str, object] | None:
-    """The XDP program on the interface now ({"name", "id", "mode"}), as `ip` reports it from this namespace."""
+    """The XDP program on the interface now, as `ip` reports it from this namespace."""
+    from toe_bench.stacks.base import xdp_of
+
     out = subprocess.run(["ip", "-j", "-d", "link", "show", "dev", ifname], capture_output=True, text=True,
                          timeout=30)
     try:
-        xdp = json.loads(out.stdout)[0].get("xdp") or {}
+        return xdp_of(json.loads(out.stdout)[0])
     except (json.JSONDecodeError, IndexError):
         return None
-    if "prog" not in xdp:
-        return None
-    modes = {1: "native", 2: "generic", 3: "offload"}
-    return {"name": xdp["prog"].get("name"), "id": xdp["prog"].get("id"), "mode": modes.get(xdp.get("mode"), "?")}
 
 
 def ip_u32(address: str) -> int:

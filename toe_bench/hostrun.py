@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from latlab.netstat import delta
+from latlab.netstat import delta, namespace_counters
 from latlab.topology import LabHost
 from toe_bench.stacks import get
 from toe_bench.stacks.base import read_features
@@ -39,10 +39,8 @@ SERVER_LIFETIME_S = 900  # servers outlive the SSH session that starts them: bou
 
 
 def _counters() -> dict[str, dict[str, int]]:
-    from latlab.netstat import _table
-
-    text = Path("/proc/net/snmp").read_text() + Path("/proc/net/netstat").read_text()
-    return {t: _table(text, t) for t in ("Udp", "Tcp", "TcpExt")}
+    """Udp, Tcp and TcpExt counters of this host (its own namespace)."""
+    return namespace_counters(LabHost("here", "", None))
 
 
 def interface_for(address: str) -> str:

@@ -196,10 +196,15 @@ def interface_mac(host: LabHost) -> str:
 def xdp_program(host: LabHost) -> dict[str, Any] | None:
     """The XDP program attached to the host's lab interface ({"name", "id", "mode"}), or None."""
     try:
-        xdp = link_info(host).get("xdp")
+        return xdp_of(link_info(host))
     except OSError:
         return None
-    if not xdp or "prog" not in xdp:
+
+
+def xdp_of(link: dict[str, Any]) -> dict[str, Any] | None:
+    """The XDP program in one interface of `ip -j -d link show` output, or None."""
+    xdp = link.get("xdp") or {}
+    if "prog" not in xdp:
         return None
     modes = {1: "native", 2: "generic", 3: "offload"}
     return {"name": xdp["prog"].get("name"), "id": xdp["prog"].get("id"), "mode": modes.get(xdp.get("mode"), "?")}
