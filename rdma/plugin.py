@@ -1,6 +1,6 @@
 """The `rdma` benchmark: verbs latency (latlab's pyverbs drivers) beside perftest on the same device, same run.
 
-With an RDMA device on this host it runs here; without one it boots the soft-RoCE VM (rdma/vm.py);
+With an RDMA device on this host it runs here; without one it boots the soft-RoCE VM (latlab/vm.py);
 with neither it reports exactly what is missing.
 """
 

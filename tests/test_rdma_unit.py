@@ -7,8 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from latlab import vm
 from latlab.errors import LatlabError
-from rdma import devices, perftest, vm
+from rdma import devices, perftest
 
 
 def fake_sysfs(root: Path) -> Path:
