@@ -13,7 +13,7 @@ messages = st.lists(st.binary(min_size=1, max_size=60), max_size=30)
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.text(alphabet="ABCDEFGHIJ0123456789", min_size=1, max_size=10), st.integers(0, 2**64 - 1), messages)
+@given(st.text(alphabet="ABCDEFGHIJ0123456789", min_size=1, max_size=10), st.integers(0, m.MAX_SEQUENCE - 30), messages)
 def test_round_trip(session, seq, msgs):
     raw = m.encode_packet(session, seq, msgs)
     pkt = m.decode_packet(raw)
@@ -41,6 +41,8 @@ GOOD = m.encode_packet("S", 1, [b"abc", b"defg"])
     (GOOD[:18] + b"\x00\x01" + GOOD[20:], "count_mismatch"),
     (GOOD[:20] + b"\x00\x00" + GOOD[20:], "zero_length"),
     (m.encode_heartbeat("S", 1) + b"x", "trailing_bytes"),
+    (m.encode_heartbeat("S", (1 << 64) - 1), "sequence_out_of_range"),
+    (m.HEADER.pack(m.session_bytes("S"), (1 << 63) - 1, 2) + GOOD[20:], "sequence_out_of_range"),
 ])
 def test_every_malformed_kind(raw, kind):
     with pytest.raises(m.MoldError) as err:

@@ -95,6 +95,40 @@ def test_heartbeat_and_end_of_session_reveal_a_lost_tail():
     assert sub.done and sub.summary()["sha256"] == digest(20)
 
 
+def test_a_sequence_past_int64_is_malformed_and_the_subscriber_runs_on():
+    sub, _ = make()
+    sub.on_packet(packet(1, 10), 1)
+    for seq in ((1 << 64) - 1, 1 << 63, (1 << 63) - 5):
+        sub.on_packet(m.HEADER.pack(m.session_bytes("S"), seq, 10) + packet(11, 10)[20:], 2)
+    sub.on_packet(m.encode_heartbeat("S", (1 << 64) - 1), 3)
+    assert sub.malformed["sequence_out_of_range"] == 4 and sub.samples == 1
+    sub.on_packet(packet(11, 10), 4)
+    sub.on_packet(m.encode_end_of_session("S", 21), 5)
+    assert sub.done and sub.delivered == 20 and sub.summary()["sha256"] == digest(20)
+
+
+def test_an_end_of_session_behind_what_was_delivered_is_malformed_not_the_end():
+    sub, _ = make()
+    sub.on_packet(packet(1, 20), 1)
+    sub.on_packet(m.encode_end_of_session("S", 5), 2)
+    assert not sub.done and sub.malformed["sequence_backwards"] == 1 and not sub.summary()["complete"]
+    sub.on_packet(packet(21, 10), 3)
+    sub.on_packet(m.encode_end_of_session("S", 31), 4)
+    assert sub.done and sub.delivered == 30
+
+
+def test_complete_needs_no_gap_outstanding():
+    sub, requests = make()
+    sub.on_packet(packet(1, 10), 1)
+    sub.on_packet(packet(21, 10), 2)             # 11..20 missing
+    sub.on_packet(m.encode_end_of_session("S", 31), 3)
+    assert not sub.done and requests[0] == (11, 10)
+    sub.on_packet(m.encode_end_of_session("S", 41), 4)   # a second end that disagrees is refused
+    assert sub.malformed["end_of_session_moved"] == 1 and sub.end_sequence == 31
+    sub.on_packet(packet(11, 10), 5, live=False)
+    assert sub.done and sub.delivered == 30
+
+
 def _scenario() -> list[bytes]:
     """In order, a gap, duplicates, a heartbeat, every malformed kind, a wrong session, and the end."""
     good = [packet(1, 10), packet(11, 10), packet(21, 10)]

@@ -56,6 +56,12 @@ static const char *check(const unsigned char *d, Py_ssize_t end, Py_ssize_t *at)
         return "short_header";
     }
     unsigned count = (unsigned)(d[18] << 8 | d[19]);
+    uint64_t seq = get_be64(d + SESSION_LEN);
+    unsigned ahead = (count == HEARTBEAT || count == END_OF_SESSION) ? 0 : count;
+    if (seq > (uint64_t)INT64_MAX - ahead) {
+        *at = SESSION_LEN;
+        return "sequence_out_of_range";
+    }
     if (count == HEARTBEAT || count == END_OF_SESSION) {
         *at = HEADER_LEN;
         return end == HEADER_LEN ? NULL : "trailing_bytes";

@@ -15,8 +15,10 @@ HEADER = struct.Struct(">10sQH")
 HEADER_LEN = HEADER.size
 HEARTBEAT = 0
 END_OF_SESSION = 0xFFFF
+MAX_SEQUENCE = (1 << 63) - 1  # the last sequence a signed 64-bit counter (and every int64 array) holds
 DEFAULT_PAYLOAD = 1472  # an Ethernet MTU of 1500 less IPv4 and UDP headers, as real feeds use
-MALFORMED_KINDS = ("short_header", "length_past_end", "count_mismatch", "zero_length", "trailing_bytes")
+MALFORMED_KINDS = ("short_header", "sequence_out_of_range", "length_past_end", "count_mismatch", "zero_length",
+                   "trailing_bytes")
 
 
 class MoldError(ValueError):
@@ -93,6 +95,8 @@ def decode_header(data: bytes | memoryview) -> tuple[bytes, int, int]:
 def decode_packet(data: bytes | memoryview) -> Packet:
     """Decode and validate a whole packet; any layout error raises MoldError with its kind."""
     session, sequence, count = decode_header(data)
+    if sequence + (0 if count in (HEARTBEAT, END_OF_SESSION) else count) > MAX_SEQUENCE:
+        raise MoldError("sequence_out_of_range", f"sequence {sequence} (+{count}) passes {MAX_SEQUENCE}")
     if count in (HEARTBEAT, END_OF_SESSION):
         if len(data) != HEADER_LEN:
             raise MoldError("trailing_bytes", f"{len(data) - HEADER_LEN} bytes after a count-{count} header")

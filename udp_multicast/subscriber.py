@@ -77,7 +77,8 @@ class Subscriber:
 
     @property
     def done(self) -> bool:
-        return self.end_sequence is not None and self.expected >= self.end_sequence
+        """The end of session met the next expected sequence with no gap outstanding."""
+        return self.end_sequence is not None and self.expected == self.end_sequence and not self.pending
 
     def _bad(self, kind: str, data: bytes) -> None:
         self.malformed[kind] += 1
@@ -99,6 +100,9 @@ class Subscriber:
             self._bad("wrong_session", data)
             return
         if count == moldudp64.END_OF_SESSION:
+            if seq < self.expected or (self.end_sequence is not None and seq != self.end_sequence):
+                self._bad("sequence_backwards" if seq < self.expected else "end_of_session_moved", data)
+                return
             self.end_sequence = seq
             self._gap_check(seq, t_user)
             return
