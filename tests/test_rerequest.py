@@ -34,7 +34,19 @@ def test_refuses_unknown_session_and_far_future():
     assert s.answer(b"S         ", 51, 5, 1472) is None
     assert s.answer(b"S         ", 10**12, 5, 1472) is None
     s.add_packet(b"garbage")
-    assert len(s.messages) == 50
+    assert s.stored == 50
+
+
+def test_each_session_is_answered_from_its_own_messages():
+    s = Store(max_sessions=2)
+    s.add_packet(m.encode_packet("A", 1, [b"a1", b"a2", b"a3"]))
+    s.add_packet(m.encode_packet("B", 1, [b"b1", b"b2"]))      # a rollover: a new session on the same group
+    s.add_packet(m.encode_packet("A", 4, [b"a4"]))
+    assert m.decode_packet(s.answer(m.session_bytes("A"), 1, 10, 1472)).messages == [b"a1", b"a2", b"a3", b"a4"]
+    assert m.decode_packet(s.answer(m.session_bytes("B"), 1, 10, 1472)).messages == [b"b1", b"b2"]
+    assert s.answer(m.session_bytes("B"), 3, 1, 1472) is None    # A's sequence 3 is not B's
+    s.add_packet(m.encode_packet("C", 1, [b"c1"]))              # room for two: B, seen longest ago, goes
+    assert s.answer(m.session_bytes("B"), 1, 1, 1472) is None and s.stored == 5
 
 
 def test_token_bucket_limits_each_requester():

@@ -40,11 +40,20 @@ class TokenBucket:
 
 
 class Store:
-    """Messages by sequence number, as seen on the feed."""
+    """Messages by session and sequence number, as seen on the feed.
 
-    def __init__(self) -> None:
-        self.messages: dict[int, bytes] = {}
-        self.session: bytes | None = None
+    Two sessions can share a group (a daily rollover starts a new one while the old one's late
+    requests still come in), so every session keeps its own sequence space and answers only from it.
+    At most `max_sessions` are kept; the one seen longest ago makes room for a new one.
+    """
+
+    def __init__(self, max_sessions: int = 4) -> None:
+        self.sessions: dict[bytes, dict[int, bytes]] = {}
+        self.max_sessions = max_sessions
+
+    @property
+    def stored(self) -> int:
+        return sum(len(messages) for messages in self.sessions.values())
 
     def add_packet(self, data: bytes) -> None:
         if check_packet(data) is not None:
@@ -52,19 +61,25 @@ class Store:
         packet = moldudp64.decode_packet(data)
         if packet.is_heartbeat or packet.is_end_of_session:
             return
-        self.session = self.session or packet.session
+        messages = self.sessions.pop(packet.session, None)
+        if messages is None:
+            messages = {}
+            while len(self.sessions) >= self.max_sessions:
+                del self.sessions[next(iter(self.sessions))]
+        self.sessions[packet.session] = messages  # most recently seen last
         for i, m in enumerate(packet.messages):
-            self.messages.setdefault(packet.sequence + i, m)
+            messages.setdefault(packet.sequence + i, m)
 
     def answer(self, session: bytes, first: int, count: int, payload: int) -> bytes | None:
-        """One packet of stored messages from `first` (at most `count`, fitting `payload`), or None."""
-        if session != self.session or first not in self.messages:
+        """One packet of the session's stored messages from `first` (at most `count`, fitting `payload`), or None."""
+        messages = self.sessions.get(session)
+        if messages is None or first not in messages:
             return None
         out: list[bytes] = []
         size = moldudp64.HEADER_LEN
         seq = first
-        while len(out) < count and seq in self.messages:
-            m = self.messages[seq]
+        while len(out) < count and seq in messages:
+            m = messages[seq]
             if size + 2 + len(m) > payload:
                 break
             out.append(m)
@@ -117,7 +132,7 @@ def serve(args: argparse.Namespace) -> dict[str, object]:
                     counts["answered"] += 1
     except KeyboardInterrupt:
         pass
-    return {"stored": len(store.messages), **counts}
+    return {"stored": store.stored, "sessions": len(store.sessions), **counts}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
