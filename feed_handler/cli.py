@@ -42,7 +42,7 @@ def _text(result, only: set[str] | None) -> str:
     ]
     for s in result.error_samples:
         where = f"offset {s['offset']}" if "offset" in s else f"packet {s['packet']}"
-        lines.append(f"  {s['kind']} at {where}: {s['hex']}")
+        lines.append(f"  {s['kind']} at {where}: " + " ".join(x for x in (s["hex"], s.get("detail", "")) if x))
     lines.append("")
     lines.append(f"{'symbol':<8} {'bid':>20} {'ask':>20} {'bid lvls':>8} {'ask lvls':>8} {'orders':>7}")
     for inst in result.instruments(only):

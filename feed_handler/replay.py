@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import gzip
 import time
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,6 +13,7 @@ from feed_handler.itch import price_to_str
 from udp_multicast import moldudp64
 
 PCAP_MAGICS = {b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4", b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d"}
+PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"
 
 
 def new_books(engine: str) -> Any:
@@ -34,13 +35,41 @@ def _counts(books: Any) -> tuple[dict[str, int], dict[str, int], list[tuple[str,
 
 
 def detect_format(path: Path) -> str:
+    """binaryfile, binaryfile.gz, pcap, pcapng (a capture may also be gzip'd: pcap.gz, pcapng.gz)."""
     with open(path, "rb") as f:
         head = f.read(4)
-    if head[:2] == b"\x1f\x8b":
-        return "binaryfile.gz"
-    if head in PCAP_MAGICS:
-        return "pcap"
-    return "binaryfile"
+        gzipped = head[:2] == b"\x1f\x8b"
+        if gzipped:
+            f.seek(0)
+            try:
+                head = zlib.decompressobj(wbits=31).decompress(f.read(4096), 4)
+            except zlib.error:
+                head = b""
+    kind = "pcap" if head in PCAP_MAGICS else "pcapng" if head == PCAPNG_MAGIC else "binaryfile"
+    return kind + ".gz" if gzipped else kind
+
+
+def _gunzip(raw: bytes, result: ReplayResult, chunk: int = 1 << 16) -> bytes:
+    """What a gzip stream holds; a corrupt or cut stream gives what came before the damage, counted."""
+    out: list[bytes] = []
+    stream = zlib.decompressobj(wbits=31)
+    pos = 0
+    try:
+        while pos < len(raw):
+            if stream.eof:  # concatenated members, as `cat a.gz b.gz` makes
+                raw, pos = stream.unused_data + raw[pos:], 0
+                stream = zlib.decompressobj(wbits=31)
+            out.append(stream.decompress(raw[pos:pos + chunk]))  # in chunks: a damaged one keeps those before
+            pos += chunk
+        if not stream.eof:
+            raise zlib.error("the stream ends before its end marker")
+    except zlib.error as exc:
+        data = b"".join(out)
+        result.errors["gzip_corrupt"] = result.errors.get("gzip_corrupt", 0) + 1
+        result.error_samples.append({"kind": "gzip_corrupt", "offset": len(data), "hex": "",
+                                     "detail": f"{exc}; {len(data):,} bytes decompressed before it"})
+        return data
+    return b"".join(out)
 
 
 @dataclass
@@ -86,11 +115,12 @@ class ReplayResult:
 
 
 def _pcap_chunks(path: Path, result: ReplayResult) -> Iterator[tuple[memoryview, int]]:
-    """Message blocks of each MoldUDP64 packet, with sequence and layout problems counted."""
-    from latlab.pcap import read_udp
+    """Message blocks of each MoldUDP64 packet, with sequence, layout and capture problems counted."""
+    from latlab.pcap import UdpCapture
 
+    capture = UdpCapture(path)
     expected: int | None = None
-    for n, dgram in enumerate(read_udp(path)):
+    for n, dgram in enumerate(capture.datagrams()):
         result.packets += 1
         try:
             _session, seq, count = moldudp64.decode_header(dgram.payload)
@@ -103,6 +133,12 @@ def _pcap_chunks(path: Path, result: ReplayResult) -> Iterator[tuple[memoryview,
             _count(result, "mold_sequence_gap" if seq > expected else "mold_sequence_backwards", n, dgram.payload)
         expected = seq + count
         yield moldudp64.message_blocks(dgram.payload), n
+    for kind, frame, data in capture.problem_samples:
+        if len(result.error_samples) < 10:
+            result.error_samples.append({"kind": f"pcap_{kind}", "packet": frame, "hex": data[:16].hex(" "),
+                                         "detail": capture.describe_problems()})
+    for kind, n in capture.problems.items():
+        result.errors[f"pcap_{kind}"] = result.errors.get(f"pcap_{kind}", 0) + n
 
 
 def _count(result: ReplayResult, kind: str, where: int, data: bytes) -> None:
@@ -116,7 +152,7 @@ def replay(path: Path, engine: str = "c") -> ReplayResult:
     fmt = detect_format(path)
     result = ReplayResult(path=str(path), format=fmt, engine=engine)
     books = new_books(engine)
-    if fmt == "pcap":
+    if fmt.startswith("pcap"):
         t0 = time.perf_counter()
         chunks = list(_pcap_chunks(path, result))
         result.load_seconds = time.perf_counter() - t0
@@ -127,9 +163,9 @@ def replay(path: Path, engine: str = "c") -> ReplayResult:
         result.feed_seconds = time.perf_counter() - t0
     else:
         t0 = time.perf_counter()
-        data = gzip.decompress(path.read_bytes()) if fmt == "binaryfile.gz" else path.read_bytes()
+        data = _gunzip(path.read_bytes(), result) if fmt == "binaryfile.gz" else path.read_bytes()
         result.load_seconds = time.perf_counter() - t0
-        mold_errors = {}
+        mold_errors = dict(result.errors)
         t0 = time.perf_counter()
         books.feed(data)
         result.feed_seconds = time.perf_counter() - t0
@@ -137,7 +173,7 @@ def replay(path: Path, engine: str = "c") -> ReplayResult:
     result.messages = books.messages
     result.type_counts = dict(sorted(type_counts.items()))
     result.errors = {**mold_errors, **errors}
-    where = "packet" if fmt == "pcap" else "offset"
+    where = "packet" if fmt.startswith("pcap") else "offset"
     result.error_samples += [{"kind": k, where: off, "hex": data.hex(" ")} for k, off, data in samples]
     result.books = books.snapshot()
     result.symbols = books.symbols() if callable(books.symbols) else dict(books.symbols)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gzip
 import json
+import struct
 import subprocess
 
 import pytest
@@ -20,6 +22,9 @@ def files(tmp_path_factory):
     write_binaryfile(PARAMS, d / "s.bin")
     write_binaryfile(PARAMS, d / "s.bin.gz")
     write_pcap(PARAMS, d / "s.pcap")
+    # pcapng is what tshark and dumpcap write by default: the real tool converts the capture
+    subprocess.run(["editcap", "-F", "pcapng", str(d / "s.pcap"), str(d / "s.pcapng")], check=True, timeout=60)
+    (d / "s.pcapng.gz").write_bytes(gzip.compress((d / "s.pcapng").read_bytes()))
     return d
 
 
@@ -29,7 +34,7 @@ def run(*args: str) -> subprocess.CompletedProcess:
 
 def test_all_file_kinds_and_both_engines_give_the_same_books(files):
     outs = []
-    for name in ("s.bin", "s.bin.gz", "s.pcap"):
+    for name in ("s.bin", "s.bin.gz", "s.pcap", "s.pcapng", "s.pcapng.gz"):
         for engine in ("c", "python"):
             out = run(str(files / name), "--json", "--engine", engine)
             assert out.returncode == 0, out.stderr
@@ -40,7 +45,7 @@ def test_all_file_kinds_and_both_engines_give_the_same_books(files):
     for other in outs[1:]:
         assert other["instruments"] == first["instruments"]
         assert other["type_counts"] == first["type_counts"]
-    assert outs[-1]["format"] == "pcap" and outs[-1]["packets"] > 100
+    assert [o["format"] for o in outs[4::2]] == ["pcap", "pcapng", "pcapng.gz"] and outs[-1]["packets"] > 100
 
 
 def test_text_output_and_symbol_filter(files):
@@ -80,3 +85,39 @@ def test_a_file_that_is_not_itch_is_reported_not_crashed(tmp_path):
     assert report["errors"] and report["instruments"] == []
     missing = run(str(tmp_path / "nope.bin"))
     assert missing.returncode == 1 and "no such file" in missing.stderr
+
+
+def test_a_capture_cut_mid_record_is_an_error_with_the_bytes_not_read(files, tmp_path):
+    whole = run(str(files / "s.pcap"), "--json")
+    full = json.loads(whole.stdout)
+    data = (files / "s.pcap").read_bytes()
+    cut = tmp_path / "cut.pcap"
+    cut.write_bytes(data[:len(data) // 2])
+    out = run(str(cut))
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert "pcap_capture_truncated=1" in out.stdout and "bytes after the last whole record were not read" in out.stdout
+    report = json.loads(run(str(cut), "--json").stdout)
+    assert 0 < report["packets"] < full["packets"] and report["errors"]["pcap_capture_truncated"] == 1
+    ngcut = tmp_path / "cut.pcapng"
+    ng = (files / "s.pcapng").read_bytes()
+    ngcut.write_bytes(ng[:len(ng) - 100])
+    assert "pcap_capture_truncated=1" in run(str(ngcut)).stdout
+
+
+def test_broken_frames_and_a_corrupt_gzip_are_counted_errors_not_tracebacks(files, tmp_path):
+    data = (files / "s.pcap").read_bytes()
+    sec, frac, caplen, _wire = struct.unpack_from("<IIII", data, 24)
+    frame = bytearray(data[40:40 + caplen])
+    frame[14] = 0x4F                                   # IHL 15: a 60-byte IP header in a shorter frame
+    short = frame[:14 + 40]
+    bad = tmp_path / "short-ip.pcap"
+    bad.write_bytes(data[:24] + struct.pack("<IIII", sec, frac, len(short), len(short)) + short + data[24:])
+    out = run(str(bad))
+    assert out.returncode == 2 and "pcap_ip_header_past_frame=1" in out.stdout and "Traceback" not in out.stderr
+    raw = (files / "s.bin.gz").read_bytes()
+    broken = tmp_path / "broken.bin.gz"
+    broken.write_bytes(raw[:len(raw) // 2] + bytes(200) + raw[len(raw) // 2 + 200:])
+    out = run(str(broken), "--json")
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    report = json.loads(out.stdout)
+    assert report["errors"]["gzip_corrupt"] == 1 and report["messages"] > 0  # what came before the damage
