@@ -527,10 +527,26 @@ static PyObject *Books_symbols(Books *b, PyObject *Py_UNUSED(ignored)) {
     for (int loc = 0; out && loc < NLOCATE; loc++) {
         if (!b->has_sym[loc])
             continue;
+        /* Alpha fields are space padded: strip spaces only; any byte outside printable ASCII is shown
+         * as \xNN (the same text as feed_handler.book.symbol_text) */
         int n = 8;
         while (n > 0 && b->sym[loc][n - 1] == ' ')
             n--;
-        PyObject *key = PyLong_FromLong(loc), *v = PyUnicode_DecodeLatin1(b->sym[loc], n, NULL);
+        char text[8 * 4];
+        int len = 0;
+        for (int i = 0; i < n; i++) {
+            unsigned char c = (unsigned char)b->sym[loc][i];
+            if (c >= 0x20 && c < 0x7f) {
+                text[len++] = (char)c;
+            } else {
+                static const char hex[] = "0123456789abcdef";
+                text[len++] = '\\';
+                text[len++] = 'x';
+                text[len++] = hex[c >> 4];
+                text[len++] = hex[c & 15];
+            }
+        }
+        PyObject *key = PyLong_FromLong(loc), *v = PyUnicode_DecodeASCII(text, len, NULL);
         if (!key || !v || PyDict_SetItem(out, key, v) < 0) {
             Py_XDECREF(key);
             Py_XDECREF(v);

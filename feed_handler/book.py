@@ -27,6 +27,12 @@ _U16 = __import__("struct").Struct(">H")
 BID, ASK = 0, 1
 
 
+def symbol_text(raw: bytes) -> str:
+    """An ITCH alpha field as text: trailing space padding stripped (spaces only), every byte outside
+    printable ASCII shown as \\xNN, so that a tab or a latin-1 byte is visible and never mistaken for padding."""
+    return "".join(chr(c) if 0x20 <= c < 0x7F else f"\\x{c:02x}" for c in raw.rstrip(b" "))
+
+
 class Level(NamedTuple):
     price: int
     shares: int
@@ -160,7 +166,7 @@ class Books:
                 self._add(new, locate, side, price, shares)
         elif t == "R":
             locate = _U16.unpack_from(data, start + 1)[0]
-            self.symbols[locate] = bytes(data[start + 11:start + 19]).decode("latin-1").rstrip()
+            self.symbols[locate] = symbol_text(bytes(data[start + 11:start + 19]))
 
     def _add(self, ref: int, locate: int, side: int, price: int, shares: int) -> None:
         book = self.books.get(locate)

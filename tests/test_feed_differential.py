@@ -56,3 +56,26 @@ def test_fuzz_compiled_books_with_the_reference_as_oracle(session_frames, junk, 
         c.feed(data)
         py.feed(data)
         assert _state(c) == _state(py)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(min_size=8, max_size=8))
+def test_both_books_show_any_stock_directory_symbol_the_same(raw):
+    """Alpha fields are space padded: spaces only are stripped, other bytes (tab, NBSP, ...) shown escaped."""
+    frame = itch.frame(itch.encode(itch.make("R", stock_locate=7, stock=raw)))
+    shown = []
+    for engine in ("c", "python"):
+        books = new_books(engine)
+        books.feed(frame)
+        shown.append((books.symbols() if callable(books.symbols) else books.symbols)[7])
+    assert shown[0] == shown[1]
+    assert shown[0].isascii() and shown[0].isprintable() and not shown[0].endswith(" ")
+
+
+def test_a_symbol_with_a_tab_or_nbsp_is_not_mistaken_for_padding():
+    for raw, text in ((b"AB\t     ", "AB\\x09"), (b"AB\xa0     ", "AB\\xa0"), (b"AB C    ", "AB C")):
+        frame = itch.frame(itch.encode(itch.make("R", stock_locate=7, stock=raw)))
+        for engine in ("c", "python"):
+            books = new_books(engine)
+            books.feed(frame)
+            assert (books.symbols() if callable(books.symbols) else books.symbols)[7] == text
