@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass
+from decimal import ROUND_HALF_EVEN, Decimal
 
 import simplefix
 
@@ -47,6 +48,47 @@ def encode(msg_type: str, sender: str, target: str, seq: int, fields: list[tuple
 def price_text(price: int) -> str:
     """ITCH/OUCH prices have 4 implied decimals."""
     return f"{price // 10_000}.{price % 10_000:04d}"
+
+
+REJECT_INCORRECT_DATA_FORMAT = 6  # SessionRejectReason(373)
+_INTEGER = re.compile(r"-?[0-9]{1,18}")
+
+
+class FieldError(ValueError):
+    """A client's field that is missing, not a number, or out of range; `tag` names it."""
+
+    def __init__(self, tag: int, text: str) -> None:
+        super().__init__(f"tag {tag}: {text}")
+        self.tag = tag
+
+
+def int_field(msg: FixMessage, tag: int, lo: int, hi: int, default: int | None = None) -> int:
+    """An integer field within lo..hi (FIX int: optional sign, digits only; no nan, inf or 1e3)."""
+    text = msg.get(tag)
+    if not text:
+        if default is None:
+            raise FieldError(tag, "missing")
+        return default
+    if not _INTEGER.fullmatch(text):
+        raise FieldError(tag, f"{text[:20]!r} is not an integer")
+    value = int(text)
+    if not lo <= value <= hi:
+        raise FieldError(tag, f"{value} is outside {lo}..{hi}")
+    return value
+
+
+def price_field(msg: FixMessage, tag: int) -> int:
+    """A price field in units of 1/10,000 (0 when absent: the order's checks refuse it)."""
+    text = msg.get(tag)
+    if not text:
+        return 0
+    try:
+        price = parse_price(text)
+    except ValueError:
+        raise FieldError(tag, f"{text[:20]!r} is not a price (digits, at most 4 decimals)") from None
+    if price >= 1 << 32:
+        raise FieldError(tag, f"{text[:20]!r} is above the largest price ({price_text((1 << 32) - 1)})")
+    return price
 
 
 def parse_price(text: str) -> int:
@@ -126,14 +168,52 @@ def new_order_single(sender: str, target: str, seq: int, cl_ord_id: str, symbol:
         (44, price_text(price)), (59, TIF_IOC)], sending_time=stamp)
 
 
+@dataclass
+class OrderState:
+    """An order's running totals, as every ExecutionReport states them: CumQty is the sum of the fills,
+    AvgPx their volume-weighted price, LeavesQty what is still open (0 once the order is done)."""
+
+    qty: int
+    cum_qty: int = 0
+    notional: int = 0  # sum of shares × price (4 implied decimals)
+    done: bool = False
+
+    def fill(self, shares: int, price: int) -> None:
+        self.cum_qty += shares
+        self.notional += shares * price
+        self.done = self.done or self.cum_qty >= self.qty
+
+    @property
+    def leaves_qty(self) -> int:
+        return 0 if self.done else self.qty - self.cum_qty
+
+    @property
+    def avg_px(self) -> str:
+        """The volume-weighted price of the fills, exact to 8 decimals (0 before any)."""
+        if not self.cum_qty:
+            return "0"
+        avg = Decimal(self.notional) / Decimal(self.cum_qty) / 10_000
+        return format(avg.quantize(Decimal("0.00000001"), rounding=ROUND_HALF_EVEN).normalize(), "f")
+
+    def status(self, exec_type: str) -> str:
+        """OrdStatus(39) after this report."""
+        if exec_type == EXEC_REJECTED:
+            return "8"
+        if exec_type == EXEC_CANCELED:
+            return "4"
+        if self.cum_qty >= self.qty:
+            return "2"
+        return "1" if self.cum_qty else "0"
+
+
 def execution_report(sender: str, target: str, seq: int, *, order_id: str, cl_ord_id: str, exec_id: str,
-                     exec_type: str, symbol: str, side: str, qty: int, last_qty: int = 0, last_px: int = 0,
-                     text: str = "") -> bytes:
-    status = {EXEC_NEW: "0", EXEC_TRADE: "2" if last_qty == qty else "1", EXEC_CANCELED: "4", EXEC_REJECTED: "8"}
+                     exec_type: str, symbol: str, side: str, qty: int, state: OrderState, last_qty: int = 0,
+                     last_px: int = 0, text: str = "") -> bytes:
+    """An ExecutionReport(8) whose CumQty/AvgPx/LeavesQty/OrdStatus come from the order's state after it."""
     fields: list[tuple[int, str | int]] = [
-        (37, order_id), (11, cl_ord_id), (17, exec_id), (150, exec_type), (39, status[exec_type]), (55, symbol),
-        (54, side), (38, qty), (32, last_qty), (31, price_text(last_px)), (151, 0), (14, last_qty),
-        (6, price_text(last_px))]
+        (37, order_id), (11, cl_ord_id), (17, exec_id), (150, exec_type), (39, state.status(exec_type)),
+        (55, symbol), (54, side), (38, qty), (32, last_qty), (31, price_text(last_px)),
+        (151, state.leaves_qty), (14, state.cum_qty), (6, state.avg_px)]
     if text:
         fields.append((58, text))
     return encode(EXECUTION_REPORT, sender, target, seq, fields)

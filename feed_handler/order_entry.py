@@ -22,6 +22,7 @@ REJECT_PRICE = "X"       # invalid price (off the penny grid, or zero)
 REJECT_STOCK = "S"       # invalid stock
 REJECT_OTHER = "O"
 MAX_SHARES = 1_000_000
+MAX_HEARTBEAT_S = 3600
 
 
 @dataclass
@@ -33,6 +34,7 @@ class Outcome:
     reject: str = ""
     text: str = ""
     fills: list[Fill] = field(default_factory=list)
+    match_numbers: list[int] = field(default_factory=list)  # per fill: the number its ITCH E message carries
     canceled: int = 0
 
 
@@ -81,9 +83,10 @@ class Venue:
         for f in out.fills:
             self.takers[f.ref] = user
         if out.fills:
+            out.match_numbers = [next(self.matches) for _ in out.fills]
             messages = [itch.encode(itch.make("E", stock_locate=locate, timestamp=itch.timestamp_now(),
-                                              order_ref=f.ref, executed_shares=f.shares,
-                                              match_number=next(self.matches))) for f in out.fills]
+                                              order_ref=f.ref, executed_shares=f.shares, match_number=match))
+                        for f, match in zip(out.fills, out.match_numbers, strict=True)]
             for m in messages:
                 self.book.apply(m)
             self.publish(messages)
@@ -111,7 +114,7 @@ class OuchHandler:
         out = self.venue.enter(session.user or "", msg.token, msg.side, msg.shares, msg.stock, msg.price)
         if out is None:
             return
-        ts = time.time_ns()
+        ts = itch.timestamp_now()  # OUCH 4.2: nanoseconds since midnight, as ITCH
         if out.reject:
             session.send_sequenced(ouch.OUTBOUND.encode(ouch.OUTBOUND.make(
                 "J", timestamp=ts, token=msg.token, reason=out.reject)), now)
@@ -121,10 +124,10 @@ class OuchHandler:
             time_in_force=msg.time_in_force, firm=msg.firm, display=msg.display, order_ref=out.order_ref,
             capacity=msg.capacity, intermarket_sweep=msg.intermarket_sweep, minimum_quantity=msg.minimum_quantity,
             cross_type=msg.cross_type, order_state="L", bbo_weight=" ")), now)
-        for f in out.fills:
+        for f, match in zip(out.fills, out.match_numbers, strict=True):
             session.send_sequenced(ouch.OUTBOUND.encode(ouch.OUTBOUND.make(
                 "E", timestamp=ts, token=msg.token, executed_shares=f.shares, execution_price=f.price,
-                liquidity_flag="R", match_number=f.ref)), now)
+                liquidity_flag="R", match_number=match)), now)
         if out.canceled:
             session.send_sequenced(ouch.OUTBOUND.encode(ouch.OUTBOUND.make(
                 "C", timestamp=ts, token=msg.token, decrement_shares=out.canceled, reason="I")), now)
@@ -180,9 +183,15 @@ class FixSession:
                 self._send(fix44.LOGOUT, [(58, "logon rejected: not authorized")], now)
                 self.closed = "logon rejected"
                 return
-            self.user, self.peer = user, msg.get(49)
-            self.heartbeat_s = float(msg.get(108, "30") or 30)
-            self._send(fix44.LOGON, [(98, 0), (108, int(self.heartbeat_s))], now)
+            self.peer = msg.get(49)
+            try:
+                heartbeat = fix44.int_field(msg, 108, 1, MAX_HEARTBEAT_S, default=30)
+            except fix44.FieldError as exc:
+                self._send(fix44.LOGOUT, [(58, f"logon rejected: {exc}")], now)
+                self.closed = f"logon rejected: {exc}"
+                return
+            self.user, self.heartbeat_s = user, float(heartbeat)
+            self._send(fix44.LOGON, [(98, 0), (108, heartbeat)], now)
             return
         if msg.type == fix44.NEW_ORDER_SINGLE:
             self._order(msg, now)
@@ -195,28 +204,35 @@ class FixSession:
     def _order(self, msg: fix44.FixMessage, now: float) -> None:
         side = {fix44.SIDE_BUY: "B", fix44.SIDE_SELL: "S"}.get(msg.get(54), "?")
         try:
-            shares, price = int(msg.get(38) or 0), fix44.parse_price(msg.get(44) or "0")
-        except ValueError:
-            shares, price = 0, 0
+            shares = fix44.int_field(msg, 38, 0, 2**32 - 1)
+            price = fix44.price_field(msg, 44)
+        except fix44.FieldError as exc:
+            self._send(fix44.REJECT, [(45, msg.get(34)), (371, exc.tag), (372, msg.type),
+                                      (373, fix44.REJECT_INCORRECT_DATA_FORMAT), (58, str(exc))], now)
+            return
         out = self.venue.enter(self.user or "", msg.get(11), side, shares, msg.get(55), price)
         if out is None:
             return
         common = {"order_id": str(out.order_ref), "cl_ord_id": msg.get(11), "symbol": msg.get(55),
                   "side": msg.get(54), "qty": shares}
+        state = fix44.OrderState(shares)
 
         def report(exec_type: str, **extra: object) -> None:
             self.out.append(fix44.execution_report(self.comp_id, self.peer, self.seq, exec_id=str(next(self.exec_ids)),
-                                                   exec_type=exec_type, **common, **extra))  # type: ignore[arg-type]
+                                                   exec_type=exec_type, state=state, **common, **extra))  # type: ignore[arg-type]
             self.seq += 1
             self.last_sent = now
 
         if out.reject:
+            state.done = True
             report(fix44.EXEC_REJECTED, text=out.text)
             return
         report(fix44.EXEC_NEW)
         for f in out.fills:
+            state.fill(f.shares, f.price)
             report(fix44.EXEC_TRADE, last_qty=f.shares, last_px=f.price)
         if out.canceled:
+            state.done = True
             report(fix44.EXEC_CANCELED, text="IOC remainder canceled")
 
     def tick(self, now: float) -> bytes:

@@ -211,3 +211,80 @@ def test_exchange_drops_a_client_that_stops_reading(loopback_exchange):
         assert conn.sock.fileno() == -1 and not ex.conns
         assert any("stops reading" in line for line in ex.closed_log), ex.closed_log
         assert ex.venue.counts["orders"] > 1000
+
+
+@pytest.mark.parametrize("heartbeat", ["abc", "nan", "inf", "-5", "0", "1e3", "99999999999999999999999"])
+def test_a_bad_heartbtint_ends_that_logon_alone_with_the_reason(heartbeat):
+    s, venue = fix_session()
+    raw = fix44.encode(fix44.LOGON, "CLIENT", "LATLABX", 1, [(98, 0), (108, heartbeat), (553, "ALICE"), (554, "pw")])
+    (out,) = fix44.FixReader().feed(s.receive(raw, 0.0))
+    assert out.type == fix44.LOGOUT and "108" in out.get(58) and s.closed and s.user is None
+    other, _ = fix_session()                     # another session on the same venue is untouched
+    other.venue = venue
+    (ack,) = fix44.FixReader().feed(other.receive(logon(), 0.0))
+    assert ack.type == fix44.LOGON
+
+
+@pytest.mark.parametrize(("tag", "value"), [(38, "abc"), (38, "nan"), (38, "1e3"), (44, "inf"), (44, "1.23456"),
+                                            (44, "99999999999")])
+def test_a_bad_numeric_order_field_gets_a_session_reject_naming_the_tag(tag, value):
+    s, venue = fix_session()
+    s.receive(logon(), 0.0)
+    fields = {11: "CL9", 55: "LLTRIG", 54: fix44.SIDE_BUY, 38: "100", 40: "2", 44: "100.0100", 59: fix44.TIF_IOC}
+    fields[tag] = value
+    raw = fix44.encode(fix44.NEW_ORDER_SINGLE, "CLIENT", "LATLABX", 2, list(fields.items()))
+    (rej,) = fix44.FixReader().feed(s.receive(raw, 0.1))
+    assert rej.type == fix44.REJECT and rej.get(371) == str(tag) and rej.get(373) == "6" and rej.get(45) == "2"
+    assert not s.closed and venue.counts["orders"] == 0
+    order = fix44.new_order_single("CLIENT", "LATLABX", 3, "CL1", "LLTRIG", fix44.SIDE_BUY, 10, 1_000_100)
+    assert [r.get(150) for r in fix44.FixReader().feed(s.receive(order, 0.2))] == ["0", "F"]
+
+
+def _fix_reports(qty: int, price: int, side: str = fix44.SIDE_BUY) -> list:
+    s, _ = fix_session()
+    s.receive(logon(), 0.0)
+    order = fix44.new_order_single("CLIENT", "LATLABX", 2, "CL1", "LLTRIG", side, qty, price)
+    return fix44.FixReader().feed(s.receive(order, 0.1))
+
+
+@pytest.mark.parametrize(("qty", "price"), [(200, 1_000_100), (120, 1_000_100), (150, 1_000_100), (500, 1_000_200),
+                                            (10, 999_000), (0, 1_000_100)])
+def test_every_execution_report_states_the_running_totals(qty, price):
+    """CumQty = sum of LastQty; LeavesQty = OrderQty - CumQty while open, 0 when done; AvgPx = the VWAP."""
+    from decimal import Decimal
+
+    cum, notional = 0, Decimal(0)
+    reports = _fix_reports(qty, price)
+    for r in reports:
+        if r.get(150) == fix44.EXEC_TRADE:
+            cum += int(r.get(32))
+            notional += int(r.get(32)) * Decimal(r.get(31))
+        done = r.get(39) in ("2", "4", "8")
+        assert int(r.get(14)) == cum
+        assert int(r.get(151)) == (0 if done else int(r.get(38)) - cum)
+        assert Decimal(r.get(6)) == (notional / cum if cum else Decimal(0)).quantize(Decimal("0.00000001"))
+    assert reports[-1].get(39) in ("2", "4", "8")
+    if reports[0].get(150) == fix44.EXEC_NEW:
+        assert reports[0].get(151) == str(qty) and reports[0].get(14) == "0" and reports[0].get(39) == "0"
+
+
+def test_a_200_share_order_filled_100_then_50_then_canceled_reads_as_fix_says():
+    new, f1, f2, cxl = _fix_reports(200, 1_000_100)
+    assert (new.get(14), new.get(151), new.get(39)) == ("0", "200", "0")
+    assert (f1.get(14), f1.get(151), f1.get(39)) == ("100", "100", "1")
+    assert (f2.get(14), f2.get(151), f2.get(39)) == ("150", "50", "1")
+    assert (cxl.get(14), cxl.get(151), cxl.get(39), cxl.get(6)) == ("150", "0", "4", "100.01")
+
+
+def test_ouch_timestamps_are_since_midnight_and_match_numbers_are_the_feeds():
+    import time
+
+    s, _, published = ouch_session()
+    enter(s, "T1", 120, 1_000_100)             # takes ref 1 and 20 of ref 2: match numbers 1, 2
+    msgs = enter(s, "T2", 330, 1_000_200)      # the rest of ref 2 and ref 3: match numbers 3, 4
+    day = 86_400 * 10**9
+    assert all(0 <= m.timestamp < day for m in msgs)
+    assert abs(msgs[0].timestamp - time.time_ns() % day) < 5 * 10**9 or time.time_ns() % day < 5 * 10**9
+    feed = [itch.decode(m) for m in published[1]]
+    assert [m.match_number for m in msgs if m.type == "E"] == [e.match_number for e in feed] == [3, 4]
+    assert [e.order_ref for e in feed] == [2, 3]
