@@ -16,6 +16,7 @@ the floor are measured trigger by trigger, under the same conditions.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import selectors
@@ -57,7 +58,7 @@ class ExchangeConfig:
     soup_port: int = 26491
     fix_port: int = 26492
     session: str = "LATLAB0001"
-    users: dict[str, str] = field(default_factory=lambda: {"TRADER": "secret"})
+    users: dict[str, str] = field(default_factory=dict)  # login -> password: from the config, none built in
     expect: list[str] = field(default_factory=list)     # users that must be logged in before the run
     triggers: int = 1000
     interval_ms: float = 2.0
@@ -75,6 +76,7 @@ class ExchangeConfig:
     floor_group: str = ""                               # paired mode: the floor's feed group ("" = off)
     floor_session: str = "LATLABFLR1"
     floor_user: str = "FLOOR"
+    max_sessions: int = 64                              # connections served at once; more are refused
 
     @property
     def trigger_locate(self) -> int:
@@ -140,13 +142,19 @@ class Exchange:
         self.venue = Venue(self.book, self._publish_later)
         self.pending: list[bytes] = []  # executions to publish in the next packet
         self.streams: dict[str, Stream] = {}
+        self.soup_logins: set[str] = set()
         self.soup_cfg = SoupConfig(session=cfg.session, users=cfg.users, login_s=cfg.login_s, silent_s=cfg.silent_s)
         self.ouch = OuchHandler(self.venue)
         self.sel = selectors.DefaultSelector()
         self.conns: dict[int, Conn] = {}
         self.closed_log: list[str] = []
-        for port, kind in ((cfg.soup_port, "soup"), (cfg.fix_port, "fix")):
-            self.sel.register(_listener(cfg.iface, port), selectors.EVENT_READ, kind)
+        self.listeners = [(_listener(cfg.iface, port), kind) for port, kind in ((cfg.soup_port, "soup"),
+                                                                                 (cfg.fix_port, "fix"))]
+        for listener, kind in self.listeners:
+            self.sel.register(listener, selectors.EVENT_READ, kind)
+        self.refused = self.accept_failures = 0
+        self.accept_backoff = self.accept_paused_until = self.last_note = 0.0
+        self.conns_at_pause = 0
 
     def _publish_later(self, messages: list[bytes]) -> None:
         self.pending.extend(messages)
@@ -162,12 +170,26 @@ class Exchange:
 
     # ---- sessions ----
     def _accept(self, listener: socket.socket, kind: str) -> None:
-        sock, _ = listener.accept()
+        try:
+            sock, peer = listener.accept()
+        except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+            return
+        except OSError as exc:
+            # EMFILE/ENFILE/ENOBUFS: out of descriptors or memory. Keep serving the sessions there are, stop
+            # listening for a while (backing off), and try again when the pause is over or a session ends.
+            self._pause_accepting(f"accept failed: {exc.strerror or exc}")
+            return
+        self.accept_backoff = 0.0
+        if len(self.conns) >= self.cfg.max_sessions:
+            sock.close()
+            self.refused += 1
+            self._note(f"connection from {peer[0]} refused: {len(self.conns)} sessions open (max_sessions)")
+            return
         sock.setblocking(False)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPING, SOF_TIMESTAMPING_RX_SOFTWARE | SOF_TIMESTAMPING_SOFTWARE)
         now = time.monotonic()
-        session = (ServerSession(self.soup_cfg, self.streams, self.ouch, now) if kind == "soup" else
+        session = (ServerSession(self.soup_cfg, self.streams, self.ouch, now, self.soup_logins) if kind == "soup" else
                    FixSession(self.venue, self.cfg.users, "LATLABX", now))
         self.conns[sock.fileno()] = Conn(sock, session)
         self.sel.register(sock, selectors.EVENT_READ, "conn")
@@ -206,13 +228,40 @@ class Exchange:
             self.sel.unregister(conn.sock)
             del self.conns[fd]
             conn.sock.close()
+            if isinstance(conn.session, ServerSession):
+                conn.session.release()
             user = getattr(conn.session, "user", None) or "?"
             self.closed_log.append(f"{user}: {reason}")
             print(f"session {user} closed: {reason}", file=sys.stderr, flush=True)
 
+    def _note(self, line: str) -> None:
+        """Log a server event once per second at most (a flood must not flood the log too)."""
+        now = time.monotonic()
+        if now - self.last_note >= 1.0:
+            print(f"exchange: {line}", file=sys.stderr, flush=True)
+            self.last_note = now
+
+    def _pause_accepting(self, why: str) -> None:
+        self.accept_backoff = min(1.0, self.accept_backoff * 2) if self.accept_backoff else 0.05
+        self.accept_paused_until = time.monotonic() + self.accept_backoff
+        self.conns_at_pause = len(self.conns)
+        for listener, _kind in self.listeners:
+            with contextlib.suppress(KeyError):
+                self.sel.unregister(listener)
+        self.accept_failures += 1
+        self._note(f"{why}; not accepting for {self.accept_backoff:g} s ({len(self.conns)} sessions go on)")
+
+    def _resume_accepting(self, now: float) -> None:
+        if self.accept_paused_until and (now >= self.accept_paused_until or len(self.conns) < self.conns_at_pause):
+            for listener, kind in self.listeners:
+                with contextlib.suppress(KeyError, ValueError):
+                    self.sel.register(listener, selectors.EVENT_READ, kind)
+            self.accept_paused_until = 0.0
+
     def poll(self, timeout: float) -> None:
         """Serve sessions for up to `timeout` s (orders, logins, timers). What several sessions sent is
         handled in the order the kernel received it, so the first order in is the first matched."""
+        self._resume_accepting(time.monotonic())
         arrivals = []
         for key, _ in self.sel.select(timeout):
             if key.data in ("soup", "fix"):
@@ -358,7 +407,8 @@ class Exchange:
         np.savez(tmp, t_send=t_send, t_rx=t_rx, filled=filled, users=np.array(users), to_floor=to_floor)
         os.replace(tmp, cfg.out)
         return {"status": status, "triggers": cfg.triggers, "users": users, "venue": self.venue.counts,
-                "ouch_malformed": self.ouch.malformed, "closed": self.closed_log, "log": self.venue.log[:20]}
+                "ouch_malformed": self.ouch.malformed, "closed": self.closed_log, "log": self.venue.log[:20],
+                "connections_refused": self.refused, "accept_failures": self.accept_failures}
 
     def _floor_turns(self, n: int) -> np.ndarray:
         """Paired mode: which triggers go to the floor, one of each pair in a seeded random order."""

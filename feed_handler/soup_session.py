@@ -22,7 +22,7 @@ class SoupConfig:
     """The server's session name and users (from the simulator's config)."""
 
     session: str = "LATLAB0001"
-    users: dict[str, str] = field(default_factory=lambda: {"TRADER": "secret"})
+    users: dict[str, str] = field(default_factory=dict)
     heartbeat_s: float = HEARTBEAT_S
     silent_s: float = SILENT_S
     login_s: float = LOGIN_S
@@ -47,14 +47,17 @@ Handler = Callable[[bytes, "ServerSession"], None]
 class ServerSession:
     """One client connection: waiting for login → logged in → closed."""
 
-    def __init__(self, config: SoupConfig, streams: dict[str, Stream], handler: Handler, now: float) -> None:
+    def __init__(self, config: SoupConfig, streams: dict[str, Stream], handler: Handler, now: float,
+                 active: set[str] | None = None) -> None:
         self.config = config
         self.streams = streams
+        self.active = active if active is not None else set()  # users logged in now, shared by the server's sessions
         self.handler = handler
         self.reader = soup.FrameReader(config.max_packet)
         self.user: str | None = None
         self.opened = self.last_received = self.last_sent = now
         self.closed: str | None = None
+        self.holds_login = False
         self.out: list[bytes] = []
         self.stats = {"packets": 0, "heartbeats_sent": 0, "sequenced_sent": 0}
 
@@ -69,6 +72,13 @@ class ServerSession:
     def _close(self, reason: str) -> None:
         if self.closed is None:
             self.closed = reason
+        self.release()
+
+    def release(self) -> None:
+        """This connection no longer holds its user's login (closed here, or dropped by the server)."""
+        if self.user is not None and self.holds_login:
+            self.active.discard(self.user)
+            self.holds_login = False
 
     def _take(self) -> bytes:
         data = b"".join(self.out)
@@ -136,9 +146,16 @@ class ServerSession:
             self._send(soup.frame_message(soup.PACKETS.make("J", reason=soup.REJECT_SESSION_NOT_AVAILABLE)), now)
             self._close(f"login rejected: session {session!r} not available")
             return
+        if user in self.active:
+            # One account, one session: the second login is refused and the first goes on undisturbed.
+            self._send(soup.frame_message(soup.PACKETS.make("J", reason=soup.REJECT_NOT_AUTHORIZED)), now)
+            self._close(f"login rejected: {user} is already logged in on another connection")
+            return
         stream = self.streams.setdefault(user, Stream())
         start = stream.next_sequence if wanted == 0 else min(wanted, stream.next_sequence)
         self.user = user
+        self.active.add(user)
+        self.holds_login = True
         self._send(soup.frame_message(soup.PACKETS.make("A", session=self.config.session,
                                                         sequence=str(start).rjust(20))), now)
         for payload in stream.messages[start - 1:]:

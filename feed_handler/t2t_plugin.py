@@ -51,6 +51,7 @@ class T2TParams:
     race_triggers: int
     race_receive: str
     floor: str = "paired"
+    password: str = ""   # of the lab's exchange logins; empty: $LATLAB_EXCHANGE_PASSWORD or a random one per run
 
     @property
     def floor_group(self) -> str:
@@ -90,6 +91,9 @@ def configure(section: Section) -> T2TParams:
     if floor == "paired" and engine != "c":
         raise ConfigError(section.field("floor"), "paired floor runs on the compiled trader's loop: engine c")
     race = section.section("race")
+    password = section.string("password", "")
+    if len(password) > 10 or not all(0x21 <= ord(c) < 0x7F for c in password):
+        raise ConfigError(section.field("password"), "a SoupBinTCP password: at most 10 printable ASCII characters")
     return T2TParams(
         network=net, group=_group(section), triggers=section.integer("triggers", 2000, minimum=10),
         rounds=section.integer("rounds", 2, minimum=1, maximum=10),
@@ -98,7 +102,7 @@ def configure(section: Section) -> T2TParams:
         receive=section.choice("receive", ("busy-poll", "blocking"), "busy-poll"), engine=engine, protocol=protocol,
         exchange_cpu=section.cpu("exchange_cpu", 0), trader_cpu=section.cpu("trader_cpu", 1), risk=risk,
         race_triggers=race.integer("triggers", 500, minimum=0),
-        race_receive=race.choice("receive", ("busy-poll", "blocking"), "blocking"), floor=floor)
+        race_receive=race.choice("receive", ("busy-poll", "blocking"), "blocking"), floor=floor, password=password)
 
 
 def _stage_samples(stages: np.ndarray) -> dict[str, np.ndarray]:
@@ -148,7 +152,7 @@ class TickToTradeCase:
         cpus = {"ex": p.exchange_cpu, "t1": p.trader_cpu, "t2": p.trader_cpu}
         spec = BridgeSpec(p.network, ("ex", "t1", "t2"), cpus)
         exchange = {"triggers": p.triggers, "interval_ms": p.interval_ms, "background": p.background,
-                    "group": p.group}
+                    "group": p.group, "password": p.password}
         out: list[CaseResult] = []
         floor_runs: list[RunResult] = []
         trader_runs: list[RunResult] = []

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import secrets
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -85,11 +87,23 @@ def _last_json(text: str, who: str) -> dict[str, Any]:
     raise LatlabError(f"{who} printed no result: {text.strip()[-300:]}")
 
 
+PASSWORD_ENV = "LATLAB_EXCHANGE_PASSWORD"
+
+
+def lab_password(configured: str = "") -> str:
+    """The password of the lab's own exchange logins: $LATLAB_EXCHANGE_PASSWORD, else the config's
+    `tick_to_trade.password`, else a fresh random one for this run (the exchange and its traders are
+    started together, so nobody needs to know it)."""
+    return os.environ.get(PASSWORD_ENV) or configured or secrets.token_hex(5)  # SoupBinTCP: 10 characters
+
+
 def run_t2t(lab: Lab, setups: list[TraderSetup], exchange: dict[str, Any], workdir: Path, tag: str) -> RunResult:
     """Start the exchange, then each participant; wait for the exchange to finish its triggers."""
     ex_host = lab.hosts["ex"]
     names = [s.user for s in setups] + [s.paired_floor for s in setups if s.paired_floor]
-    users = {name: "secret" for name in names}
+    exchange = dict(exchange)
+    password = lab_password(exchange.pop("password", ""))
+    users = dict.fromkeys(names, password)
     ex_cfg = ExchangeConfig(iface=ex_host.address, users=users, expect=names,
                             out=str(workdir / f"exchange-{tag}.npz"), **exchange)
     limit = ex_cfg.limit
@@ -104,7 +118,7 @@ def run_t2t(lab: Lab, setups: list[TraderSetup], exchange: dict[str, Any], workd
         for s in setups:
             host = lab.hosts[s.host]
             cfg = TraderConfig(iface=host.address, exchange=ex_host.address, group=ex_cfg.group, port=ex_cfg.port,
-                               soup_port=ex_cfg.soup_port, fix_port=ex_cfg.fix_port, user=s.user, password="secret",
+                               soup_port=ex_cfg.soup_port, fix_port=ex_cfg.fix_port, user=s.user, password=password,
                                role=s.role, engine=s.engine, protocol=s.protocol, receive=s.receive,
                                locate=ex_cfg.trigger_locate, limit=limit, prefix=s.prefix,
                                last_trade=limit, risk=s.risk,

@@ -40,7 +40,7 @@ class TraderConfig:
     soup_port: int = 26491
     fix_port: int = 26492
     user: str = "TRADER"
-    password: str = "secret"
+    password: str = ""
     role: str = "trader"                # trader | floor
     engine: str = "c"                   # c | python
     protocol: str = "ouch"              # ouch | fix (fix: python engine)

@@ -143,7 +143,7 @@ def loopback_exchange():
     """The exchange in this process on loopback (no feed is sent): drive it with poll()."""
     from feed_handler.exchange import Exchange, ExchangeConfig
 
-    cfg = ExchangeConfig(iface="127.0.0.1", soup_port=_free_port(), fix_port=_free_port())
+    cfg = ExchangeConfig(iface="127.0.0.1", soup_port=_free_port(), fix_port=_free_port(), users={"TRADER": "tr4der"})
     ex = Exchange(cfg)
     yield ex
     for conn in list(ex.conns.values()):
@@ -162,7 +162,7 @@ def _logged_in(ex, rcvbuf: int = 0):
     if rcvbuf:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
     sock.connect(("127.0.0.1", ex.cfg.soup_port))
-    sock.sendall(soup.login_request("TRADER", "secret"))
+    sock.sendall(soup.login_request("TRADER", "tr4der"))
     deadline = time.monotonic() + 10
     while not any(c.session.user == "TRADER" for c in ex.conns.values()) and time.monotonic() < deadline:
         ex.poll(0.01)
@@ -288,3 +288,123 @@ def test_ouch_timestamps_are_since_midnight_and_match_numbers_are_the_feeds():
     feed = [itch.decode(m) for m in published[1]]
     assert [m.match_number for m in msgs if m.type == "E"] == [e.match_number for e in feed] == [3, 4]
     assert [e.order_ref for e in feed] == [2, 3]
+
+
+def test_exchange_refuses_a_second_soupbintcp_login_of_the_same_user(loopback_exchange):
+    import socket
+    import time
+
+    ex = loopback_exchange
+    sock, conn = _logged_in(ex)
+    second = socket.create_connection(("127.0.0.1", ex.cfg.soup_port), timeout=5)
+    second.sendall(soup.login_request("TRADER", "tr4der"))
+    deadline = time.monotonic() + 10
+    while not any("already logged in" in line for line in ex.closed_log) and time.monotonic() < deadline:
+        ex.poll(0.01)
+    answer = soup.FrameReader().feed(second.recv(4096))
+    assert [p.type for p in answer] == ["J"] and conn.session.logged_in
+    assert any("already logged in" in line for line in ex.closed_log)
+    sock.close()
+    second.close()
+
+
+FLOOD = """
+import socket, sys, time
+held = []
+for _ in range(int(sys.argv[2])):
+    try:
+        held.append(socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=0.5))
+    except OSError:
+        pass
+print(len(held), flush=True)
+time.sleep(float(sys.argv[3]))
+"""
+
+
+def _order_answered(sock, token: str) -> bool:
+    order = ouch.INBOUND.make("O", token=token, side="B", shares=10, stock="NOSUCH", price=1_000_100,
+                              time_in_force=ouch.IOC, firm="LLAB", display="Y", capacity="A", intermarket_sweep="N",
+                              cross_type="N", customer_type="R")
+    sock.sendall(soup.frame("U", ouch.INBOUND.encode(order)))
+    return True
+
+
+def _serve_until(ex, done, seconds: float = 10.0) -> None:
+    import time
+
+    deadline = time.monotonic() + seconds
+    while not done() and time.monotonic() < deadline:
+        ex.poll(0.01)
+
+
+def test_a_connection_flood_to_the_descriptor_limit_does_not_stop_the_exchange(loopback_exchange):
+    import os
+    import resource
+    import subprocess
+    import sys
+
+    ex = loopback_exchange
+    sock, conn = _logged_in(ex)
+    sock.settimeout(5)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    used = {int(fd) for fd in os.listdir("/proc/self/fd")}
+    limit = next(n for n in range(1, 1 << 16) if sum(fd not in used for fd in range(n)) == 6)  # 6 free below it
+    flood = subprocess.Popen([sys.executable, "-c", FLOOD, str(ex.cfg.soup_port), "14", "2"], stdout=subprocess.PIPE,
+                             text=True)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (limit, hard))   # a real EMFILE after a few accepts
+        _serve_until(ex, lambda: ex.accept_failures > 0)
+        assert ex.accept_failures > 0
+        _order_answered(sock, "F1")                                     # the logged-in session is served
+        got = _answers(ex, sock, soup.FrameReader(), lambda got: any(p.type == "S" for p in got))
+        assert [ouch.OUTBOUND.decode(p.payload).type for p in got if p.type == "S"] == ["J"]
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+        flood.wait(timeout=20)
+    # the flood is gone: its descriptors are free and a new login goes through
+    _serve_until(ex, lambda: len(ex.conns) == 1, 5)
+    second = _logged_in_again(ex)
+    assert conn.session.logged_in and second
+    sock.close()
+
+
+def _answers(ex, sock, reader, enough) -> list:
+    """Serve the exchange while reading what it sends on `sock`, until `enough(got)` (or 10 s)."""
+    got: list = []
+    sock.settimeout(0.01)
+
+    def read() -> bool:
+        with contextlib.suppress(TimeoutError):
+            got.extend(reader.feed(sock.recv(4096)))
+        return enough(got)
+
+    _serve_until(ex, read)
+    return got
+
+
+def _logged_in_again(ex) -> bool:
+    import socket
+
+    s = socket.create_connection(("127.0.0.1", ex.cfg.fix_port), timeout=5)
+    s.sendall(fix44.encode(fix44.LOGON, "CLIENT", "LATLABX", 1, [(98, 0), (108, 30), (553, "TRADER"),
+                                                                  (554, "tr4der")]))
+    got = _answers(ex, s, fix44.FixReader(), bool)
+    s.close()
+    return bool(got) and got[0].type == fix44.LOGON
+
+
+def test_connections_past_max_sessions_are_refused(loopback_exchange):
+    import subprocess
+    import sys
+
+    ex = loopback_exchange
+    ex.cfg.max_sessions = 3
+    sock, conn = _logged_in(ex)
+    flood = subprocess.Popen([sys.executable, "-c", FLOOD, str(ex.cfg.soup_port), "6", "2"], stdout=subprocess.PIPE,
+                             text=True)
+    try:
+        _serve_until(ex, lambda: ex.refused >= 4)
+        assert ex.refused == 4 and len(ex.conns) == 3 and conn.session.logged_in
+    finally:
+        flood.wait(timeout=20)
+    sock.close()

@@ -114,3 +114,20 @@ def test_end_of_session():
     login(s)
     assert [p.type for p in packets(s.end_of_session(1.0))] == ["Z"]
     assert s.closed == "end of session"
+
+
+def test_a_second_login_of_a_logged_in_user_is_refused_and_the_first_goes_on():
+    streams: dict[str, Stream] = {}
+    active: set[str] = set()
+    first = ServerSession(CFG, streams, echo_handler, 0.0, active)
+    assert login(first)[0].type == "A"
+    second = ServerSession(CFG, streams, echo_handler, 0.1, active)
+    out = login(second, now=0.1)
+    assert [p.type for p in out] == ["J"] and soup.PACKETS.decode(b"J" + out[0].payload).reason == "A"
+    assert second.closed and "already logged in" in second.closed and first.logged_in
+    assert [p.payload for p in packets(first.receive(soup.frame("U", b"o1"), 0.2))] == [b"ack:o1"]
+    first.receive(soup.frame("O"), 0.3)               # the first logs out: the user may log in again
+    third = ServerSession(CFG, streams, echo_handler, 0.4, active)
+    assert login(third, now=0.4)[0].type == "A"
+    third.release()                                   # the server dropped the connection
+    assert "ALICE" not in active

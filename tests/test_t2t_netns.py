@@ -225,10 +225,10 @@ def test_exchange_survives_bad_clients_and_keeps_serving(tlab, tmp_path):
 def test_trader_stops_when_the_exchange_is_lost(tlab, tmp_path):
     ex, t1 = tlab.hosts["ex"], tlab.hosts["t1"]
     cfg = ExchangeConfig(iface=ex.address, group="239.77.1.7", expect=["TRADER"], triggers=100_000, interval_ms=5,
-                         out=str(tmp_path / "ex.npz"))
+                         out=str(tmp_path / "ex.npz"), users={"TRADER": "tr4der"})
     (tmp_path / "ex.json").write_text(json.dumps(cfg.__dict__))
     trader_cfg = {"iface": t1.address, "exchange": ex.address, "group": cfg.group, "receive": "blocking",
-                  "out": str(tmp_path / "t.npz")}
+                  "out": str(tmp_path / "t.npz"), "password": "tr4der"}
     (tmp_path / "t.json").write_text(json.dumps(trader_cfg))
     with running(ex.command([sys.executable, "-m", "feed_handler.exchange", "--config", str(tmp_path / "ex.json")]),
                  tmp_path / "ex.log", "exchange", ready="READY") as exchange, \
