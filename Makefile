@@ -10,7 +10,7 @@ SYSTEM_PYTHON := /usr/bin/python3
 CONFIG ?= configs/bench.yaml
 BENCH_ARGS ?=
 
-.PHONY: bench-hosts lab-check setup setup-rdma vm-kernel onload-vm bench bench-stacks bench-multicast bench-t2t bench-local bench-replay bench-rdma test lint report clean-venv
+.PHONY: vm-kernel-refresh bench-hosts lab-check setup setup-rdma vm-kernel onload-vm bench bench-stacks bench-multicast bench-t2t bench-local bench-replay bench-rdma test lint report clean-venv
 
 setup: $(STAMPS)/venv
 
@@ -30,7 +30,8 @@ $(STAMPS)/venv: $(STAMPS)/apt pyproject.toml setup.py $(wildcard */*.c */*.h)
 	@touch $@
 
 # RDMA: verbs and perftest, and the soft-RoCE VM (Debian's kernel package under qemu/TCG with virtme-ng).
-KERNEL_VERSION := $(shell cat latlab/VM_KERNEL_VERSION)
+# The pin in latlab/VM_KERNEL_VERSION while apt can fetch it, else the kernel linux-image-amd64 names (latlab/vm_kernel.py).
+KERNEL_VERSION := $(shell python3 latlab/vm_kernel.py)
 # The VM stage also builds Onload for the VM's kernel (when ONLOAD_SRC is given): its headers and build tools.
 RDMA_PACKAGES := rdma-core ibverbs-utils perftest python3-pyverbs qemu-system-x86 busybox-static kmod \
   linux-headers-$(KERNEL_VERSION) libcap-dev libmnl-dev gawk make patch
@@ -50,7 +51,7 @@ $(STAMPS)/apt-rdma: Makefile
 # The kernel package is fetched with apt once and cached; its modules go where the VM (sharing this root) looks.
 vm-kernel: $(KERNEL_DIR)/boot/vmlinuz-$(KERNEL_VERSION) /lib/modules/$(KERNEL_VERSION)/modules.dep
 
-$(KERNEL_DIR)/boot/vmlinuz-$(KERNEL_VERSION): latlab/VM_KERNEL_VERSION | $(STAMPS)/apt-rdma
+$(KERNEL_DIR)/boot/vmlinuz-$(KERNEL_VERSION): | $(STAMPS)/apt-rdma
 	@mkdir -p $(KERNEL_DIR) .cache/deb
 	cd .cache/deb && (ls linux-image-$(KERNEL_VERSION)_*.deb >/dev/null 2>&1 || apt-get download linux-image-$(KERNEL_VERSION))
 	dpkg-deb -x .cache/deb/linux-image-$(KERNEL_VERSION)_*.deb $(KERNEL_DIR)
@@ -60,6 +61,10 @@ $(KERNEL_DIR)/boot/vmlinuz-$(KERNEL_VERSION): latlab/VM_KERNEL_VERSION | $(STAMP
 	mkdir -p /lib/modules
 	cp -a $(KERNEL_DIR)/lib/modules/$(KERNEL_VERSION) /lib/modules/
 	depmod $(KERNEL_VERSION)
+
+# Choose the VM's kernel again (after Debian's archive moved on): the next make resolves and fetches it.
+vm-kernel-refresh:
+	rm -f .cache/vm-kernel-version
 
 bench-rdma: setup-rdma vm-kernel
 	$(PY) -m latlab.cli bench --config configs/rdma.yaml $(BENCH_ARGS)

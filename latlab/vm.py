@@ -1,8 +1,9 @@
 """The lab VM: Debian's kernel package booted under qemu (TCG) with virtme-ng, sharing this file system.
 
-The kernel version is pinned in latlab/VM_KERNEL_VERSION (the Makefile reads the same file); `make vm-kernel`
-downloads the package with apt, unpacks it under .cache/kernel/ and installs its modules so the VM can
-load rdma_rxe. KVM is not used: here qemu asserts on MSR 0x10a with it.
+The kernel version is latlab/vm_kernel.py's choice (the pin in latlab/VM_KERNEL_VERSION while apt has it;
+the Makefile asks the same module); `make vm-kernel` downloads the package with apt, unpacks it under
+.cache/kernel/ and installs its modules so the VM can load rdma_rxe. KVM is not used: here qemu asserts
+on MSR 0x10a with it.
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from latlab import vm_kernel
 from latlab.errors import LatlabError
 
 REPO = Path(__file__).resolve().parent.parent
-KERNEL_VERSION = (Path(__file__).with_name("VM_KERNEL_VERSION")).read_text().strip()
+KERNEL_VERSION = vm_kernel.chosen()
 CACHE = REPO / ".cache" / "kernel" / KERNEL_VERSION
 
 

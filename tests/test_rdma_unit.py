@@ -94,3 +94,23 @@ def test_no_device_and_no_vm_gives_a_row_with_the_reason(monkeypatch, tmp_path):
 def test_samples_are_doubled_only_for_half_rtt_tools():
     assert {"send", "write"} == perftest.HALF_RTT_TESTS
     assert np.array_equal(perftest.parse_raw("1, 1.5\n") * 2, np.array([3000]))
+
+
+def test_the_vm_kernel_is_the_pin_while_apt_has_it_else_what_the_metapackage_names():
+    """Real apt-cache on this machine: the pin resolves to itself; a pin that left the archive resolves to
+    the kernel linux-image-amd64 depends on; with neither, the pin stays and says so."""
+    import shutil
+
+    from latlab import vm_kernel
+
+    if not shutil.which("apt-cache") or not vm_kernel.metapackage_kernel():
+        pytest.skip("apt-cache has no lists here")
+    pin = vm_kernel.pinned()
+    if vm_kernel.fetchable(pin):
+        assert vm_kernel.resolve(pin) == (pin, "pinned (latlab/VM_KERNEL_VERSION)")
+    gone = "6.1.0-0-amd64"                        # an ABI that was never in the archive
+    version, why = vm_kernel.resolve(gone)
+    assert version == vm_kernel.metapackage_kernel() and version != gone and "no longer" in why
+    kept, why = vm_kernel.resolve(gone, "no-such-metapackage")
+    assert kept == gone and why.startswith("pinned;")
+    assert vm_kernel.chosen() == vm.KERNEL_VERSION
