@@ -97,6 +97,11 @@ def run_bench(config_path: Path, results_root: Path, *, local: bool = False, onl
     reason = None if local else netns_unavailable_reason()
     if reason:
         raise LabUnavailable(f"{reason}; run with --local to use loopback in one namespace instead")
+    if not local:
+        from latlab import leftovers
+
+        for line in leftovers.sweep():  # what runs killed with SIGKILL left behind
+            print(f"latlab: {line}", file=sys.stderr)
     record = RunRecord.create(results_root, run_id)
     tag = record.run_id[-6:]
     lab_cm = local_lab(bench_plan.lab) if local else two_host_lab(bench_plan.lab, tag)

@@ -65,6 +65,14 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_clean(args: argparse.Namespace) -> int:
+    from latlab import leftovers
+
+    removed = leftovers.sweep(unclaimed=args.all)
+    print("\n".join(removed) if removed else "latlab clean: nothing left behind by dead runs")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="latlab", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -85,6 +93,11 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("runs", nargs="*", help="run folders or ids (default: the newest)")
     report.add_argument("--results", type=Path, default=DEFAULT_RESULTS)
     report.set_defaults(func=_cmd_report)
+
+    clean = sub.add_parser("clean", help="remove what killed runs left behind (their namespaces)")
+    clean.add_argument("--all", action="store_true",
+                       help="also latlab-* namespaces that no live run claims (left by older versions)")
+    clean.set_defaults(func=_cmd_clean)
 
     from latlab import multihost
 

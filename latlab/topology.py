@@ -12,6 +12,7 @@ import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
+from latlab import leftovers
 from latlab.config import Section
 from latlab.cpu import available_cpus
 from latlab.errors import ConfigError, LabUnavailable
@@ -135,23 +136,37 @@ def two_host_lab(spec: LabSpec, tag: str) -> Iterator[Lab]:
     created: list[str] = []
     try:
         try:
-            _build_pair(spec, names, ifnames, created)
+            _build_pair(spec, names, ifnames, created, tag)
         except OSError as exc:
             raise LabUnavailable(f"could not build the namespace lab: {exc}; --local runs on loopback") from exc
         hosts = {h: LabHost(name=h, address=str(spec.addresses[h].ip), cpu=spec.cpus[h], netns=names[h],
                             ifname=ifnames[h]) for h in ("a", "b")}
         yield Lab(kind="two-host netns over veth", hosts=hosts, mtu=spec.mtu, namespaces=list(created))
     finally:
-        remove_namespaces(created)
+        _removed(created, tag)
 
 
-def _build_pair(spec: LabSpec, names: dict[str, str], ifnames: dict[str, str], created: list[str]) -> None:
+def _new_namespace(name: str, tag: str, created: list[str]) -> None:
+    """Create a namespace, claimed for this run first (so that a SIGKILL at any point leaves nothing unclaimed)."""
+    from pyroute2 import netns
+
+    leftovers.claim(tag, [name])
+    netns.create(name)
+    created.append(name)
+
+
+def _removed(created: list[str], tag: str) -> None:
+    remove_namespaces(created)
+    leftovers.release(tag, created)
+
+
+def _build_pair(spec: LabSpec, names: dict[str, str], ifnames: dict[str, str], created: list[str],
+                tag: str) -> None:
     pyroute2_configured()
-    from pyroute2 import IPRoute, NetNS, netns
+    from pyroute2 import IPRoute, NetNS
 
     for ns in names.values():
-        netns.create(ns)
-        created.append(ns)
+        _new_namespace(ns, tag, created)
     with IPRoute() as ipr:
         ipr.link("add", ifname=ifnames["a"], kind="veth",
                  peer={"ifname": ifnames["b"], "net_ns_fd": names["b"]})
@@ -213,7 +228,7 @@ def bridge_lab(spec: BridgeSpec, tag: str, root_address: str | None = None) -> I
         yield Lab(kind=f"{len(spec.names)} netns hosts on a Linux bridge", hosts=hosts, mtu=spec.mtu,
                   namespaces=list(created))
     finally:
-        remove_namespaces(created)
+        _removed(created, tag)
 
 
 def _attach_root(tag: str, address: str) -> None:
@@ -233,11 +248,10 @@ def _attach_root(tag: str, address: str) -> None:
 
 def _build_bridge(spec: BridgeSpec, tag: str, created: list[str]) -> dict[str, LabHost]:
     pyroute2_configured()
-    from pyroute2 import IPRoute, NetNS, netns
+    from pyroute2 import IPRoute, NetNS
 
     switch = f"latlab-{tag}-sw"
-    netns.create(switch)
-    created.append(switch)
+    _new_namespace(switch, tag, created)
     with NetNS(switch) as sw:
         sw.link("add", ifname="br0", kind="bridge")
         bridge = sw.link_lookup(ifname="br0")[0]
@@ -245,8 +259,7 @@ def _build_bridge(spec: BridgeSpec, tag: str, created: list[str]) -> dict[str, L
     hosts: dict[str, LabHost] = {}
     for i, name in enumerate(spec.names):
         ns_name = f"latlab-{tag}-{name}"
-        netns.create(ns_name)
-        created.append(ns_name)
+        _new_namespace(ns_name, tag, created)
         inner, outer = f"ll{tag}{i}", f"ll{tag}{i}s"
         with IPRoute() as ipr:
             ipr.link("add", ifname=inner, kind="veth", peer={"ifname": outer, "net_ns_fd": switch})

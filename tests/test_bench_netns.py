@@ -258,3 +258,58 @@ def test_helpers_die_with_a_killed_run(tmp_path: Path):
     while time.monotonic() < deadline and Path(f"/proc/{child}").exists():
         time.sleep(0.05)
     assert not Path(f"/proc/{child}").exists(), "the server outlived its killed parent"
+
+
+def _namespaces() -> set[str]:
+    return {p.name for p in Path("/run/netns").iterdir()} if Path("/run/netns").is_dir() else set()
+
+
+def test_a_sigkilled_run_leaves_claimed_namespaces_that_clean_removes(tmp_path: Path):
+    """SIGKILL gives no chance to clean up: the run's claim names what it left; `latlab clean` removes it."""
+    before = _namespaces()
+    proc, _lines, reader = started_bench(short_config(tmp_path, duration_s=30.0, count=10_000_000),
+                                         tmp_path / "results")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not (_namespaces() - before):
+        time.sleep(0.1)
+    time.sleep(1.0)
+    proc.kill()
+    proc.wait(timeout=30)
+    reader.join(timeout=10)
+    left = {n for n in _namespaces() - before if n.startswith("latlab-")}
+    assert len(left) == 2, left
+    tag = next(iter(left)).split("-")[1]
+    claim = json.loads((Path("/run/latlab/owners") / f"{tag}.json").read_text())
+    assert set(claim["namespaces"]) == left and claim["pid"] == proc.pid
+    out = subprocess.run(latlab_cmd("clean"), capture_output=True, text=True, timeout=60, cwd=REPO)
+    assert out.returncode == 0 and f"run {tag}" in out.stdout and all(n in out.stdout for n in left)
+    assert not (left & _namespaces()) and not (Path("/run/latlab/owners") / f"{tag}.json").exists()
+
+
+def test_the_next_bench_removes_what_a_dead_run_left(tmp_path: Path):
+    """A claim whose owner is gone (a real namespace, a pid that has exited) is swept when a bench starts;
+    a live run's claim is left alone."""
+    from pyroute2 import netns
+
+    from latlab import leftovers
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    name, live_name = f"latlab-zz{os.getpid() % 10_000:04d}-a", f"latlab-zy{os.getpid() % 10_000:04d}-a"
+    netns.create(name)
+    netns.create(live_name)
+    try:
+        leftovers.OWNERS.mkdir(parents=True, exist_ok=True)
+        claim = {"pid": dead.pid, "start": "1", "namespaces": [name]}
+        (leftovers.OWNERS / "zz-dead.json").write_text(json.dumps(claim))
+        leftovers.claim("zy-live", [live_name])       # claimed by this (live) process
+        out = subprocess.run(latlab_cmd("bench", "--config", str(short_config(tmp_path, duration_s=0.2)),
+                                        "--results", str(tmp_path / "results"), "--only", "pingpong"),
+                             capture_output=True, text=True, timeout=300, cwd=REPO, env={**os.environ, "CI": "true"})
+        assert "run zz-dead" in out.stderr and name in out.stderr, out.stderr[-2000:]
+        assert name not in _namespaces() and live_name in _namespaces()
+    finally:
+        leftovers.release("zy-live", [live_name])
+        for n in (name, live_name):
+            if n in _namespaces():
+                netns.remove(n)
