@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 
 from latlab.topology import LabHost
 
@@ -32,7 +33,9 @@ def _table(text: str, prefix: str) -> dict[str, int]:
 
 def namespace_counters(host: LabHost) -> dict[str, dict[str, int]]:
     """Udp, Tcp and TcpExt counters of the host's namespace, read in one process."""
-    out = subprocess.run(host.command(["cat", "/proc/net/snmp", "/proc/net/netstat"]), capture_output=True,
+    # this interpreter reads them inside the namespace: nothing but nsenter is needed on PATH
+    read = "import sys\nfor p in ('/proc/net/snmp', '/proc/net/netstat'):\n    sys.stdout.write(open(p).read())"
+    out = subprocess.run(host.command([sys.executable, "-c", read]), capture_output=True,
                          text=True, check=True, timeout=30).stdout
     return {table: _table(out, table) for table in ("Udp", "Tcp", "TcpExt")}
 
