@@ -91,7 +91,7 @@ def configure(section: Section) -> T2TParams:
     if floor == "paired" and engine != "c":
         raise ConfigError(section.field("floor"), "paired floor runs on the compiled trader's loop: engine c")
     race = section.section("race")
-    password = section.string("password", "")
+    password = section.string("password") if section.has("password") else ""  # absent: env or a random one
     if len(password) > 10 or not all(0x21 <= ord(c) < 0x7F for c in password):
         raise ConfigError(section.field("password"), "a SoupBinTCP password: at most 10 printable ASCII characters")
     return T2TParams(

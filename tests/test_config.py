@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from latlab.bench import plan
-from latlab.config import load_config
+from latlab.config import Section, load_config
 from latlab.errors import ConfigError
 
 GOOD = {"lab": {"hosts": {"a": {"address": "10.77.0.1/24", "cpu": 0}, "b": {"address": "10.77.0.2/24"}}},
@@ -64,3 +64,13 @@ def test_unreadable_files(tmp_path):
     bad.write_text("lab: [unclosed")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_config(bad)
+
+
+def test_the_exchange_password_is_optional_and_checked_when_given():
+    from feed_handler.t2t_plugin import configure
+
+    assert configure(Section({}, "tick_to_trade")).password == ""
+    assert configure(Section({"password": "s3cr3tpw"}, "tick_to_trade")).password == "s3cr3tpw"
+    for bad in ("much-too-long-password", "with space", ""):
+        with pytest.raises(ConfigError, match=r"tick_to_trade\.password"):
+            configure(Section({"password": bad}, "tick_to_trade"))
