@@ -65,9 +65,7 @@ def _gunzip(raw: bytes, result: ReplayResult, chunk: int = 1 << 16) -> bytes:
             raise zlib.error("the stream ends before its end marker")
     except zlib.error as exc:
         data = b"".join(out)
-        result.errors["gzip_corrupt"] = result.errors.get("gzip_corrupt", 0) + 1
-        result.error_samples.append({"kind": "gzip_corrupt", "offset": len(data), "hex": "",
-                                     "detail": f"{exc}; {len(data):,} bytes decompressed before it"})
+        _count(result, "gzip_corrupt", len(data), b"", f"{exc}; {len(data):,} bytes decompressed before it")
         return data
     return b"".join(out)
 
@@ -141,10 +139,11 @@ def _pcap_chunks(path: Path, result: ReplayResult) -> Iterator[tuple[memoryview,
         result.errors[f"pcap_{kind}"] = result.errors.get(f"pcap_{kind}", 0) + n
 
 
-def _count(result: ReplayResult, kind: str, where: int, data: bytes) -> None:
+def _count(result: ReplayResult, kind: str, where: int, data: bytes, detail: str = "") -> None:
     result.errors[kind] = result.errors.get(kind, 0) + 1
     if len(result.error_samples) < 10:
-        result.error_samples.append({"kind": kind, "offset": where, "hex": bytes(data[:16]).hex(" ")})
+        sample = {"kind": kind, "offset": where, "hex": bytes(data[:16]).hex(" ")}
+        result.error_samples.append({**sample, "detail": detail} if detail else sample)
 
 
 def replay(path: Path, engine: str = "c") -> ReplayResult:

@@ -30,6 +30,14 @@ def _claim_file(tag: str) -> Path:
     return OWNERS / f"{tag}.json"
 
 
+def _write(path: Path, data: dict) -> None:
+    """The claim written whole (a reader never sees half of it)."""
+    OWNERS.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    tmp.write_text(json.dumps(data))
+    os.replace(tmp, path)
+
+
 def claim(tag: str, namespaces: list[str]) -> None:
     """Record that this process owns these namespaces (added to what the tag already claims)."""
     path = _claim_file(tag)
@@ -38,10 +46,7 @@ def claim(tag: str, namespaces: list[str]) -> None:
     except (OSError, ValueError):
         data = {"pid": os.getpid(), "start": _start_time(os.getpid()), "namespaces": []}
     data["namespaces"] = sorted(set(data["namespaces"]) | set(namespaces))
-    OWNERS.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(data))
-    os.replace(tmp, path)
+    _write(path, data)
 
 
 def release(tag: str, namespaces: list[str]) -> None:
@@ -53,9 +58,7 @@ def release(tag: str, namespaces: list[str]) -> None:
         return
     data["namespaces"] = sorted(set(data["namespaces"]) - set(namespaces))
     if data["namespaces"]:
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_text(json.dumps(data))
-        os.replace(tmp, path)
+        _write(path, data)
     else:
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
@@ -80,6 +83,7 @@ def sweep(unclaimed: bool = False) -> list[str]:
 
     removed: list[str] = []
     live: set[str] = set()
+    here = _namespaces_here()
     for path in sorted(OWNERS.glob("*.json")) if OWNERS.is_dir() else []:
         try:
             data = json.loads(path.read_text())
@@ -88,13 +92,14 @@ def sweep(unclaimed: bool = False) -> list[str]:
         if _alive(data):
             live.update(data.get("namespaces", []))
             continue
-        present = [n for n in data.get("namespaces", []) if n in _namespaces_here()]
+        present = [n for n in data.get("namespaces", []) if n in here]
         remove_namespaces(present)
+        here -= set(present)
         path.unlink(missing_ok=True)
         removed.append(f"run {path.stem} (pid {data.get('pid')}, gone): removed "
                        + (", ".join(present) if present else "nothing left"))
     if unclaimed:
-        strays = sorted(n for n in _namespaces_here() if n.startswith(PREFIX) and n not in live)
+        strays = sorted(n for n in here if n.startswith(PREFIX) and n not in live)
         remove_namespaces(strays)
         removed += [f"namespace {n} (no live run claims it): removed" for n in strays]
     return removed

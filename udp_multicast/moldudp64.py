@@ -95,12 +95,13 @@ def decode_header(data: bytes | memoryview) -> tuple[bytes, int, int]:
 def decode_packet(data: bytes | memoryview) -> Packet:
     """Decode and validate a whole packet; any layout error raises MoldError with its kind."""
     session, sequence, count = decode_header(data)
-    if sequence + (0 if count in (HEARTBEAT, END_OF_SESSION) else count) > MAX_SEQUENCE:
+    header = Packet(session, sequence, count)
+    if header.next_sequence > MAX_SEQUENCE:
         raise MoldError("sequence_out_of_range", f"sequence {sequence} (+{count}) passes {MAX_SEQUENCE}")
-    if count in (HEARTBEAT, END_OF_SESSION):
+    if header.is_heartbeat or header.is_end_of_session:
         if len(data) != HEADER_LEN:
             raise MoldError("trailing_bytes", f"{len(data) - HEADER_LEN} bytes after a count-{count} header")
-        return Packet(session, sequence, count)
+        return header
     messages = []
     pos, end = HEADER_LEN, len(data)
     while pos < end:
