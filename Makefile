@@ -10,7 +10,7 @@ SYSTEM_PYTHON := /usr/bin/python3
 CONFIG ?= configs/bench.yaml
 BENCH_ARGS ?=
 
-.PHONY: vm-kernel-refresh bench-hosts lab-check setup setup-rdma vm-kernel onload-vm bench bench-stacks bench-multicast bench-t2t bench-local bench-replay bench-rdma test lint report clean-venv
+.PHONY: sanitized test-sanitized bench-fuzz vm-kernel-refresh bench-hosts lab-check setup setup-rdma vm-kernel onload-vm bench bench-stacks bench-multicast bench-t2t bench-local bench-replay bench-rdma test lint report clean-venv
 
 setup: $(STAMPS)/venv
 
@@ -116,9 +116,33 @@ onload-vm: setup setup-rdma
 	@if [ -n "$$ONLOAD_SRC" ]; then $(PY) -m toe_bench.onload_build --src "$$ONLOAD_SRC" --kernelver $(KERNEL_VERSION); \
 	else echo "onload-vm: ONLOAD_SRC not set: the stack VM's onload row will say how to get Onload"; fi
 
-test: setup setup-rdma vm-kernel onload-vm
+test: setup setup-rdma vm-kernel onload-vm sanitized
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q -ra $(PYTEST_ARGS)
+	$(SANITIZED_ENV) $(PY) -m pytest -q -ra -p no:cacheprovider $(SANITIZED_TESTS)
+
+# The C that parses untrusted bytes (books, MoldUDP64 validator and drain, trader path, order framing) built again
+# with AddressSanitizer and UBSan into build/sanitized; the tests that feed it, the Hypothesis differential fuzzers
+# among them, run against that build (`make test` runs them after the main suite).
+SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+SANITIZED_DIR := build/sanitized
+SANITIZED_ENV := LD_PRELOAD="$$(gcc -print-file-name=libasan.so)" ASAN_OPTIONS=detect_leaks=0 \
+  UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 LATLAB_SANITIZED=$(SANITIZED_DIR)
+SANITIZED_TESTS := tests/test_sanitized.py tests/test_feed_differential.py tests/test_moldudp64.py tests/test_book.py \
+  tests/test_risk_and_trader.py tests/test_subscriber.py tests/test_itch.py tests/test_order_entry.py tests/test_engine.py
+
+sanitized: setup
+	CFLAGS="$(SANITIZE) -g" LDFLAGS="$(SANITIZE)" $(PY) setup.py -q build_ext --build-lib $(SANITIZED_DIR) \
+	  --build-temp $(SANITIZED_DIR)-tmp 2>&1 | grep -v -i setuptools || true
+	@test -n "$$(find $(SANITIZED_DIR) -name '_book*.so')"
+
+test-sanitized: sanitized
+	$(SANITIZED_ENV) $(PY) -m pytest -q -ra -p no:cacheprovider $(SANITIZED_TESTS)
+
+# A million mutated inputs per parser against the Python reference, on the sanitized build (a benchmark: it reports).
+FUZZ_CASES ?= 1000000
+bench-fuzz: sanitized
+	$(SANITIZED_ENV) $(PY) -m tests.fuzz_parsers --cases $(FUZZ_CASES)
 
 clean-venv:
 	rm -rf $(VENV) $(STAMPS)

@@ -14,7 +14,7 @@ setup(
         Extension(
             "toe_bench._afxdp",
             sources=["toe_bench/_afxdp.c", "toe_bench/afxdp_core.c"],
-            depends=["toe_bench/afxdp_core.h", "csrc/int64_buffer.h"],
+            depends=["toe_bench/afxdp_core.h", "csrc/int64_buffer.h", "csrc/byteorder.h"],
             include_dirs=["csrc"],
             libraries=["xdp", "bpf"],
             extra_compile_args=["-O2", "-std=gnu11", "-Wall", "-Wextra"],
@@ -22,7 +22,7 @@ setup(
         Extension(
             "udp_multicast._mold",
             sources=["udp_multicast/_mold.c"],
-            depends=["csrc/rx_timestamp.h"],
+            depends=["csrc/rx_timestamp.h", "csrc/byteorder.h"],
             include_dirs=["csrc"],
             extra_compile_args=["-O2", "-std=gnu11", "-Wall", "-Wextra"],
         ),
@@ -35,7 +35,7 @@ setup(
         Extension(
             "feed_handler._book",
             sources=["feed_handler/_book.c"],
-            depends=["feed_handler/book_api.h", "csrc/named_counts.h"],
+            depends=["feed_handler/book_api.h", "csrc/named_counts.h", "csrc/byteorder.h"],
             include_dirs=["csrc"],
             extra_compile_args=["-O3", "-std=gnu11", "-Wall", "-Wextra"],
         ),
@@ -44,7 +44,7 @@ setup(
             sources=["feed_handler/_trader.c"],
             depends=["feed_handler/book_api.h", "feed_handler/floor.h", "feed_handler/feed_io.h",
                      "feed_handler/t2t_common.h", "feed_handler/fix_order.h", "csrc/rx_timestamp.h",
-                     "csrc/named_counts.h", "csrc/stage_clock.h"],
+                     "csrc/named_counts.h", "csrc/stage_clock.h", "csrc/byteorder.h"],
             include_dirs=["feed_handler", "csrc"],
             extra_compile_args=["-O2", "-std=gnu11", "-Wall", "-Wextra"],
         ),

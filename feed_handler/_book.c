@@ -15,6 +15,7 @@
 #include <sys/mman.h>
 
 #include "book_api.h"
+#include "byteorder.h"
 #include "named_counts.h"
 
 #define NLOCATE 65536
@@ -55,13 +56,6 @@ typedef struct {
     uint64_t messages;
 } Books;
 
-static inline uint16_t be16(const unsigned char *p) { return (uint16_t)((p[0] << 8) | p[1]); }
-static inline uint32_t be32(const unsigned char *p) { return __builtin_bswap32(*(const uint32_t *)(const void *)p); }
-static inline uint64_t be64(const unsigned char *p) {
-    uint64_t v;
-    memcpy(&v, p, 8);
-    return __builtin_bswap64(v);
-}
 static inline size_t hslot(uint64_t ref, int bits) { return (size_t)((ref * 0x9E3779B97F4A7C15ULL) >> (64 - bits)); }
 
 static Order *order_find(Books *b, uint64_t ref) {

@@ -5,20 +5,22 @@ full-risk path (slower store) and a minimal one."""
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
+from pydantic import Field
 
 from feed_handler.risk import RiskLimits
 from feed_handler.t2t_run import RunResult, TraderSetup, run_t2t
 from feed_handler.trader_core import STAGE_NAMES
-from latlab.config import Section
+from latlab.config import CpuId, Schema, cpu_choice, ipv4_network, multicast_group, validate
 from latlab.errors import ConfigError, LatlabError
 from latlab.plugin import RunContext
 from latlab.results import ONE_WAY, CaseResult
 from latlab.stats import percentile_difference_ci
-from latlab.topology import BridgeSpec, bridge_lab
+from latlab.topology import OWN, BridgeSpec, bridge_lab
 
 W2W = "wire-to-wire"
 W2W_TIMESTAMPS = ("exchange: CLOCK_REALTIME before sendto() of the trigger packet → kernel software receive "
@@ -59,50 +61,66 @@ class T2TParams:
         return str(ipaddress.IPv4Address(self.group) + 1)
 
 
-def _group(section: Section) -> str:
-    group = section.string("group", "239.77.1.1")
-    try:
-        ok = ipaddress.IPv4Address(group).is_multicast
-    except ValueError:
-        ok = False
-    if not ok:
-        raise ConfigError(section.field("group"), f"{group} is not an IPv4 multicast address")
-    return group
+class RiskConfig(Schema):
+    """`tick_to_trade.risk`: the trader's pre-trade limits (absent: RiskLimits' defaults)."""
+
+    max_order_shares: Annotated[int, Field(ge=1, le=1_000_000_000)] = 1000
+    max_notional: Annotated[float, Field(gt=0, le=1e12)] = 1_000_000.0  # dollars per order
+    price_band_bps: Annotated[int, Field(ge=1, le=1_000_000_000)] = 500  # around the last trade
+    max_orders_per_second: Annotated[int, Field(ge=1, le=1_000_000)] = 1000
 
 
-def configure(section: Section) -> T2TParams:
-    try:
-        net = ipaddress.IPv4Network(section.string("network", "10.79.0.0/24"))
-    except ValueError as exc:
-        raise ConfigError(section.field("network"), str(exc)) from None
-    risk_section = section.section("risk")
-    risk = {k: risk_section.data[k] for k in ("max_order_shares", "max_notional", "price_band_bps",
-                                                "max_orders_per_second") if k in risk_section.data}
-    unknown = set(risk_section.data) - set(risk)
-    if unknown:
-        raise ConfigError(risk_section.field(sorted(unknown)[0]), "not a risk limit")
+class RaceConfig(Schema):
+    """`tick_to_trade.race`: two traders take the same trigger."""
+
+    triggers: Annotated[int, Field(ge=0, le=1_000_000)] = 500
+    receive: Literal["busy-poll", "blocking"] = "blocking"
+
+
+class TickToTradeConfig(Schema):
+    """The `tick_to_trade` section as written in the config."""
+
+    network: str = "10.79.0.0/24"
+    group: str = "239.77.1.1"
+    triggers: Annotated[int, Field(ge=10, le=1_000_000)] = 2000
+    rounds: Annotated[int, Field(ge=1, le=10)] = 2
+    interval_ms: Annotated[float, Field(ge=0.1, le=10_000)] = 2.0
+    background: Annotated[int, Field(ge=0, le=60)] = 4
+    receive: Literal["busy-poll", "blocking"] = "busy-poll"
+    engine: Literal["c", "python"] = "c"
+    protocol: Literal["ouch", "fix"] = "ouch"
+    floor: Literal["paired", "process"] | None = None  # absent: paired with engine c, else process
+    exchange_cpu: CpuId | None = None  # absent: the first CPU; null: unpinned
+    trader_cpu: CpuId | None = None  # absent: the second CPU; null: unpinned
+    risk: RiskConfig = RiskConfig()
+    race: RaceConfig = RaceConfig()
+    password: str | None = None  # absent: $LATLAB_EXCHANGE_PASSWORD or a random one
+
+
+def configure(data: Mapping[str, Any] | None, path: str = "tick_to_trade") -> T2TParams:
+    """Validate the section; every error names its field."""
+    section = validate(TickToTradeConfig, data, path)
+    risk = section.risk.model_dump(exclude_unset=True)
     try:
         RiskLimits(**risk)
     except (TypeError, ValueError) as exc:
-        raise ConfigError(section.field("risk"), str(exc)) from None
-    engine = section.choice("engine", ("c", "python"), "c")
-    protocol = section.choice("protocol", ("ouch", "fix"), "ouch")
-    floor = section.choice("floor", ("paired", "process"), "paired" if engine == "c" else "process")
-    if floor == "paired" and engine != "c":
-        raise ConfigError(section.field("floor"), "paired floor runs on the compiled trader's loop: engine c")
-    race = section.section("race")
-    password = section.string("password") if section.has("password") else ""  # absent: env or a random one
-    if len(password) > 10 or not all(0x21 <= ord(c) < 0x7F for c in password):
-        raise ConfigError(section.field("password"), "a SoupBinTCP password: at most 10 printable ASCII characters")
+        raise ConfigError(f"{path}.risk", str(exc)) from None
+    floor = section.floor or ("paired" if section.engine == "c" else "process")
+    if floor == "paired" and section.engine != "c":
+        raise ConfigError(f"{path}.floor", "paired floor runs on the compiled trader's loop: engine c")
+    password = section.password if section.password is not None else ""
+    if section.password is not None and (not 1 <= len(password) <= 10
+                                         or not all(0x21 <= ord(c) < 0x7F for c in password)):
+        raise ConfigError(f"{path}.password", "a SoupBinTCP password: 1 to 10 printable ASCII characters")
     return T2TParams(
-        network=net, group=_group(section), triggers=section.integer("triggers", 2000, minimum=10),
-        rounds=section.integer("rounds", 2, minimum=1, maximum=10),
-        interval_ms=section.number("interval_ms", 2.0, minimum=0.1),
-        background=section.integer("background", 4, minimum=0, maximum=60),
-        receive=section.choice("receive", ("busy-poll", "blocking"), "busy-poll"), engine=engine, protocol=protocol,
-        exchange_cpu=section.cpu("exchange_cpu", 0), trader_cpu=section.cpu("trader_cpu", 1), risk=risk,
-        race_triggers=race.integer("triggers", 500, minimum=0),
-        race_receive=race.choice("receive", ("busy-poll", "blocking"), "blocking"), floor=floor, password=password)
+        network=ipv4_network(section.network, f"{path}.network"),
+        group=multicast_group(section.group, f"{path}.group"), triggers=section.triggers, rounds=section.rounds,
+        interval_ms=section.interval_ms, background=section.background, receive=section.receive,
+        engine=section.engine, protocol=section.protocol,
+        exchange_cpu=cpu_choice(section, "exchange_cpu", 0, path),
+        trader_cpu=cpu_choice(section, "trader_cpu", 1, path),
+        risk=risk, race_triggers=section.race.triggers, race_receive=section.race.receive, floor=floor,
+        password=password)
 
 
 def _stage_samples(stages: np.ndarray) -> dict[str, np.ndarray]:
@@ -156,8 +174,10 @@ class TickToTradeCase:
         out: list[CaseResult] = []
         floor_runs: list[RunResult] = []
         trader_runs: list[RunResult] = []
+        path: dict[str, Any] = {}
         try:
             with bridge_lab(spec, ctx.tag) as lab:
+                path = lab.describe()
                 for r in range(p.rounds if p.floor == "paired" else 0):
                     paired = run_t2t(lab, [TraderSetup("t1", "TRADER", "AA", engine=p.engine, protocol=p.protocol,
                                                        receive=p.receive, risk=p.risk, paired_floor="FLOOR")],
@@ -181,6 +201,8 @@ class TickToTradeCase:
                 self._report(floor_runs, trader_runs, False, out)
             out.append(CaseResult(group="tick-to-trade", engine="latlab", role="context", metric=W2W,
                                   timestamps=W2W_TIMESTAMPS, complete=False, note="incomplete: interrupted"))
+        for result in out:
+            result.path = result.path or path
         return out
 
     def _run_race(self, lab: Any, ctx: RunContext, exchange: dict[str, Any], out: list[CaseResult]) -> None:
@@ -280,8 +302,10 @@ class TickToTradeCase:
 
 class TickToTradeBenchmark:
     name = "tick_to_trade"
+    lab = OWN  # its bridge of exchange and traders, described in each result
+    schema = TickToTradeConfig
 
-    def configure(self, section: Section) -> T2TParams:
+    def configure(self, section: Mapping[str, Any] | None) -> T2TParams:
         return configure(section)
 
     def cases(self, params: T2TParams) -> list[Any]:

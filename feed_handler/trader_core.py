@@ -176,7 +176,7 @@ class TraderCore:
             return b""
         c["triggers"] += 1
         best = self.books.books[spec.locate].best(1) if spec.locate in self.books.books else None
-        if best is None or best.price > spec.limit:
+        if best is None or best.price == 0 or best.price > spec.limit:  # a zero price is no ask (as in C)
             return b""
         start = blocks[trigger][0]
         shares = min(spec.clip, int.from_bytes(data[start + 20:start + 24], "big"))

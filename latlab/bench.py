@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import difflib
 import os
 import signal
 import sys
@@ -12,9 +13,11 @@ import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from latlab.config import Section, load_config
+from pydantic import Field
+
+from latlab.config import Schema, load_config, validate
 from latlab.errors import ConfigError, LabUnavailable, LatlabError
 from latlab.manifest import build_manifest
 from latlab.plugin import Benchmark, RunContext, load_benchmarks, manifest_sections
@@ -23,7 +26,17 @@ from latlab.report import render, render_matrix
 from latlab.results import CaseResult
 from latlab.runrecord import RunRecord
 from latlab.signals import raise_interrupt
-from latlab.topology import Lab, LabSpec, local_lab, netns_unavailable_reason, parse_lab, two_host_lab
+from latlab.topology import (
+    TWO_HOST,
+    Lab,
+    LabConfig,
+    LabSpec,
+    local_lab,
+    netns_unavailable_reason,
+    no_lab,
+    parse_lab,
+    two_host_lab,
+)
 
 CORE_SECTIONS = {"lab", "results"}
 
@@ -37,22 +50,50 @@ class BenchPlan:
     hlog_interval_ns: int
     benchmarks: list[tuple[Benchmark, Any]]
 
+    @property
+    def two_host_users(self) -> list[str]:
+        """The selected benchmarks that run on the core's a/b lab (the others build their own path)."""
+        return [bench.name for bench, _ in self.benchmarks if lab_of(bench) == TWO_HOST]
 
-def plan(config: dict[str, Any], only: list[str] | None = None) -> BenchPlan:
-    """Validate every section (core and benchmarks) before anything starts."""
-    root = Section(config, "")
+
+def lab_of(bench: Benchmark) -> str:
+    """The lab a benchmark declares: TWO_HOST (the default) or OWN."""
+    return getattr(bench, "lab", TWO_HOST)
+
+
+class ResultsConfig(Schema):
+    """The `results` section."""
+
+    hlog_interval_s: Annotated[float, Field(ge=0.001, le=3600)] = 0.25  # one interval histogram per this long
+
+
+def check_sections(config: dict[str, Any]) -> None:
+    """Every section checked against its schema (types, bounds, unknown keys) without looking at this host:
+    what a config asks of the machine (a stack's presence, a CPU) is checked by `plan` where it runs."""
     known = load_benchmarks()
     for key in config:
         if key not in CORE_SECTIONS and key not in known:
-            raise ConfigError(key, f"unknown section; benchmarks installed: {', '.join(sorted(known))}")
-    lab = parse_lab(root.section("lab"))
-    results = root.section("results")
-    interval_ns = int(results.number("hlog_interval_s", 0.25, minimum=0.001) * 1e9)
+            near = difflib.get_close_matches(str(key), [*CORE_SECTIONS, *known], n=1)
+            hint = f"did you mean {near[0]!r}? " if near else ""
+            raise ConfigError(str(key), f"unknown section; {hint}benchmarks installed: {', '.join(sorted(known))}")
+    validate(LabConfig, config.get("lab"), "lab")
+    validate(ResultsConfig, config.get("results"), "results")
+    for name, bench in known.items():
+        if name in config:
+            validate(bench.schema, config[name], name)
+
+
+def plan(config: dict[str, Any], only: list[str] | None = None) -> BenchPlan:
+    """Validate every section (core and benchmarks) before anything starts."""
+    check_sections(config)
+    known = load_benchmarks()
+    lab = parse_lab(config.get("lab"))
+    interval_ns = int(validate(ResultsConfig, config.get("results"), "results").hlog_interval_s * 1e9)
     selected = []
     for name, bench in sorted(known.items()):
         if name not in config or (only and name not in only):
             continue
-        selected.append((bench, bench.configure(root.section(name))))
+        selected.append((bench, bench.configure(config[name])))
     if only:
         missing = [o for o in only if o not in config]
         if missing:
@@ -104,7 +145,10 @@ def run_bench(config_path: Path, results_root: Path, *, local: bool = False, onl
             print(f"latlab: {line}", file=sys.stderr)
     record = RunRecord.create(results_root, run_id)
     tag = record.run_id[-6:]
-    lab_cm = local_lab(bench_plan.lab) if local else two_host_lab(bench_plan.lab, tag)
+    if not bench_plan.two_host_users:
+        lab_cm = no_lab()
+    else:
+        lab_cm = local_lab(bench_plan.lab) if local else two_host_lab(bench_plan.lab, tag)
     interrupted_reason = ""
     stop = threading.Event()
     owner = os.getpid()
@@ -147,9 +191,10 @@ def _write_manifest(record: RunRecord, lab: Lab, bench_plan: BenchPlan, repo: Pa
             extra[name] = provide()
         except Exception as exc:  # a broken section must not stop the run; the manifest says why
             extra[name] = {"error": f"unknown: {exc}"}
-    record.write_json("manifest.json", build_manifest(
-        run_id=record.run_id, lab=lab, config=bench_plan.config, tool_versions=versions, repo=repo,
-        argv=argv, extra=extra))
+    manifest = build_manifest(run_id=record.run_id, lab=lab, config=bench_plan.config, tool_versions=versions,
+                              repo=repo, argv=argv, extra=extra)
+    manifest["lab"]["used_by"] = bench_plan.two_host_users
+    record.write_json("manifest.json", manifest)
 
 
 def _run_cases(bench_plan: BenchPlan, ctx: RunContext, record: RunRecord) -> str:
@@ -174,6 +219,8 @@ def _run_cases(bench_plan: BenchPlan, ctx: RunContext, record: RunRecord) -> str
                         results = [CaseResult(group=case.title, engine="-", role="failed", metric="",
                                               timestamps="", complete=False, note=f"failed: {exc}")]
                 for result in results:
+                    if not result.path and lab_of(bench) == TWO_HOST:
+                        result.path = ctx.lab.describe()
                     record.add(result, bench_plan.hlog_interval_ns)
                 if any(not r.complete and "interrupted" in r.note for r in results):
                     raise KeyboardInterrupt

@@ -1,25 +1,43 @@
-"""Loading and validating configuration files (YAML). Configuration is data; nothing here knows a benchmark."""
+"""Configuration files (YAML) and the typed schema every section is declared in. Nothing here knows a benchmark.
+
+Each section is a `Schema` (a frozen pydantic model): every key declared once with its type, default and bounds.
+Unknown keys are refused with the nearest known name, numbers must be finite, an integer is never a bool or a
+float, and a choice is one of its literals. `validate` turns pydantic's errors into a ConfigError naming the
+dotted key.
+"""
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
+import types
+import typing
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, TypeVar
 
 import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from latlab.cpu import available_cpus
 from latlab.errors import ConfigError
 
+S = TypeVar("S", bound="Schema")
+
 
 def load_config(path: str | Path) -> dict[str, Any]:
-    """Read a YAML config file into a dict; a missing or unreadable file is a ConfigError."""
+    """Read a YAML config file into a dict; a missing, unreadable or non-UTF-8 file is a ConfigError."""
     p = Path(path)
     try:
-        data = yaml.safe_load(p.read_text())
+        data = yaml.safe_load(p.read_bytes().decode("utf-8"))
     except FileNotFoundError:
         raise ConfigError(str(p), "file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(str(p), "is a directory, not a config file") from None
+    except PermissionError:
+        raise ConfigError(str(p), "permission denied") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(str(p), f"not UTF-8 text (byte {exc.start})") from None
     except yaml.YAMLError as exc:
         raise ConfigError(str(p), f"not valid YAML: {exc}") from None
     if not isinstance(data, dict):
@@ -27,119 +45,121 @@ def load_config(path: str | Path) -> dict[str, Any]:
     return data
 
 
-class Section:
-    """Typed access to one mapping of the config, with errors that carry the dotted field name."""
+class Schema(BaseModel):
+    """A config section: unknown keys refused, types strict, numbers finite, the result immutable."""
 
-    def __init__(self, data: Mapping[str, Any] | None, path: str) -> None:
-        if data is None:
-            data = {}
-        if not isinstance(data, Mapping):
-            raise ConfigError(path, "must be a mapping")
-        self.data = data
-        self.path = path
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
 
-    def field(self, key: str) -> str:
-        """The dotted name of a key in this section."""
-        return f"{self.path}.{key}" if self.path else key
 
-    def section(self, key: str) -> Section:
-        """A nested mapping (empty when absent)."""
-        return Section(self.data.get(key), self.field(key))
+def _as_tuple(value: Any) -> Any:
+    """A YAML list becomes a tuple (sections are immutable); a single item where a list is expected is a
+    list of one."""
+    if isinstance(value, list):
+        return tuple(value)
+    return value if value is None or isinstance(value, tuple) else (value,)
 
-    def has(self, key: str) -> bool:
-        return key in self.data
 
-    def integer(self, key: str, default: int | None = None, *, minimum: int | None = None,
-                maximum: int | None = None) -> int:
-        """An integer within bounds; bools are not integers here."""
-        value = self.data.get(key, default)
-        if value is None:
-            raise ConfigError(self.field(key), "required")
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(self.field(key), f"must be an integer, got {value!r}")
-        if minimum is not None and value < minimum:
-            raise ConfigError(self.field(key), f"must be >= {minimum}, got {value}")
-        if maximum is not None and value > maximum:
-            raise ConfigError(self.field(key), f"must be <= {maximum}, got {value}")
-        return value
+def OneOrMore(item: Any) -> Any:
+    """A non-empty list of `item` (held as a tuple); a single item is a list of one."""
+    return Annotated[tuple[item, ...], BeforeValidator(_as_tuple), Field(min_length=1)]
 
-    def number(self, key: str, default: float | None = None, *, minimum: float | None = None) -> float:
-        """A real number, at least `minimum`."""
-        value = self.data.get(key, default)
-        if value is None:
-            raise ConfigError(self.field(key), "required")
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ConfigError(self.field(key), f"must be a number, got {value!r}")
-        if minimum is not None and value < minimum:
-            raise ConfigError(self.field(key), f"must be >= {minimum}, got {value}")
-        return float(value)
 
-    def choice(self, key: str, choices: tuple[str, ...], default: str | None = None) -> str:
-        """One of the given strings."""
-        value = self.data.get(key, default)
-        if value not in choices:
-            raise ConfigError(self.field(key), f"must be one of {', '.join(choices)}, got {value!r}")
-        return value
+def AnyNumberOf(item: Any) -> Any:
+    """A list of `item`, possibly empty (held as a tuple)."""
+    return Annotated[tuple[item, ...], BeforeValidator(_as_tuple)]
 
-    def choices(self, key: str, choices: tuple[str, ...], default: list[str] | None = None) -> list[str]:
-        """A non-empty list of strings, each one of `choices`."""
-        value = self.data.get(key, default)
-        if isinstance(value, str):
-            value = [value]
-        if not isinstance(value, list) or not value:
-            raise ConfigError(self.field(key), "must be a non-empty list")
-        for item in value:
-            if item not in choices:
-                raise ConfigError(self.field(key), f"unknown {item!r}; known: {', '.join(choices)}")
-        return list(value)
 
-    def integers(self, key: str, default: list[int] | None = None, *, minimum: int = 1,
-                 maximum: int | None = None) -> list[int]:
-        """A non-empty list of integers within bounds (a single integer is a list of one)."""
-        value = self.data.get(key, default)
-        if isinstance(value, int) and not isinstance(value, bool):
-            value = [value]
-        if not isinstance(value, list) or not value:
-            raise ConfigError(self.field(key), "must be an integer or a non-empty list of integers")
-        for item in value:
-            if isinstance(item, bool) or not isinstance(item, int):
-                raise ConfigError(self.field(key), f"must hold integers, got {item!r}")
-            if item < minimum:
-                raise ConfigError(self.field(key), f"must be >= {minimum}, got {item}")
-            if maximum is not None and item > maximum:
-                raise ConfigError(self.field(key), f"must be <= {maximum}, got {item}")
-        return list(value)
+Port = Annotated[int, Field(ge=1024, le=65000)]
+NonNegative = Annotated[int, Field(ge=0)]
+Seconds = Annotated[float, Field(gt=0, le=86_400)]
+CpuId = Annotated[int, Field(ge=0, le=4095)]
 
-    def boolean(self, key: str, default: bool | None = None) -> bool:
-        value = self.data.get(key, default)
-        if not isinstance(value, bool):
-            raise ConfigError(self.field(key), f"must be true or false, got {value!r}")
-        return value
 
-    def string(self, key: str, default: str | None = None) -> str:
-        value = self.data.get(key, default)
-        if not isinstance(value, str) or not value:
-            raise ConfigError(self.field(key), f"must be a non-empty string, got {value!r}")
-        return value
+def validate(schema: type[S], data: Any, path: str) -> S:
+    """The section `data` (None: empty) checked against `schema`; the first problem is a ConfigError naming
+    its dotted key (an unknown key with the nearest known one)."""
+    if data is None:
+        data = {}
+    if not isinstance(data, Mapping):
+        raise ConfigError(path or "(top level)", f"must be a mapping, got {type(data).__name__}")
+    try:
+        return schema.model_validate(dict(data))
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = [str(x) for x in err["loc"] if not isinstance(x, int)]
+        field = ".".join([path, *loc] if path else loc) or path
+        if err["type"] == "extra_forbidden":
+            known = _known_keys(schema, loc[:-1])
+            near = difflib.get_close_matches(loc[-1], known, n=1)
+            hint = f"did you mean {near[0]!r}? " if near else ""
+            raise ConfigError(field, f"unknown key; {hint}known: {', '.join(known)}") from None
+        got = err.get("input")
+        message = err["msg"][0].lower() + err["msg"][1:]
+        if err["type"] == "literal_error":
+            raise ConfigError(field, f"unknown {got!r}; {message}") from None
+        shown = f" (got {got!r})" if err["type"] != "missing" and not isinstance(got, dict) else ""
+        raise ConfigError(field, f"{message}{shown}") from None
 
-    def cpu(self, key: str, nth: int) -> int | None:
-        """A CPU this process may use (default: the nth available one, wrapping), or None when the config
-        says null (leave the processes unpinned)."""
-        if key in self.data and self.data[key] is None:
-            return None
-        cpus = available_cpus()
-        cpu = self.integer(key, cpus[nth % len(cpus)], minimum=0)
-        if cpu not in cpus:
-            raise ConfigError(self.field(key), f"CPU {cpu} is not available here (have {cpus})")
-        return cpu
 
-    def interface_address(self, key: str) -> ipaddress.IPv4Interface:
-        """An IPv4 address with prefix length, such as 10.77.0.1/24."""
-        value = self.string(key)
-        try:
-            iface = ipaddress.IPv4Interface(value)
-        except ValueError as exc:
-            raise ConfigError(self.field(key), f"not an IPv4 address/prefix: {exc}") from None
-        if "/" not in value:
-            raise ConfigError(self.field(key), f"needs a prefix length, such as {value}/24")
-        return iface
+def _known_keys(schema: type[BaseModel], loc: list[str]) -> list[str]:
+    """The keys the model at `loc` (inside `schema`) declares."""
+    model: Any = schema
+    for key in loc:
+        info = model.model_fields.get(key) if isinstance(model, type) and issubclass(model, BaseModel) else None
+        if info is None:
+            return []
+        model = _model_in(info.annotation)
+    return list(model.model_fields) if isinstance(model, type) and issubclass(model, BaseModel) else []
+
+
+def _model_in(annotation: Any) -> Any:
+    """The pydantic model an annotation holds (through Optional, Annotated, list and dict), if any."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType, Annotated, list, dict):
+        for arg in typing.get_args(annotation):
+            found = _model_in(arg)
+            if found is not None:
+                return found
+    return None
+
+
+def cpu_choice(section: Schema, key: str, nth: int, path: str) -> int | None:
+    """The CPU a section's `key` names: absent → the nth available CPU (wrapping); null → None (unpinned);
+    a number → that CPU, which must be one this process may use."""
+    cpus = available_cpus()
+    if key not in section.model_fields_set:
+        return cpus[nth % len(cpus)]
+    cpu = getattr(section, key)
+    if cpu is not None and cpu not in cpus:
+        raise ConfigError(f"{path}.{key}", f"CPU {cpu} is not available here (have {cpus})")
+    return cpu
+
+
+def interface_address(value: str, field: str) -> ipaddress.IPv4Interface:
+    """An IPv4 address with prefix length, such as 10.77.0.1/24."""
+    try:
+        iface = ipaddress.IPv4Interface(value)
+    except ValueError as exc:
+        raise ConfigError(field, f"not an IPv4 address/prefix: {exc}") from None
+    if "/" not in value:
+        raise ConfigError(field, f"needs a prefix length, such as {value}/24")
+    return iface
+
+
+def ipv4_network(value: str, field: str) -> ipaddress.IPv4Network:
+    """An IPv4 network such as 10.78.0.0/24."""
+    try:
+        return ipaddress.IPv4Network(value)
+    except ValueError as exc:
+        raise ConfigError(field, f"not an IPv4 network: {exc}") from None
+
+
+def multicast_group(value: str, field: str) -> str:
+    """An IPv4 multicast address such as 239.77.0.1."""
+    try:
+        if not ipaddress.IPv4Address(value).is_multicast:
+            raise ConfigError(field, f"{value} is not a multicast address")
+    except ValueError as exc:
+        raise ConfigError(field, str(exc)) from None
+    return value

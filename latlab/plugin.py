@@ -1,23 +1,23 @@
 """How benchmark packages plug into the core: the `latlab.benchmarks` entry-point group.
 
 A benchmark is an object with a `name` (its config section), `configure(section)` that validates the
-section before anything starts, `cases(params)` listing what to run, and `tool_versions()` for the
-manifest. A case has a `title`, an `expected_seconds` for the progress bar, and `run(ctx)` returning
-CaseResults. Other packages add manifest sections through the `latlab.manifest` group: callables
-returning a JSON-able value.
+section's YAML data against the benchmark's Schema before anything starts, `cases(params)` listing what to
+run, and `tool_versions()` for the manifest. A case has a `title`, an `expected_seconds` for the progress
+bar, and `run(ctx)` returning CaseResults. Other packages add manifest sections through the
+`latlab.manifest` group: callables returning a JSON-able value.
 """
 
 from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Protocol
 
-from latlab.config import Section
+from latlab.config import Schema
 from latlab.results import CaseResult
 from latlab.topology import Lab
 
@@ -47,8 +47,9 @@ class Case(Protocol):
 
 class Benchmark(Protocol):
     name: str
+    schema: type[Schema]  # its config section, declared once
 
-    def configure(self, section: Section) -> Any: ...
+    def configure(self, section: Mapping[str, Any] | None) -> Any: ...
 
     def cases(self, params: Any) -> list[Case]: ...
 

@@ -25,6 +25,8 @@ class CaseResult:
     `mean_only_ns`. `corrected_ns` holds the coordinated-omission-corrected samples of open-loop runs.
     `figures` carries named non-latency results (rates, loss counts) that the report prints in the note.
     `attachments` are files (a VM console log, say) copied into the run folder under the given names.
+    `path` describes where the traffic ran (lab, VM, kernel, devices); the core fills in its a/b lab for
+    benchmarks that run there.
     """
 
     group: str
@@ -42,6 +44,7 @@ class CaseResult:
     params: dict[str, Any] = field(default_factory=dict)
     figures: dict[str, float] = field(default_factory=dict)
     attachments: dict[str, Path] = field(default_factory=dict)
+    path: dict[str, Any] = field(default_factory=dict)
 
     @property
     def slug(self) -> str:

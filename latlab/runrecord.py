@@ -98,23 +98,39 @@ class RunRecord:
         return path
 
     def add(self, result: CaseResult, hlog_interval_ns: int) -> dict[str, Any]:
-        """Write a result's .hgrm/.hlog files and add its entry to the summary."""
+        """Write a result's .hgrm/.hlog files and add its entry to the summary.
+
+        The entry is listed before its files are written and each histogram's files are rendered before any
+        is written, so an interrupt leaves either no file or a case marked `partial_files` naming what it has.
+        """
         entry: dict[str, Any] = {
             "group": result.group, "engine": result.engine, "role": result.role, "metric": result.metric,
             "timestamps": result.timestamps, "warmup": result.warmup, "complete": result.complete,
             "note": result.note, "params": result.params, "figures": result.figures, "files": {},
+            "path": result.path,
         }
+        self.cases.append(entry)
+        try:
+            self._write_case_files(result, entry, hlog_interval_ns)
+        except BaseException:
+            entry["complete"] = False
+            entry["partial_files"] = True
+            entry["note"] = "; ".join(n for n in (entry["note"], "files partial: interrupted while writing") if n)
+            raise
+        return entry
+
+    def _write_case_files(self, result: CaseResult, entry: dict[str, Any], hlog_interval_ns: int) -> None:
         if result.samples_ns is not None and len(result.samples_ns):
             entry["stats_ns"] = self._write_histograms(result.slug, result, result.samples_ns, entry["files"],
                                                        hlog_interval_ns)
             if result.corrected_ns is not None:
                 files: dict[str, str] = {}
                 entry["corrected"] = {
-                    "stats_ns": self._write_histograms(result.slug + "-corrected", result,
-                                                       result.corrected_ns, files, hlog_interval_ns),
                     "files": files,
                     "what": "coordinated-omission corrected: receive time minus intended send time",
                 }
+                entry["corrected"]["stats_ns"] = self._write_histograms(
+                    result.slug + "-corrected", result, result.corrected_ns, files, hlog_interval_ns)
         elif result.mean_only_ns is not None:
             entry["stats_ns"] = {"mean": result.mean_only_ns}
         else:
@@ -122,19 +138,20 @@ class RunRecord:
         for name, source in result.attachments.items():
             if source.exists():
                 entry["files"][name] = self.write_text(name, source.read_text(errors="replace")).name
-        self.cases.append(entry)
-        return entry
 
     def _write_histograms(self, stem: str, result: CaseResult, values: Any, files: dict[str, str],
                           hlog_interval_ns: int) -> dict[str, float]:
+        """Render the .hgrm (and the .hlog when samples have send times), then write them as a group."""
         hist = hdr.build_histogram(values)
-        files["hgrm"] = self.write_text(f"{stem}.hgrm", hdr.hgrm_text(hist)).name
+        texts = {"hgrm": hdr.hgrm_text(hist)}
         times = result.send_ns if result.send_ns is not None else None
         if times is not None and len(times) == len(values):
             comment = f"latlab {self.run_id} {result.group} {result.engine} {result.metric} ns"
-            files["hlog"] = self.write_text(f"{stem}.hlog",
-                                            hdr.hlog_text(times, values, hlog_interval_ns, comment, self.started)).name
-        return hdr.stats(hist)
+            texts["hlog"] = hdr.hlog_text(times, values, hlog_interval_ns, comment, self.started)
+        stats = hdr.stats(hist)
+        for kind, text in texts.items():
+            files[kind] = self.write_text(f"{stem}.{kind}", text).name
+        return stats
 
     def finish(self, complete: bool, reason: str = "") -> Path:
         """Write summary.json: every case so far, and whether the run completed. Only the first call writes."""

@@ -9,11 +9,14 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from pydantic import Field
 
 from latlab import leftovers
-from latlab.config import Section
+from latlab.config import CpuId, Schema, interface_address, validate
 from latlab.cpu import available_cpus
 from latlab.errors import ConfigError, LabUnavailable
 
@@ -76,33 +79,45 @@ class LabSpec:
     cpus: dict[str, int | None]
 
 
-def parse_lab(section: Section) -> LabSpec:
+class HostConfig(Schema):
+    """One host of the `lab` section."""
+
+    address: str  # with prefix length: 10.77.0.1/24
+    cpu: CpuId | None = None  # null or absent: unpinned
+
+
+class HostsConfig(Schema):
+    a: HostConfig
+    b: HostConfig
+
+
+class LabConfig(Schema):
+    """The `lab` section: the MTU and the two hosts `a` and `b`."""
+
+    mtu: Annotated[int, Field(ge=576, le=65535)] = 1500
+    hosts: HostsConfig | None = None
+
+
+def parse_lab(data: Mapping[str, Any] | None, path: str = "lab") -> LabSpec:
     """Validate the `lab` section: two hosts `a` and `b` with address/prefix, optional cpu, and an MTU.
     Without a `hosts` mapping the lab is a 10.77.0.1/.2 pair on CPUs 0 and 1 (or 0 and 0 on one CPU)."""
-    mtu = section.integer("mtu", 1500, minimum=576, maximum=65535)
-    if "hosts" not in section.data:
-        cpus = available_cpus()
-        section = Section({**section.data, "hosts": {
-            "a": {"address": "10.77.0.1/24", "cpu": cpus[0]},
-            "b": {"address": "10.77.0.2/24", "cpu": cpus[1 % len(cpus)]}}}, section.path)
-    hosts = section.section("hosts")
+    section = validate(LabConfig, data, path)
+    cpu_ids = available_cpus()
+    hosts = section.hosts or HostsConfig(a=HostConfig(address="10.77.0.1/24", cpu=cpu_ids[0]),
+                                         b=HostConfig(address="10.77.0.2/24", cpu=cpu_ids[1 % len(cpu_ids)]))
     addresses: dict[str, ipaddress.IPv4Interface] = {}
     cpus: dict[str, int | None] = {}
-    cpu_ids = available_cpus()
     for name in ("a", "b"):
-        host = hosts.section(name)
-        addresses[name] = host.interface_address("address")
-        cpu = host.data.get("cpu")
-        if cpu is not None:
-            cpu = host.integer("cpu", minimum=0)
-            if cpu not in cpu_ids:
-                raise ConfigError(host.field("cpu"), f"cpu {cpu} is not available (have {cpu_ids})")
-        cpus[name] = cpu
+        host: HostConfig = getattr(hosts, name)
+        addresses[name] = interface_address(host.address, f"{path}.hosts.{name}.address")
+        if host.cpu is not None and host.cpu not in cpu_ids:
+            raise ConfigError(f"{path}.hosts.{name}.cpu", f"cpu {host.cpu} is not available (have {cpu_ids})")
+        cpus[name] = host.cpu
     if addresses["a"].network != addresses["b"].network:
-        raise ConfigError(hosts.field("b.address"), "must be in the same subnet as hosts.a.address")
+        raise ConfigError(f"{path}.hosts.b.address", "must be in the same subnet as hosts.a.address")
     if addresses["a"].ip == addresses["b"].ip:
-        raise ConfigError(hosts.field("b.address"), "must differ from hosts.a.address")
-    return LabSpec(mtu=mtu, addresses=addresses, cpus=cpus)
+        raise ConfigError(f"{path}.hosts.b.address", "must differ from hosts.a.address")
+    return LabSpec(mtu=section.mtu, addresses=addresses, cpus=cpus)
 
 
 def netns_unavailable_reason() -> str | None:
@@ -116,6 +131,17 @@ def netns_unavailable_reason() -> str | None:
     except ImportError:
         return "pyroute2 is not installed: `make setup`"
     return None
+
+
+TWO_HOST = "two-host"  # a benchmark's `lab`: the a/b pair of the `lab` section, built by the core
+OWN = "own"  # a benchmark's `lab`: each case builds its own path and describes it in its results
+
+
+@contextlib.contextmanager
+def no_lab() -> Iterator[Lab]:
+    """No shared lab: every selected benchmark builds its own path (a bridge, a VM) and its cases say which."""
+    yield Lab(kind="none shared: each case records the path it ran on (summary.json, cases[].path)", hosts={},
+              mtu=0)
 
 
 @contextlib.contextmanager

@@ -22,6 +22,8 @@ from latlab.errors import LatlabError
 REPO = Path(__file__).resolve().parent.parent
 KERNEL_VERSION = vm_kernel.chosen()
 CACHE = REPO / ".cache" / "kernel" / KERNEL_VERSION
+MEMORY = "2G"
+CPUS = 2
 
 
 def vmlinuz() -> Path:
@@ -44,7 +46,7 @@ def unavailable_reason() -> str | None:
     return None
 
 
-def run(script: Path, console_log: Path, timeout_s: float, rwdir: Path, memory: str = "2G", cpus: int = 2,
+def run(script: Path, console_log: Path, timeout_s: float, rwdir: Path, memory: str = MEMORY, cpus: int = CPUS,
         rodirs: Sequence[Path] = ()) -> int:
     """Boot the VM, run `bash script` inside, return its exit code. The guest sees the host's file system
     read-only except `rwdir`, where it writes its results; the guest mounts its own /tmp, /run and /var/cache,

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from latlab import vm
-from latlab.bench import sigterm_as_interrupt
+from latlab.bench import check_sections, sigterm_as_interrupt
 from latlab.config import load_config
 from latlab.errors import LatlabError
 from latlab.plugin import load_benchmarks
@@ -72,6 +72,7 @@ def run_bench_in_vm(config_path: Path, results_root: Path, *, only: list[str] | 
     if reason:
         raise LatlabError(f"the lab VM cannot start here: {reason}")
     config = load_config(config_path)  # a broken file is refused before the boot
+    check_sections(config)
     if run_id is not None:
         check_run_id(run_id)
     run_id = run_id or new_run_id()

@@ -12,18 +12,21 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
+from pydantic import Field
 
 from latlab import vm
-from latlab.config import Section
+from latlab.config import OneOrMore, Schema, validate
 from latlab.errors import LatlabError
 from latlab.plugin import RunContext
 from latlab.procs import tool_version
 from latlab.results import RTT, CaseResult
+from latlab.topology import OWN
 from rdma import devices
 from rdma.verbs import TESTS
 
@@ -36,38 +39,31 @@ LOOPBACK_NOTE = "rxe loopback: one device serves both ends, the traffic never cr
 PATHS = ("wire", "loopback")  # soft-RoCE: an rxe device per veth end (the wire), or one device (rxe's loopback)
 
 
-@dataclass(frozen=True)
-class RdmaParams:
-    tests: list[str]
-    size: int
-    iterations: int
-    warmup: int
-    inline: bool
-    events: bool
-    device: str | None
-    netdev: str | None
-    perftest: bool
-    vm_timeout_s: float
-    force_vm: bool
-    reference_engine: bool
-    fault_check: bool
-    path: str = "wire"
+DeviceName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
 
 
-def configure(section: Section) -> RdmaParams:
-    return RdmaParams(
-        tests=section.choices("tests", TESTS, list(TESTS)),
-        size=section.integer("size", 64, minimum=16, maximum=1 << 20),
-        iterations=section.integer("iterations", 1000, minimum=10, maximum=10_000_000),
-        warmup=section.integer("warmup", 100, minimum=0),
-        inline=section.boolean("inline", True), events=section.boolean("events", False),
-        device=section.data.get("device"), netdev=section.data.get("netdev"),
-        perftest=section.boolean("perftest", True),
-        vm_timeout_s=section.number("vm_timeout_s", 300.0, minimum=30.0),
-        force_vm=section.boolean("force_vm", False),
-        reference_engine=section.boolean("reference_engine", True),
-        fault_check=section.boolean("fault_check", False),
-        path=section.choice("path", PATHS, "wire"))
+class RdmaParams(Schema):
+    """The `rdma` section: validated as written, used as is."""
+
+    tests: OneOrMore(Literal[TESTS]) = TESTS  # type: ignore[valid-type]
+    size: Annotated[int, Field(ge=16, le=1 << 20)] = 64
+    iterations: Annotated[int, Field(ge=10, le=10_000_000)] = 1000
+    warmup: Annotated[int, Field(ge=0, le=10_000_000)] = 100
+    inline: bool = True
+    events: bool = False
+    device: DeviceName | None = None  # an RDMA device on this host (default: the first one)
+    netdev: DeviceName | None = None  # the network device under it
+    perftest: bool = True
+    vm_timeout_s: Annotated[float, Field(ge=30, le=86_400)] = 300.0
+    force_vm: bool = False
+    reference_engine: bool = True
+    fault_check: bool = False
+    path: Literal[PATHS] = "wire"
+
+
+def configure(data: Mapping[str, Any] | None, path: str = "rdma") -> RdmaParams:
+    """Validate the section; every error names its field."""
+    return validate(RdmaParams, data, path)
 
 
 def inside_args(p: RdmaParams, out: Path) -> list[str]:
@@ -119,7 +115,8 @@ class RdmaCase:
             if reason:
                 return [CaseResult(group=f"rdma {p.size}B", engine="latlab", role="own", metric=RTT,
                                    timestamps=OWN_TIMESTAMPS, complete=False,
-                                   note=f"skipped: no RDMA device here, and no soft-RoCE VM: {reason}")]
+                                   note=f"skipped: no RDMA device here, and no soft-RoCE VM: {reason}",
+                                   path={"kind": "none: no RDMA device here and no soft-RoCE VM"})]
             script = out / "inside.sh"
             script.write_text(f"cd {vm.REPO}\n{sys.executable} -m rdma.inside "
                               + " ".join(inside_args(p, out)) + "\n")
@@ -130,10 +127,20 @@ class RdmaCase:
                 vm.run(script, console, p.vm_timeout_s, rwdir=out)
             except LatlabError as exc:
                 return [CaseResult(group=f"rdma {p.size}B", engine="latlab", role="own", metric=RTT,
-                                   timestamps=OWN_TIMESTAMPS, complete=False, note=str(exc), attachments=attachments)]
+                                   timestamps=OWN_TIMESTAMPS, complete=False, note=str(exc), attachments=attachments,
+                                   path=rdma_path(where, {}))]
         return self._results(out, where, attachments)
 
     def _results(self, out: Path, where: str, attachments: dict[str, Path]) -> list[CaseResult]:
+        results = self._read(out, where, attachments)
+        inside_path = out / "inside.json"
+        inside = json.loads(inside_path.read_text()) if inside_path.exists() else {}
+        path = rdma_path(where, inside)
+        for result in results:
+            result.path = path
+        return results
+
+    def _read(self, out: Path, where: str, attachments: dict[str, Path]) -> list[CaseResult]:
         p = self.params
         path = out / "inside.json"
         if not path.exists():
@@ -197,6 +204,24 @@ class RdmaCase:
         return results
 
 
+PATH_WORDS = {"wire": "an rxe device on each end of a veth pair: the RoCE traffic crosses the veth",
+              "loopback": "one rxe device serves both ends (rxe's loopback): the traffic never crosses the veth"}
+
+
+def rdma_path(where: str, inside: dict[str, Any]) -> dict[str, Any]:
+    """Where an RDMA case ran: this host or the VM (its kernel), the devices, the network devices under them."""
+    path: dict[str, Any] = {
+        "kind": where, "kernel": inside.get("kernel"),
+        "rdma_devices": {"client": inside.get("device"), "server": inside.get("server_device")},
+        "netdevs": {"client": inside.get("netdev"), "server": inside.get("server_netdev")},
+        "path": PATH_WORDS.get(inside.get("path", ""), "the RDMA device's own port"),
+    }
+    if "VM" in where:
+        path["vm"] = {"kernel": vm.KERNEL_VERSION, "accelerator": "TCG (emulated, no KVM)", "memory": vm.MEMORY,
+                      "cpus": vm.CPUS, "console": "rdma-vm-console.log"}
+    return path
+
+
 def wire_evidence(path: str | None, wire: dict[str, int] | None, iterations: int) -> tuple[str, dict[str, Any]]:
     """The note and evidence of where soft-RoCE traffic went: across the veth (its counters), or rxe's loopback."""
     if path == "loopback":
@@ -212,8 +237,10 @@ def wire_evidence(path: str | None, wire: dict[str, int] | None, iterations: int
 
 class RdmaBenchmark:
     name = "rdma"
+    lab = OWN  # an RDMA device here, or rxe on a veth pair in the soft-RoCE VM; each result says which
+    schema = RdmaParams
 
-    def configure(self, section: Section) -> RdmaParams:
+    def configure(self, section: Mapping[str, Any] | None) -> RdmaParams:
         return configure(section)
 
     def cases(self, params: RdmaParams) -> list[Any]:

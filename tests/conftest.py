@@ -12,9 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from latlab.config import Section
 from latlab.topology import netns_unavailable_reason, parse_lab, two_host_lab
 
+from .sanitized import load_from_env
+
+SANITIZED = load_from_env()  # `make test-sanitized`: the instrumented C extensions, before any test imports them
 REPO = Path(__file__).resolve().parent.parent
 NETNS_REASON = netns_unavailable_reason()
 needs_netns = pytest.mark.skipif(NETNS_REASON is not None, reason=f"netns lab unavailable: {NETNS_REASON}")
@@ -60,7 +62,7 @@ def lab():
     """A fresh two-host namespace lab, removed after the test."""
     if NETNS_REASON:
         pytest.skip(f"netns lab unavailable: {NETNS_REASON}")
-    with two_host_lab(parse_lab(Section(LAB_SECTION, "lab")), secrets.token_hex(3)) as built:
+    with two_host_lab(parse_lab(LAB_SECTION), secrets.token_hex(3)) as built:
         yield built
 
 

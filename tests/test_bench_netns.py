@@ -56,7 +56,8 @@ def test_bench_writes_every_case_with_histograms_and_a_manifest(bench_run: Path)
                 total += h.get_total_count()
             assert total == case["stats_ns"]["count"]
     manifest = json.loads((bench_run / "manifest.json").read_text())
-    assert manifest["lab"]["kind"] == "two-host netns over veth"
+    assert manifest["lab"]["kind"] == "two-host netns over veth" and manifest["lab"]["used_by"] == ["pingpong"]
+    assert all(set(c["path"]["hosts"]) == {"a", "b"} for c in summary["cases"])  # each case names its path
     assert manifest["nic"]["a"]["driver"] == "veth"
     assert manifest["host"]["kernel"] == os.uname().release
     assert manifest["tools"]["sockperf"] and manifest["tools"]["qperf"]
@@ -82,13 +83,12 @@ def test_bench_leaves_no_namespace_or_process(bench_run: Path):
 def test_lab_is_removed_even_when_the_body_fails():
     import secrets
 
-    from latlab.config import Section
     from latlab.topology import parse_lab, two_host_lab
 
     from .conftest import LAB_SECTION
 
     tag = secrets.token_hex(3)
-    with pytest.raises(RuntimeError), two_host_lab(parse_lab(Section(LAB_SECTION, "lab")), tag) as lab:
+    with pytest.raises(RuntimeError), two_host_lab(parse_lab(LAB_SECTION), tag) as lab:
         assert set(lab.namespaces) <= set(os.listdir("/run/netns"))
         out = subprocess.run(lab.hosts["a"].command(["ip", "-br", "addr"]), capture_output=True, text=True)
         assert "10.77.9.1/24" in out.stdout and f"ll{tag}a" in out.stdout
@@ -100,7 +100,6 @@ def test_lab_is_removed_even_when_the_body_fails():
 def test_building_over_an_existing_namespace_fails_cleanly():
     from pyroute2 import netns
 
-    from latlab.config import Section
     from latlab.topology import parse_lab, two_host_lab
 
     from .conftest import LAB_SECTION
@@ -108,7 +107,7 @@ def test_building_over_an_existing_namespace_fails_cleanly():
     netns.create("latlab-dupe00-b")
     try:
         with pytest.raises(LabUnavailable, match="--local"), \
-                two_host_lab(parse_lab(Section(LAB_SECTION, "lab")), "dupe00"):
+                two_host_lab(parse_lab(LAB_SECTION), "dupe00"):
             pass
         assert "latlab-dupe00-a" not in os.listdir("/run/netns")
     finally:
@@ -126,13 +125,13 @@ def shared_tmp():
 
 @pytest.fixture
 def repo_reachable_by_others():
-    """An unprivileged user must reach the checkout and its venv: a clone under a root-only folder (mktemp -d)
-    gets o+x on those parent folders for the test, put back afterwards."""
+    """An unprivileged user must reach the checkout and its venv: a clone in or under a root-only folder
+    (mktemp -d) gets o+rx on the checkout and o+x on its parent folders for the test, put back afterwards."""
     changed = []
-    for folder in REPO.parents:
+    for folder, needed in ((REPO, stat.S_IROTH | stat.S_IXOTH), *((f, stat.S_IXOTH) for f in REPO.parents)):
         mode = folder.stat().st_mode
-        if not mode & stat.S_IXOTH:
-            folder.chmod(mode | stat.S_IXOTH)
+        if mode & needed != needed:
+            folder.chmod(mode | needed)
             changed.append((folder, mode))
     try:
         yield

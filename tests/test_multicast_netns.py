@@ -115,3 +115,8 @@ def test_bench_multicast_case_reports_sweep_reference_and_staleness(tmp_path):
     assert {c["engine"] for c in top} == {"latlab publisher", "sockperf throughput"}
     assert any(c["metric"] == "staleness" and c["stats_ns"]["count"] > 0 for c in summary["cases"])
     assert "latlab/sockperf pkt/s" in out.stdout
+    # multicast builds its own bridge: no a/b veth lab was built for it, and each case names the bridge
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["lab"]["hosts"] == {} and manifest["lab"]["used_by"] == []
+    assert all(c["path"]["kind"] == "4 netns hosts on a Linux bridge" for c in summary["cases"])
+    assert {"pub", "sub1", "sub2", "sub3"} <= set(summary["cases"][0]["path"]["hosts"])

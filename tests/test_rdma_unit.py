@@ -75,7 +75,6 @@ def test_perftest_raw_samples_and_summary():
 def test_no_device_and_no_vm_gives_a_row_with_the_reason(monkeypatch, tmp_path):
     import threading
 
-    from latlab.config import Section
     from latlab.plugin import RunContext
     from latlab.topology import Lab
     from rdma import plugin
@@ -84,7 +83,7 @@ def test_no_device_and_no_vm_gives_a_row_with_the_reason(monkeypatch, tmp_path):
     monkeypatch.setattr(vm.shutil, "which", lambda name: None)
     reason = vm.unavailable_reason()
     assert "qemu-system-x86" in reason and "make setup-rdma" in reason
-    case = plugin.RdmaCase(plugin.configure(Section({}, "rdma")))
+    case = plugin.RdmaCase(plugin.configure({}))
     ctx = RunContext(lab=Lab("none", {}, 1500), workdir=tmp_path, stop=threading.Event(), quiet=True, tag="unit00")
     [row] = case.run(ctx)
     assert not row.complete and row.note.startswith("skipped: no RDMA device here") and "qemu" in row.note
@@ -114,3 +113,20 @@ def test_the_vm_kernel_is_the_pin_while_apt_has_it_else_what_the_metapackage_nam
     kept, why = vm_kernel.resolve(gone, "no-such-metapackage")
     assert kept == gone and why.startswith("pinned;")
     assert vm_kernel.chosen() == vm.KERNEL_VERSION
+
+
+def test_each_rdma_result_describes_the_vm_kernel_devices_and_veth_it_ran_on(tmp_path):
+    import json
+
+    from rdma import plugin
+
+    (tmp_path / "inside.json").write_text(json.dumps({
+        "kernel": "6.1.0-56-amd64", "path": "wire", "device": "rxe0", "server_device": "rxe1", "netdev": "rxa",
+        "server_netdev": "rxb", "error": "RuntimeError: stopped early"}))
+    case = plugin.RdmaCase(plugin.configure({}))
+    [row] = case._results(tmp_path, f"soft-RoCE (rxe) in a TCG VM, kernel {vm.KERNEL_VERSION}", {})
+    assert not row.complete and row.note == "RuntimeError: stopped early"
+    assert row.path["vm"]["kernel"] == vm.KERNEL_VERSION and row.path["kernel"] == "6.1.0-56-amd64"
+    assert row.path["rdma_devices"] == {"client": "rxe0", "server": "rxe1"}
+    assert row.path["netdevs"] == {"client": "rxa", "server": "rxb"} and "crosses the veth" in row.path["path"]
+    assert "vm" not in plugin.rdma_path("RDMA device mlx5_0 on this host", {"device": "mlx5_0"})

@@ -80,3 +80,16 @@ def test_completion_errors_name_the_status_and_the_work_request(rdma_run):
         client, _, server = row["note"].partition("; server: ")
         assert "remote access error" in client and "status 10" in client and "pong 0" in client
         assert "the peer aborted" in server  # the server was told, stopped waiting, and released its resources
+
+
+def test_the_manifest_and_each_case_describe_the_path_the_rdma_run_really_took(rdma_run):
+    run, summary, _ = rdma_run
+    manifest = json.loads((run / "manifest.json").read_text())
+    # no benchmark of this run used the core's a/b veth lab: the manifest does not describe one
+    assert manifest["lab"]["hosts"] == {} and manifest["lab"]["used_by"] == [] and manifest["nic"] == {}
+    for case in summary["cases"]:
+        path = case["path"]
+        assert path["vm"]["kernel"] == vm.KERNEL_VERSION and "TCG" in path["vm"]["accelerator"]
+        assert path["kernel"] == vm.KERNEL_VERSION  # what the guest itself reported
+        assert path["rdma_devices"]["client"] == path["rdma_devices"]["server"]  # loopback: one rxe device
+        assert path["netdevs"]["client"] and "never crosses the veth" in path["path"]

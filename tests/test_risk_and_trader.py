@@ -195,3 +195,13 @@ def test_fix_identity_is_checked():
     for bad in (("", "X", "Y", 1), ("TRADER", "A=B", "Y", 1), ("T" * 16, "X", "Y", 1)):
         with pytest.raises(ValueError, match="printable"):
             compiled(SPEC, stage_rows(4), fix=bad)
+
+
+def test_a_zero_price_ask_is_no_ask_for_either_trader():
+    """Found by `make bench-fuzz`: the compiled book says 0 for 'no ask', the reference took a price-0 ask as real
+    and sent it to the risk gate, so the two counted different rejects."""
+    c, py = compiled(SPEC, stage_rows(4)), TraderCore(SPEC, stage_rows(4))
+    packet = moldudp64.encode_packet("S", 1, [add(1, "S", 0, 100)])
+    assert c.on_packet(packet, 1) == py.handle(packet, 1) == b""
+    cs, ps = c.stats(), py.stats()
+    assert cs["triggers"] == ps["triggers"] == 1 and cs["rejects"] == ps["rejects"] == {}

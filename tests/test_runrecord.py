@@ -116,3 +116,47 @@ def test_a_run_with_a_failed_case_exits_3(tmp_path):
                           complete=False, note="failed: testpmd exited 1"), 250_000_000)
     record.finish(complete=True)
     assert cases_exit_code(record.dir) == EXIT_CASES == 3
+
+
+def _timed(**kw) -> CaseResult:
+    return _result(samples_ns=np.arange(1000, 2000, dtype=np.int64),
+                   send_ns=np.arange(1000, dtype=np.int64) * 1000, **kw)
+
+
+def test_an_interrupt_while_rendering_leaves_no_lone_hgrm_and_the_case_listed(tmp_path, monkeypatch):
+    from latlab import hdr
+
+    rec = RunRecord.create(tmp_path)
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(hdr, "hlog_text", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        rec.add(_timed(), 100_000)
+    rec.finish(complete=False, reason="interrupted")
+    assert not list(rec.dir.glob("*.hgrm"))  # rendered before written: no .hgrm without its .hlog
+    [case] = load_summary(rec.dir)["cases"]
+    assert case["partial_files"] and not case["complete"] and "files partial" in case["note"]
+
+
+def test_an_interrupt_between_a_cases_files_marks_it_partial_naming_what_it_has(tmp_path, monkeypatch):
+    from latlab import runrecord
+
+    rec = RunRecord.create(tmp_path)
+    real = runrecord.write_new
+
+    def second_write_interrupted(path, data):
+        if path.suffix == ".hlog":
+            raise KeyboardInterrupt
+        real(path, data)
+
+    monkeypatch.setattr(runrecord, "write_new", second_write_interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        rec.add(_timed(), 100_000)
+    monkeypatch.setattr(runrecord, "write_new", real)
+    rec.finish(complete=False, reason="interrupted")
+    [case] = load_summary(rec.dir)["cases"]
+    assert case["partial_files"] and case["files"] == {"hgrm": "udp-64b-busy-poll-latlab.hgrm"}
+    assert {p.name for p in rec.dir.glob("*.h*")} == {"udp-64b-busy-poll-latlab.hgrm"}
+    assert "(run incomplete)" in render([load_summary(rec.dir)])

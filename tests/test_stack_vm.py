@@ -85,6 +85,14 @@ def test_rdma_crosses_the_veth_between_two_rxe_devices(vm_run):
         own = rows[(f"rdma {test} 64B", "latlab")]
         assert (own["params"]["device"], own["params"]["server_device"]) == ("rxe0", "rxe1")
         assert own["params"]["transport"].startswith("soft-RoCE (rxe) on this host")  # no VM inside the VM
+        # the path the case records is its own (rxe on rxa/rxb in the VM's kernel), not the a/b lab's veth
+        path = own["path"]
+        assert path["kernel"] == vm.KERNEL_VERSION and path["rdma_devices"] == {"client": "rxe0", "server": "rxe1"}
+        assert path["netdevs"] == {"client": "rxa", "server": "rxb"} and "crosses the veth" in path["path"]
+    socket_row = rows[("udp 64B busy-poll", "latlab")]
+    assert set(socket_row["path"]["hosts"]) == {"a", "b"}  # the socket stacks did run on the a/b lab
+    manifest = json.loads((vm_run["run"] / "manifest.json").read_text())
+    assert manifest["lab"]["used_by"] == ["pingpong"]
 
 
 def test_the_vm_matrix_has_six_stacks(vm_run):

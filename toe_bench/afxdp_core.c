@@ -14,6 +14,8 @@
 #include <time.h>
 #include <xdp/xsk.h>
 
+#include "byteorder.h"
+
 #define NUM_FRAMES 4096u
 #define FRAME_SIZE XSK_UMEM__DEFAULT_FRAME_SIZE
 #define RING_SIZE 2048u
@@ -42,13 +44,11 @@ static inline int64_t mono_ns(void) {
     return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-static inline uint16_t rd16(const uint8_t *p) { return (uint16_t)((p[0] << 8) | p[1]); }
-static inline void wr16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
 
 static uint16_t ip_checksum(const uint8_t *hdr, size_t len) {
     uint32_t sum = 0;
     for (size_t i = 0; i + 1 < len; i += 2)
-        sum += rd16(hdr + i);
+        sum += be16(hdr + i);
     while (sum >> 16)
         sum = (sum & 0xffff) + (sum >> 16);
     return (uint16_t)~sum;
@@ -59,22 +59,22 @@ size_t afxdp_build_udp(uint8_t *f, size_t cap, const struct afxdp_flow *flow, co
         return 0;
     memcpy(f, flow->dst_mac, 6);
     memcpy(f + 6, flow->src_mac, 6);
-    wr16(f + 12, 0x0800);
+    put_be16(f + 12, 0x0800);
     uint8_t *ip = f + ETH_LEN;
     memset(ip, 0, IP_LEN);
     ip[0] = 0x45;
-    wr16(ip + 2, (uint16_t)(IP_LEN + UDP_LEN + size));
-    wr16(ip + 6, 0x4000); /* don't fragment */
+    put_be16(ip + 2, (uint16_t)(IP_LEN + UDP_LEN + size));
+    put_be16(ip + 6, 0x4000); /* don't fragment */
     ip[8] = 64;
     ip[9] = 17;
     memcpy(ip + 12, &flow->src_ip, 4);
     memcpy(ip + 16, &flow->dst_ip, 4);
-    wr16(ip + 10, ip_checksum(ip, IP_LEN));
+    put_be16(ip + 10, ip_checksum(ip, IP_LEN));
     uint8_t *udp = ip + IP_LEN;
-    wr16(udp, flow->src_port);
-    wr16(udp + 2, flow->dst_port);
-    wr16(udp + 4, (uint16_t)(UDP_LEN + size));
-    wr16(udp + 6, 0); /* no checksum (IPv4) */
+    put_be16(udp, flow->src_port);
+    put_be16(udp + 2, flow->dst_port);
+    put_be16(udp + 4, (uint16_t)(UDP_LEN + size));
+    put_be16(udp + 6, 0); /* no checksum (IPv4) */
     if (payload)
         memcpy(udp + UDP_LEN, payload, size);
     return HDR_LEN + size;
@@ -84,8 +84,8 @@ size_t afxdp_build_udp(uint8_t *f, size_t cap, const struct afxdp_flow *flow, co
 static uint8_t *udp_of(uint8_t *f, size_t len, int *malformed) {
     *malformed = 0;
     if (len < ETH_LEN + IP_LEN)
-        return (*malformed = len >= ETH_LEN && rd16(f + 12) == 0x0800), NULL;
-    if (rd16(f + 12) != 0x0800)
+        return (*malformed = len >= ETH_LEN && be16(f + 12) == 0x0800), NULL;
+    if (be16(f + 12) != 0x0800)
         return NULL;
     uint8_t *ip = f + ETH_LEN;
     size_t ihl = (size_t)(ip[0] & 0x0f) * 4;
@@ -101,7 +101,7 @@ int afxdp_answer_in_place(uint8_t *f, size_t len, uint16_t port, int clear_sockp
     uint8_t *udp = udp_of(f, len, &malformed);
     if (!udp)
         return malformed ? -1 : 0;
-    if (rd16(udp + 2) != port)
+    if (be16(udp + 2) != port)
         return 0;
     uint8_t tmp[6];
     memcpy(tmp, f, 6);
@@ -112,10 +112,10 @@ int afxdp_answer_in_place(uint8_t *f, size_t len, uint16_t port, int clear_sockp
     memcpy(a, ip + 12, 4);
     memcpy(ip + 12, ip + 16, 4);
     memcpy(ip + 16, a, 4); /* the IP checksum is a sum: swapping addresses keeps it valid */
-    uint16_t sport = rd16(udp);
-    wr16(udp, rd16(udp + 2));
-    wr16(udp + 2, sport);
-    wr16(udp + 6, 0);
+    uint16_t sport = be16(udp);
+    put_be16(udp, be16(udp + 2));
+    put_be16(udp + 2, sport);
+    put_be16(udp + 6, 0);
     size_t payload_at = (size_t)(udp - f) + UDP_LEN;
     if (clear_sockperf_flag && len > payload_at + 9)
         f[payload_at + 9] &= (uint8_t)~1u;
@@ -356,7 +356,7 @@ const char *afxdp_pingpong(struct afxdp_endpoint *ep, const struct afxdp_flow *f
                 back[k] = d->addr;
                 int malformed;
                 uint8_t *udp = udp_of(rf, d->len, &malformed);
-                if (!udp || rd16(udp) != flow->dst_port || rd16(udp + 2) != flow->src_port) {
+                if (!udp || be16(udp) != flow->dst_port || be16(udp + 2) != flow->src_port) {
                     if (malformed)
                         ep->c.malformed++;
                     else

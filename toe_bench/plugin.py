@@ -8,19 +8,24 @@ always measured too, in every receive mode a selected stack uses, so that each s
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from latlab.config import Section
+from pydantic import Field
+
+from latlab.config import AnyNumberOf, OneOrMore, Port, Schema, validate
 from latlab.errors import ConfigError, MissingTool
 from latlab.plugin import RunContext
 from latlab.reference import qperf, sockperf
 from latlab.results import RTT, CaseResult
+from latlab.topology import TWO_HOST
 from latlab.vm_bench import VmPreparation
 from toe_bench import stacks
 from toe_bench.stacks.base import SPIN, CaseSpec, group_name
 
+STACK_NAMES = stacks.NAMES
 PROTOCOLS = ("udp", "tcp")
 RECEIVE = ("busy-poll", "blocking")
 REFERENCES = ("sockperf", "qperf")
@@ -54,36 +59,43 @@ class PingPongParams:
         return self.receive == SPIN
 
 
-def configure(section: Section) -> PingPongParams:
+class PingPongConfig(Schema):
+    """The `pingpong` section as written in the config."""
+
+    stacks: OneOrMore(Literal[STACK_NAMES]) = ("kernel",)  # type: ignore[valid-type]
+    skip_unavailable: bool = False
+    protocols: OneOrMore(Literal[PROTOCOLS]) = ("udp", "tcp")  # type: ignore[valid-type]
+    sizes: OneOrMore(Annotated[int, Field(ge=16, le=65507)]) = (64,)  # type: ignore[valid-type]
+    receive: Literal[RECEIVE] = "busy-poll"
+    warmup: Annotated[int, Field(ge=0, le=10_000_000)] = 5000
+    count: Annotated[int, Field(ge=1, le=50_000_000)] = 1_000_000
+    duration_s: Annotated[float, Field(ge=0, le=3600)] = 3.0
+    rate: Annotated[float, Field(ge=0, le=10_000_000)] = 0.0  # messages/s; 0: closed loop
+    timeout_s: Annotated[float, Field(ge=0.01, le=600)] = 2.0
+    port: Port = 17001
+    engine: Literal[ENGINES] = "c"
+    references: AnyNumberOf(Literal[REFERENCES]) = REFERENCES  # type: ignore[valid-type]
+    xdp_mode: Literal[XDP_MODES] = "native"
+
+
+def configure(data: Mapping[str, Any] | None, path: str = "pingpong") -> PingPongParams:
     """Validate the section; every error names its field. A stack that cannot run here is refused with its
     reason before anything starts, unless `skip_unavailable` is true (then its row says why)."""
-    mtu_payload_max = 65507
-    names = section.choices("stacks", stacks.NAMES, ["kernel"])
-    skip = section.boolean("skip_unavailable", False)
+    section = validate(PingPongConfig, data, path)
     unavailable = []
-    for name in names:
+    for name in section.stacks:
         availability = stacks.get(name).detect()
         if not availability.available:
-            if not skip:
-                raise ConfigError(section.field("stacks"), availability.describe(name)
+            if not section.skip_unavailable:
+                raise ConfigError(f"{path}.stacks", availability.describe(name)
                                   + " (skip_unavailable: true runs the others)")
             unavailable.append((name, availability.describe(name)))
     return PingPongParams(
-        stacks=names,
-        protocols=section.choices("protocols", PROTOCOLS, ["udp", "tcp"]),
-        sizes=section.integers("sizes", [64], minimum=16, maximum=mtu_payload_max),
-        receive=section.choice("receive", RECEIVE, "busy-poll"),
-        warmup=section.integer("warmup", 5000, minimum=0),
-        count=section.integer("count", 1_000_000, minimum=1, maximum=50_000_000),
-        duration_s=section.number("duration_s", 3.0, minimum=0.0),
-        rate=section.number("rate", 0.0, minimum=0.0),
-        timeout_s=section.number("timeout_s", 2.0, minimum=0.01),
-        port=section.integer("port", 17001, minimum=1024, maximum=65000),
-        engine=section.choice("engine", ENGINES, "c"),
-        references=[] if section.data.get("references") == [] else
-        section.choices("references", REFERENCES, list(REFERENCES)),
-        xdp_mode=section.choice("xdp_mode", XDP_MODES, "native"),
-        skip_unavailable=skip, unavailable=tuple(unavailable))
+        stacks=list(section.stacks), protocols=list(section.protocols), sizes=list(section.sizes),
+        receive=section.receive, warmup=section.warmup, count=section.count, duration_s=section.duration_s,
+        rate=section.rate, timeout_s=section.timeout_s, port=section.port, engine=section.engine,
+        references=list(section.references), xdp_mode=section.xdp_mode,
+        skip_unavailable=section.skip_unavailable, unavailable=tuple(unavailable))
 
 
 @dataclass
@@ -194,8 +206,10 @@ class PingPongBenchmark:
     """Plugs the ping-pong matrix into latlab's core."""
 
     name = "pingpong"
+    lab = TWO_HOST  # the a → b veth pair of the `lab` section
+    schema = PingPongConfig
 
-    def configure(self, section: Section) -> PingPongParams:
+    def configure(self, section: Mapping[str, Any] | None) -> PingPongParams:
         return configure(section)
 
     def cases(self, params: PingPongParams) -> list[Any]:

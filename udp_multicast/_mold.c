@@ -22,6 +22,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "byteorder.h"
 #include "rx_timestamp.h"
 
 #define HEADER_LEN 20
@@ -36,17 +37,6 @@ static int64_t clock_ns(clockid_t id) {
     return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-static void put_be64(unsigned char *p, uint64_t v) {
-    for (int i = 7; i >= 0; i--, v >>= 8)
-        p[i] = (unsigned char)v;
-}
-
-static uint64_t get_be64(const unsigned char *p) {
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v = v << 8 | p[i];
-    return v;
-}
 
 /* NULL when well formed, else the kind; *at is the offset of the problem. */
 static const char *check(const unsigned char *d, Py_ssize_t end, Py_ssize_t *at) {
@@ -55,8 +45,8 @@ static const char *check(const unsigned char *d, Py_ssize_t end, Py_ssize_t *at)
         *at = end;
         return "short_header";
     }
-    unsigned count = (unsigned)(d[18] << 8 | d[19]);
-    uint64_t seq = get_be64(d + SESSION_LEN);
+    unsigned count = be16(d + 18);
+    uint64_t seq = be64(d + SESSION_LEN);
     unsigned ahead = (count == HEARTBEAT || count == END_OF_SESSION) ? 0 : count;
     if (seq > (uint64_t)INT64_MAX - ahead) {
         *at = SESSION_LEN;
@@ -70,7 +60,7 @@ static const char *check(const unsigned char *d, Py_ssize_t end, Py_ssize_t *at)
         *at = pos;
         if (pos + 2 > end)
             return "length_past_end";
-        Py_ssize_t len = d[pos] << 8 | d[pos + 1];
+        Py_ssize_t len = be16(d + pos);
         if (len == 0)
             return "zero_length";
         if (pos + 2 + len > end)
@@ -124,7 +114,7 @@ static PyObject *publish(PyObject *self, PyObject *args, PyObject *kw) {
                                      &b_real))
         return NULL;
     PyObject *result = NULL;
-    Py_ssize_t cap = 0, n2, n3, n4;
+    Py_ssize_t cap = 0, n2 = 0, n3 = 0, n4 = 0;
     int64_t *first = int64s(&b_first, &cap), *counts = int64s(&b_counts, &n2), *mono = int64s(&b_mono, &n3),
             *real = int64s(&b_real, &n4);
     if (!first || !counts || !mono || !real)
@@ -225,7 +215,7 @@ static PyObject *drain(PyObject *self, PyObject *args, PyObject *kw) {
                                      &other_fd, &wait_ms))
         return NULL;
     PyObject *result = NULL, *leftover = NULL;
-    Py_ssize_t cap = 0, n2, n3, n4;
+    Py_ssize_t cap = 0, n2 = 0, n3 = 0, n4 = 0;
     int64_t *first = int64s(&b_first, &cap), *counts = int64s(&b_count, &n2), *t_user = int64s(&b_user, &n3),
             *t_kernel = int64s(&b_kernel, &n4);
     if (!first || !counts || !t_user || !t_kernel)
@@ -260,8 +250,8 @@ static PyObject *drain(PyObject *self, PyObject *args, PyObject *kw) {
         now = clock_ns(CLOCK_MONOTONIC);
         kernel = kernel_rx_timestamp(&msg);
         Py_ssize_t at;
-        unsigned count = len >= HEADER_LEN ? (unsigned)(buf[18] << 8 | buf[19]) : 0;
-        long long seq = len >= HEADER_LEN ? (long long)get_be64(buf + 10) : 0;
+        unsigned count = len >= HEADER_LEN ? be16(buf + 18) : 0;
+        long long seq = len >= HEADER_LEN ? (long long)be64(buf + 10) : 0;
         if (check(buf, len, &at) != NULL || memcmp(buf, session.buf, SESSION_LEN) != 0 || count == HEARTBEAT ||
             count == END_OF_SESSION || seq != expected || seq < highest || samples == cap) {
             leftover = PyBytes_FromStringAndSize((const char *)buf, len); /* the full logic decides */

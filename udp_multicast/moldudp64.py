@@ -92,6 +92,15 @@ def decode_header(data: bytes | memoryview) -> tuple[bytes, int, int]:
     return HEADER.unpack_from(data, 0)
 
 
+def problem(data: bytes | memoryview) -> str | None:
+    """The reference verdict on a packet: None when it is well formed, else the MoldError kind."""
+    try:
+        decode_packet(data)
+    except MoldError as exc:
+        return exc.kind
+    return None
+
+
 def decode_packet(data: bytes | memoryview) -> Packet:
     """Decode and validate a whole packet; any layout error raises MoldError with its kind."""
     session, sequence, count = decode_header(data)

@@ -4,17 +4,29 @@ half the loss-free rate, the publisher's top rate beside sockperf's, and conflat
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
+from pydantic import Field
 
-from latlab.config import Section
+from latlab.config import (
+    AnyNumberOf,
+    CpuId,
+    OneOrMore,
+    Port,
+    Schema,
+    cpu_choice,
+    ipv4_network,
+    multicast_group,
+    validate,
+)
 from latlab.errors import ConfigError, LatlabError, MissingTool
 from latlab.plugin import RunContext
 from latlab.reference import sockperf
 from latlab.results import ONE_WAY, RTT, CaseResult
-from latlab.topology import BridgeSpec, bridge_lab
+from latlab.topology import OWN, BridgeSpec, bridge_lab
 from udp_multicast.feedrun import PUBLISHER_TIMESTAMPS, FeedRunResult, FeedSpec, run_feed
 
 KERNEL_TIMESTAMPS = "publisher CLOCK_REALTIME before sendto() → kernel software receive timestamp (SO_TIMESTAMPING)"
@@ -40,38 +52,40 @@ class MulticastParams:
     references: list[str]
 
 
-def configure(section: Section) -> MulticastParams:
-    network = section.string("network", "10.78.0.0/24")
-    try:
-        net = ipaddress.IPv4Network(network)
-    except ValueError as exc:
-        raise ConfigError(section.field("network"), str(exc)) from None
-    group = section.string("group", "239.77.0.1")
-    try:
-        if not ipaddress.IPv4Address(group).is_multicast:
-            raise ConfigError(section.field("group"), f"{group} is not a multicast address")
-    except ValueError as exc:
-        raise ConfigError(section.field("group"), str(exc)) from None
-    rates = section.integers("sweep_rates", [50_000, 100_000, 200_000, 400_000, 800_000], minimum=1)
-    if rates != sorted(rates):
-        raise ConfigError(section.field("sweep_rates"), "must rise")
-    fraction = section.number("latency_fraction", 0.5, minimum=0.01)
-    if fraction > 1:
-        raise ConfigError(section.field("latency_fraction"), "must be at most 1")
+class MulticastConfig(Schema):
+    """The `multicast` section as written in the config."""
+
+    subscribers: Annotated[int, Field(ge=1, le=8)] = 3
+    network: str = "10.78.0.0/24"
+    group: str = "239.77.0.1"
+    port: Port = 26477
+    message_size: Annotated[int, Field(ge=9, le=1400)] = 40
+    payload: Annotated[int, Field(ge=64, le=1472)] = 1472
+    sweep_rates: OneOrMore(Annotated[int, Field(ge=1, le=20_000_000)]) = (  # type: ignore[valid-type]
+        50_000, 100_000, 200_000, 400_000, 800_000)
+    step_seconds: Annotated[float, Field(ge=0.1, le=600)] = 1.0
+    latency_fraction: Annotated[float, Field(ge=0.01, le=1)] = 0.5
+    conflated_packet_rate: Annotated[float, Field(ge=1, le=1_000_000)] = 2000.0
+    conflated_instruments: Annotated[int, Field(ge=1, le=65535)] = 200
+    engine: Literal["c", "python"] = "c"
+    publisher_cpu: CpuId | None = None  # absent: the first CPU; null: unpinned
+    subscriber_cpu: CpuId | None = None  # absent: the second CPU; null: unpinned
+    references: AnyNumberOf(Literal["sockperf"]) = ("sockperf",)  # type: ignore[valid-type]
+
+
+def configure(data: Mapping[str, Any] | None, path: str = "multicast") -> MulticastParams:
+    """Validate the section; every error names its field."""
+    section = validate(MulticastConfig, data, path)
+    if list(section.sweep_rates) != sorted(section.sweep_rates):
+        raise ConfigError(f"{path}.sweep_rates", "must rise")
     return MulticastParams(
-        subscribers=section.integer("subscribers", 3, minimum=1, maximum=8), network=net, group=group,
-        port=section.integer("port", 26477, minimum=1024, maximum=65000),
-        message_size=section.integer("message_size", 40, minimum=9, maximum=1400),
-        payload=section.integer("payload", 1472, minimum=64, maximum=1472), sweep_rates=rates,
-        step_seconds=section.number("step_seconds", 1.0, minimum=0.1),
-        latency_fraction=fraction,
-        conflated_packet_rate=section.number("conflated_packet_rate", 2000.0, minimum=1.0),
-        conflated_instruments=section.integer("conflated_instruments", 200, minimum=1, maximum=65535),
-        engine=section.choice("engine", ("c", "python"), "c"),
-        publisher_cpu=section.cpu("publisher_cpu", 0), subscriber_cpu=section.cpu("subscriber_cpu", 1),
-        references=[] if section.data.get("references") == [] else
-        section.choices("references", ("sockperf",), ["sockperf"]),
-    )
+        subscribers=section.subscribers, network=ipv4_network(section.network, f"{path}.network"),
+        group=multicast_group(section.group, f"{path}.group"), port=section.port,
+        message_size=section.message_size, payload=section.payload, sweep_rates=list(section.sweep_rates),
+        step_seconds=section.step_seconds, latency_fraction=section.latency_fraction,
+        conflated_packet_rate=section.conflated_packet_rate, conflated_instruments=section.conflated_instruments,
+        engine=section.engine, publisher_cpu=cpu_choice(section, "publisher_cpu", 0, path),
+        subscriber_cpu=cpu_choice(section, "subscriber_cpu", 1, path), references=list(section.references))
 
 
 def _pooled(run: FeedRunResult, attr: str) -> np.ndarray:
@@ -106,12 +120,16 @@ class FanoutCase:
         cpus = {name: p.publisher_cpu if name == "pub" else p.subscriber_cpu for name in names}
         spec = BridgeSpec(p.network, names, cpus)
         results: list[CaseResult] = []
+        path: dict[str, Any] = {}
         try:
             with bridge_lab(spec, ctx.tag) as lab:
+                path = lab.describe()
                 self._run(lab, ctx, results)
         except KeyboardInterrupt:
             results.append(CaseResult(group="mcast", engine="latlab", role="context", metric=ONE_WAY,
                                       timestamps=PUBLISHER_TIMESTAMPS, complete=False, note="incomplete: interrupted"))
+        for result in results:
+            result.path = result.path or path
         return results
 
     def _feed(self, lab: Any, ctx: RunContext, rate: float, tag: str, **extra: Any) -> FeedRunResult:
@@ -235,8 +253,10 @@ class FanoutCase:
 
 class MulticastBenchmark:
     name = "multicast"
+    lab = OWN  # its bridge of publisher and subscribers, described in each result
+    schema = MulticastConfig
 
-    def configure(self, section: Section) -> MulticastParams:
+    def configure(self, section: Mapping[str, Any] | None) -> MulticastParams:
         return configure(section)
 
     def cases(self, params: MulticastParams) -> list[Any]:
