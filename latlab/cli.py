@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from importlib import metadata
 from pathlib import Path
 
+from latlab import __version__
 from latlab.errors import LatlabError
 from latlab.signals import catch_ctrl_c
 
 # Exit codes, the same for every command: 0 done, 1 an error before or outside the measurement (config, lab,
 # files), 2 a report of problems found (hostprep not ready, replay errors), 3 a run whose cases did not all
-# complete, 130 interrupted.
+# complete, 4 a comparison found a regression beyond --fail-on-regression, 130 interrupted.
 EXIT_CASES = 3
+EXIT_REGRESSION = 4
 DEFAULT_CONFIG = Path("configs/bench.yaml")
 DEFAULT_RESULTS = Path("results")
 
@@ -65,6 +68,22 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from latlab.compare import compare_runs, regressions, render
+    from latlab.report import resolve_run
+
+    run_a, run_b = resolve_run(args.run_a, args.results), resolve_run(args.run_b, args.results)
+    rows = compare_runs(run_a, run_b, threshold=args.threshold)
+    print(render(rows, run_a, run_b), end="")
+    if args.fail_on_regression is not None:
+        worse = regressions(rows, args.fail_on_regression)
+        if worse:
+            names = "; ".join(f"{r.group} {r.engine} p50 {r.changes[0].percent:+.1f}%" for r in worse)
+            print(f"latlab: regression beyond {args.fail_on_regression:g}%: {names}", file=sys.stderr)
+            return EXIT_REGRESSION
+    return 0
+
+
 def _cmd_clean(args: argparse.Namespace) -> int:
     from latlab import leftovers
 
@@ -75,6 +94,7 @@ def _cmd_clean(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="latlab", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"latlab {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     bench = sub.add_parser("bench", help="build the lab, run the configured benchmarks, print the table")
@@ -93,6 +113,16 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("runs", nargs="*", help="run folders or ids (default: the newest)")
     report.add_argument("--results", type=Path, default=DEFAULT_RESULTS)
     report.set_defaults(func=_cmd_report)
+
+    compare = sub.add_parser("compare", help="is run B faster than run A? the change per case, with a verdict")
+    compare.add_argument("run_a", help="the baseline run (folder, id or latest)")
+    compare.add_argument("run_b", help="the run to judge against it")
+    compare.add_argument("--results", type=Path, default=DEFAULT_RESULTS)
+    compare.add_argument("--threshold", type=float, default=1.0,
+                         help="smallest change in %% that earns a verdict (default %(default)s)")
+    compare.add_argument("--fail-on-regression", type=float, metavar="PCT",
+                         help="exit 4 when a case's p50 is slower by more than PCT %% beyond doubt")
+    compare.set_defaults(func=_cmd_compare)
 
     clean = sub.add_parser("clean", help="remove what killed runs left behind (their namespaces)")
     clean.add_argument("--all", action="store_true",
@@ -116,6 +146,12 @@ def main(argv: list[str] | None = None) -> int:
     except LatlabError as exc:
         print(f"latlab: {exc}", file=sys.stderr)
         return 1
+    except BrokenPipeError:
+        # `latlab report | head`: the reader has what it wanted. Point stdout at /dev/null so that Python's
+        # final flush does not fail again, and end quietly.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

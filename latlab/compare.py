@@ -1,0 +1,182 @@
+"""`latlab compare RUN_A RUN_B`: is B faster than A? Per case in both runs, the change of p50, p99 and p99.9 with
+a 95 % bootstrap confidence interval, and a verdict, in the manner of pyperf's `compare_to`.
+
+What is resampled: each case's distribution as its .hlog holds it (every interval histogram summed), not raw
+samples. A run keeps no raw samples (millions per case); the HDR histogram keeps every sample at 3 significant
+digits (bucket width ≤ 0.1 % of the value), so resampling its buckets by their counts (a multinomial draw) is the
+bootstrap of the recorded data, with a resolution far below any change worth a verdict. The runs are independent,
+so each is resampled on its own. A change counts only when its interval excludes zero and it is at least
+`threshold` percent (default 1 %): a 0.2 % shift on two million samples is "significant" and means nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from hdrh.log import HistogramLogReader
+
+from latlab import hdr
+from latlab.errors import LatlabError
+from latlab.report import load_summary
+
+QUANTILES = (("p50", 50.0), ("p99", 99.0), ("p99.9", 99.9))
+RESAMPLES = 1000
+LEVEL = 0.95
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """A case's recorded latency distribution: bucket values (ns, ascending) and their counts."""
+
+    values: np.ndarray
+    counts: np.ndarray
+
+    @property
+    def total(self) -> int:
+        return int(self.counts.sum())
+
+    def percentile(self, q: float) -> float:
+        return float(_percentiles(self.values, self.counts[None, :], q)[0])
+
+
+@dataclass
+class Change:
+    """The change of one percentile from A to B, in percent of A, with its bootstrap interval."""
+
+    name: str
+    a_ns: float
+    b_ns: float
+    percent: float
+    low: float
+    high: float
+
+
+@dataclass
+class CaseComparison:
+    group: str
+    engine: str
+    metric: str
+    a_count: int
+    b_count: int
+    changes: list[Change] = field(default_factory=list)
+    verdict: str = ""
+    note: str = ""
+
+
+def read_distribution(path: Path) -> Distribution:
+    """Every interval histogram of an .hlog, summed."""
+    reader = HistogramLogReader(str(path), hdr.new_histogram())
+    total = hdr.new_histogram()
+    while (interval := reader.get_next_interval_histogram()) is not None:
+        total.add(interval)
+    pairs = [(item.value_iterated_to, item.count_at_value_iterated_to) for item in total.get_recorded_iterator()]
+    if not pairs:
+        raise LatlabError(f"{path} holds no samples")
+    values, counts = zip(*pairs, strict=True)
+    return Distribution(np.asarray(values, np.int64), np.asarray(counts, np.int64))
+
+
+def _percentiles(values: np.ndarray, counts: np.ndarray, q: float) -> np.ndarray:
+    """The q-th percentile of each row of bucket counts, by HdrHistogram's rule (the value at rank q·n/100 rounded
+    half up, at least 1), so that a run's own percentiles read back unchanged."""
+    cumulative = np.cumsum(counts, axis=1)
+    rank = np.maximum(1, (q / 100 * cumulative[:, -1] + 0.5).astype(np.int64))
+    index = (cumulative < rank[:, None]).sum(axis=1)
+    return values[np.minimum(index, len(values) - 1)]
+
+
+def bootstrap_change(a: Distribution, b: Distribution, q: float, resamples: int = RESAMPLES,
+                     level: float = LEVEL, seed: int = 0) -> tuple[float, float, float]:
+    """(change %, low %, high %) of the q-th percentile from a to b; seeded, so a comparison reads the same twice."""
+    rng = np.random.default_rng(seed)
+    qa, qb = a.percentile(q), b.percentile(q)
+    ra = _percentiles(a.values, rng.multinomial(a.total, a.counts / a.total, size=resamples), q)
+    rb = _percentiles(b.values, rng.multinomial(b.total, b.counts / b.total, size=resamples), q)
+    changes = 100 * (rb - ra) / ra
+    tail = 100 * (1 - level) / 2
+    low, high = np.percentile(changes, [tail, 100 - tail])
+    return 100 * (qb - qa) / qa, float(low), float(high)
+
+
+def verdict(change: Change, threshold: float) -> str:
+    """faster / slower when the interval excludes zero and the change is at least `threshold` %."""
+    if change.low > 0 and change.percent >= threshold:
+        return "slower"
+    if change.high < 0 and -change.percent >= threshold:
+        return "faster"
+    return "no significant change"
+
+
+def _key(case: dict[str, Any]) -> tuple[str, str, str]:
+    return case["group"], case["engine"], case["metric"]
+
+
+def _version(run: Path) -> str | None:
+    try:
+        return json.loads((run / "manifest.json").read_text()).get("latlab_version")
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def compare_runs(run_a: Path, run_b: Path, threshold: float = 1.0) -> list[CaseComparison]:
+    """Every case present in both runs, compared; a case without an interval log gets a note, not a verdict."""
+    va, vb = _version(run_a), _version(run_b)
+    if va and vb and va != vb:
+        raise LatlabError(f"{run_a.name} was made by latlab {va}, {run_b.name} by {vb}: their cases are not "
+                          "measured the same way; compare runs of one version")
+    cases_a = {_key(c): c for c in load_summary(run_a)["cases"] if c.get("stats_ns", {}).get("count")}
+    cases_b = {_key(c): c for c in load_summary(run_b)["cases"] if c.get("stats_ns", {}).get("count")}
+    common = [k for k in cases_a if k in cases_b]
+    if not common:
+        raise LatlabError(f"{run_a.name} and {run_b.name} have no measured case in common (same group, engine "
+                          "and metric)")
+    out = []
+    for key in common:
+        a, b = cases_a[key], cases_b[key]
+        row = CaseComparison(*key, a_count=int(a["stats_ns"]["count"]), b_count=int(b["stats_ns"]["count"]))
+        hlog_a, hlog_b = a.get("files", {}).get("hlog"), b.get("files", {}).get("hlog")
+        if not hlog_a or not hlog_b:
+            row.verdict = "n/a"
+            row.note = "no interval log (.hlog) in both runs: no interval, no verdict"
+            out.append(row)
+            continue
+        try:
+            dist_a, dist_b = read_distribution(run_a / hlog_a), read_distribution(run_b / hlog_b)
+        except (OSError, ValueError, LatlabError) as exc:
+            row.verdict = "n/a"
+            row.note = f"cannot read the interval log: {exc}"
+            out.append(row)
+            continue
+        for name, q in QUANTILES:
+            percent, low, high = bootstrap_change(dist_a, dist_b, q)
+            row.changes.append(Change(name, dist_a.percentile(q), dist_b.percentile(q), percent, low, high))
+        row.verdict = verdict(row.changes[0], threshold)
+        out.append(row)
+    return out
+
+
+def regressions(rows: list[CaseComparison], percent: float) -> list[CaseComparison]:
+    """Cases whose p50 got slower by more than `percent`, beyond doubt (the interval's lower end above it)."""
+    return [r for r in rows if r.changes and r.changes[0].low > percent]
+
+
+def render(rows: list[CaseComparison], run_a: Path, run_b: Path) -> str:
+    """One line per case: p50 A → B, the change of p50, p99 and p99.9 with intervals, and the verdict."""
+    lines = [f"A = {run_a.name}", f"B = {run_b.name}",
+             "change B vs A in % of A, [95 % bootstrap interval]; verdict on p50", ""]
+    width = max(len(f"{r.group} {r.engine}") for r in rows)
+    for r in rows:
+        name = f"{r.group} {r.engine}".ljust(width)
+        if not r.changes:
+            lines.append(f"{name}  {r.verdict}: {r.note}")
+            continue
+        p50 = r.changes[0]
+        parts = [f"{c.name} {c.percent:+.1f}% [{c.low:+.1f}, {c.high:+.1f}]" for c in r.changes]
+        lines.append(f"{name}  {p50.a_ns / 1000:.2f} → {p50.b_ns / 1000:.2f} µs  {'  '.join(parts)}  {r.verdict}")
+    counts = {v: sum(1 for r in rows if r.verdict == v) for v in ("faster", "slower", "no significant change")}
+    lines += ["", ", ".join(f"{n} {v}" for v, n in counts.items())]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,104 @@
+"""`latlab compare`: a known 10 % shift is found with its interval, no shift gives no verdict, bad input is refused."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from latlab import cli
+from latlab.compare import bootstrap_change, compare_runs, read_distribution
+from latlab.errors import LatlabError
+from latlab.results import RTT, CaseResult
+from latlab.runrecord import RunRecord
+
+
+def _run(root: Path, samples: dict[str, np.ndarray], version: str = "0.1.0") -> Path:
+    rec = RunRecord.create(root)
+    rec.write_json("manifest.json", {"latlab_version": version})
+    for group, values in samples.items():
+        rec.add(CaseResult(group=group, engine="latlab", role="own", metric=RTT, timestamps="t", samples_ns=values,
+                           send_ns=np.arange(len(values), dtype=np.int64) * 10_000), 250_000_000)
+    rec.finish(complete=True)
+    return rec.dir
+
+
+def _latency(seed: int, n: int = 20_000, scale: float = 1.0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return (scale * (20_000 + rng.lognormal(8.0, 0.6, n))).astype(np.int64)
+
+
+def test_a_known_ten_percent_shift_is_found_and_no_shift_is_no_verdict(tmp_path):
+    a = _run(tmp_path, {"udp 64B": _latency(1), "tcp 64B": _latency(2)})
+    b = _run(tmp_path, {"udp 64B": _latency(3, scale=1.10), "tcp 64B": _latency(4)})
+    rows = {r.group: r for r in compare_runs(a, b)}
+    shifted, same = rows["udp 64B"], rows["tcp 64B"]
+    p50 = shifted.changes[0]
+    assert shifted.verdict == "slower" and p50.low < 10.0 < p50.high and 8 < p50.percent < 12
+    assert same.verdict == "no significant change" and same.changes[0].low < 0 < same.changes[0].high
+    faster = {r.group: r for r in compare_runs(b, a)}["udp 64B"]
+    assert faster.verdict == "faster"
+
+
+def test_the_interval_covers_the_truth_about_as_often_as_it_says(tmp_path):
+    """95 % intervals on 40 pairs of independent samples of one distribution: zero inside about 95 % of them."""
+    from latlab.compare import Distribution
+
+    def dist(seed: int) -> Distribution:
+        values, counts = np.unique(_latency(seed, n=4000) // 100 * 100, return_counts=True)
+        return Distribution(values, counts)
+
+    covered = sum(1 for k in range(40) if (lambda c: c[1] <= 0 <= c[2])(
+        bootstrap_change(dist(100 + k), dist(200 + k), 50, resamples=400, seed=k)))
+    assert covered >= 34  # 95 % of 40 is 38; binomial noise allows a few less
+
+
+def test_regression_gate_exits_4_and_names_the_case(tmp_path, capsys):
+    a = _run(tmp_path, {"udp 64B": _latency(1)})
+    b = _run(tmp_path, {"udp 64B": _latency(3, scale=1.10)})
+    assert cli.main(["compare", str(a), str(b), "--fail-on-regression", "5"]) == cli.EXIT_REGRESSION
+    assert "regression beyond 5%: udp 64B latlab p50 +" in capsys.readouterr().err
+    assert cli.main(["compare", str(a), str(b), "--fail-on-regression", "20"]) == 0
+    out = capsys.readouterr().out
+    assert "udp 64B latlab" in out and "slower" in out and "[+" in out
+
+
+def test_no_common_case_another_version_or_a_missing_run_is_a_clear_error(tmp_path, capsys):
+    a = _run(tmp_path, {"udp 64B": _latency(1)})
+    b = _run(tmp_path, {"tcp 64B": _latency(1)})
+    with pytest.raises(LatlabError, match="no measured case in common"):
+        compare_runs(a, b)
+    c = _run(tmp_path, {"udp 64B": _latency(1)}, version="9.9.9")
+    with pytest.raises(LatlabError, match=r"latlab 0\.1\.0, .* by 9\.9\.9"):
+        compare_runs(a, c)
+    assert cli.main(["compare", str(a), str(tmp_path / "nope")]) == 1
+    assert "no run" in capsys.readouterr().err
+
+
+def test_the_distribution_read_back_is_the_recorded_one(tmp_path):
+    values = _latency(7)
+    run = _run(tmp_path, {"udp 64B": values})
+    case = json.loads((run / "summary.json").read_text())["cases"][0]
+    dist = read_distribution(run / case["files"]["hlog"])
+    assert dist.total == len(values)
+    assert dist.percentile(50) == case["stats_ns"]["p50"] and dist.percentile(99.9) == case["stats_ns"]["p99.9"]
+
+
+def test_report_piped_into_head_ends_quietly_and_version_is_printed(tmp_path):
+    import subprocess
+    import sys
+
+    rec = RunRecord.create(tmp_path)
+    stats = {"count": 500, "min": 1000, "p50": 2000, "p90": 3000, "p99": 4000, "p99.9": 5000, "max": 6000}
+    rec.write_json("summary.json", {"run_id": rec.run_id, "complete": True, "cases": [  # > a 64 KiB pipe
+        {"group": f"udp {n}B", "engine": "latlab", "role": "own", "metric": RTT, "complete": True, "note": "",
+         "stats_ns": stats} for n in range(16, 16 + 900)]})
+    run = rec.dir
+    piped = subprocess.run(f"{sys.executable} -m latlab.cli report {run} | head -3", shell=True,
+                           capture_output=True, text=True)
+    assert piped.returncode == 0 and len(piped.stdout.splitlines()) == 3
+    assert "Traceback" not in piped.stderr and "BrokenPipe" not in piped.stderr, piped.stderr
+    version = subprocess.run([sys.executable, "-m", "latlab.cli", "--version"], capture_output=True, text=True)
+    assert version.stdout.strip().startswith("latlab 0.")
