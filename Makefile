@@ -14,15 +14,20 @@ BENCH_ARGS ?=
 
 setup: $(STAMPS)/venv
 
-$(STAMPS)/apt: Makefile
+# Install the Debian packages of a list that are missing (one apt-get for all of them), then stamp the target.
+define apt_install
 	@mkdir -p $(STAMPS)
-	@if [ "$$(id -u)" != 0 ]; then echo "make setup installs Debian packages: run it as root"; exit 1; fi
-	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q "ok installed" || echo $$p; done); \
+	@missing=$$(for p in $(1); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q "ok installed" || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 	  echo "installing: $$missing"; \
 	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
 	fi
 	@touch $@
+endef
+
+$(STAMPS)/apt: Makefile
+	@if [ "$$(id -u)" != 0 ]; then echo "make setup installs Debian packages: run it as root"; exit 1; fi
+	$(call apt_install,$(APT_PACKAGES))
 
 $(STAMPS)/venv: $(STAMPS)/apt pyproject.toml setup.py $(wildcard */*.c */*.h)
 	@test -x $(PY) || $(SYSTEM_PYTHON) -m venv --system-site-packages $(VENV)
@@ -40,13 +45,7 @@ KERNEL_DIR := .cache/kernel/$(KERNEL_VERSION)
 setup-rdma: $(STAMPS)/apt-rdma setup
 
 $(STAMPS)/apt-rdma: Makefile
-	@mkdir -p $(STAMPS)
-	@missing=$$(for p in $(RDMA_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q "ok installed" || echo $$p; done); \
-	if [ -n "$$missing" ]; then \
-	  echo "installing: $$missing"; \
-	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
-	fi
-	@touch $@
+	$(call apt_install,$(RDMA_PACKAGES))
 
 # The kernel package is fetched with apt once and cached; its modules go where the VM (sharing this root) looks.
 vm-kernel: $(KERNEL_DIR)/boot/vmlinuz-$(KERNEL_VERSION) /lib/modules/$(KERNEL_VERSION)/modules.dep
@@ -116,7 +115,13 @@ onload-vm: setup setup-rdma
 	@if [ -n "$$ONLOAD_SRC" ]; then $(PY) -m toe_bench.onload_build --src "$$ONLOAD_SRC" --kernelver $(KERNEL_VERSION); \
 	else echo "onload-vm: ONLOAD_SRC not set: the stack VM's onload row will say how to get Onload"; fi
 
-test: setup setup-rdma vm-kernel onload-vm sanitized
+# What only the tests need: a real browser for the HTML report's test.
+TEST_PACKAGES := chromium
+
+$(STAMPS)/apt-test: Makefile
+	$(call apt_install,$(TEST_PACKAGES))
+
+test: setup setup-rdma vm-kernel onload-vm sanitized $(STAMPS)/apt-test
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q -ra $(PYTEST_ARGS)
 	$(SANITIZED_ENV) $(PY) -m pytest -q -ra -p no:cacheprovider $(SANITIZED_TESTS)

@@ -19,7 +19,7 @@ from latlab.config import CpuId, Schema, cpu_choice, ipv4_network, multicast_gro
 from latlab.errors import ConfigError, LatlabError
 from latlab.plugin import RunContext
 from latlab.results import ONE_WAY, CaseResult
-from latlab.stats import percentile_difference_ci
+from latlab.stats import paired_percentile_difference_ci, percentile_difference_ci
 from latlab.topology import OWN, BridgeSpec, bridge_lab
 
 W2W = "wire-to-wire"
@@ -134,11 +134,17 @@ def _stage_samples(stages: np.ndarray) -> dict[str, np.ndarray]:
     return out
 
 
-def _app_cost(t2t: np.ndarray, floor: np.ndarray) -> dict[str, float]:
-    """Application cost = t2t − floor at p50 (with its 95 % bootstrap interval) and p99, in µs."""
+def _app_cost(t2t: np.ndarray, floor: np.ndarray,
+              pairs: tuple[np.ndarray, np.ndarray] | None = None) -> dict[str, float]:
+    """Application cost = t2t − floor at p50 (with its 95 % bootstrap interval) and p99, in µs. With `pairs`
+    (the paired floor: trader and floor samples aligned trigger pair by trigger pair) the interval resamples
+    the pairs jointly; otherwise the two sides are independent runs, each resampled on its own."""
     if not len(t2t) or not len(floor):
         return {}
-    p50, low, high = percentile_difference_ci(t2t, floor)
+    if pairs is not None and len(pairs[0]) >= 20:
+        p50, low, high = paired_percentile_difference_ci(*pairs)
+    else:
+        p50, low, high = percentile_difference_ci(t2t, floor)
     return {"app cost p50 µs": p50 / 1000, "app cost p50 95% CI low µs": low / 1000,
             "app cost p50 95% CI high µs": high / 1000,
             "app cost p99 µs": float(np.percentile(t2t, 99) - np.percentile(floor, 99)) / 1000}
@@ -154,6 +160,9 @@ def _joined(parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.
 @dataclass
 class TickToTradeCase:
     params: T2TParams
+
+    producer = "feed_handler.t2t_run (exchange simulator, trader, floor)"
+    timestamps = W2W_TIMESTAMPS
 
     @property
     def title(self) -> str:
@@ -227,7 +236,13 @@ class TickToTradeCase:
         floor, floor_sent = _joined([(r.wire_to_wire("FLOOR"), r.answered_send_times("FLOOR")) for r in floors])
         t2t, t2t_sent = _joined([(r.wire_to_wire("TRADER"), r.answered_send_times("TRADER")) for r in traders])
         stages = np.concatenate([r.stages["TRADER"] for r in traders]) if traders else np.zeros((0, 8), np.int64)
-        figures = _app_cost(t2t, floor)
+        pairs = None
+        if p.floor == "paired" and traders:
+            joined = [r.paired_wire_to_wire("TRADER", "FLOOR") for r in traders]
+            pairs = (np.concatenate([j[0] for j in joined]), np.concatenate([j[1] for j in joined]))
+        figures = _app_cost(t2t, floor, pairs)
+        if pairs is not None:
+            figures["trigger pairs"] = float(len(pairs[0]))
         stats = [r.traders["TRADER"] for r in traders]
         figures["orders"] = float(sum(int(s.get("orders", 0)) for s in stats))
         figures["fills"] = float(sum(int((r.filled >= 0).sum()) for r in traders))
@@ -238,6 +253,8 @@ class TickToTradeCase:
         how = ("the floor on the trader's loop, triggers alternating in seeded random pairs" if p.floor == "paired"
                else "floor and trader processes alternating")
         note = f"{p.rounds} rounds of {p.triggers} triggers each ({how}); engine {p.engine}; app cost = t2t − floor"
+        if pairs is not None:
+            note += f" (interval: the {len(pairs[0])} trigger pairs resampled jointly)"
         if rejects:
             note += "; risk rejects " + ", ".join(f"{k} {v}" for k, v in sorted(rejects.items()))
         killed = {s.get("killed") for s in stats if s.get("killed")}

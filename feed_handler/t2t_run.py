@@ -75,6 +75,23 @@ class RunResult:
         ok = found & (trigger_rx < order_rx)
         return (order_rx - trigger_rx)[ok], sent[ok]
 
+    def paired_wire_to_wire(self, user: str, floor: str) -> tuple[np.ndarray, np.ndarray]:
+        """Paired mode: per pair of triggers (2k, 2k+1), one to the floor and one to `user` in a random order, the
+        user's and the floor's wire-to-wire (ns), for the pairs both answered: samples aligned pair by pair."""
+        n = len(self.t_send) // 2 * 2
+        if not n:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        send = self.t_send[:n].reshape(-1, 2)
+        to_floor = self.to_floor[:n].reshape(-1, 2)
+        rx_user = self.t_rx[:n, self.users.index(user)].reshape(-1, 2)
+        rx_floor = self.t_rx[:n, self.users.index(floor)].reshape(-1, 2)
+        pairs = np.arange(len(send))
+        at_floor = to_floor.argmax(axis=1)
+        at_user = 1 - at_floor
+        ok = ((to_floor.sum(axis=1) == 1) & (rx_user[pairs, at_user] > 0) & (rx_floor[pairs, at_floor] > 0))
+        return ((rx_user[pairs, at_user] - send[pairs, at_user])[ok],
+                (rx_floor[pairs, at_floor] - send[pairs, at_floor])[ok])
+
     def answered_send_times(self, user: str) -> np.ndarray:
         """The send times of the triggers `user` answered (the interval log places samples by them)."""
         return self.t_send[self.t_rx[:, self.users.index(user)] > 0]

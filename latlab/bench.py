@@ -17,12 +17,12 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
+from latlab import compact
 from latlab.config import Schema, load_config, validate
 from latlab.errors import ConfigError, LabUnavailable, LatlabError
 from latlab.manifest import build_manifest
 from latlab.plugin import Benchmark, RunContext, load_benchmarks, manifest_sections
 from latlab.progress import CaseProgress, progress_enabled
-from latlab.report import render, render_matrix
 from latlab.results import CaseResult
 from latlab.runrecord import RunRecord
 from latlab.signals import raise_interrupt
@@ -166,19 +166,10 @@ def run_bench(config_path: Path, results_root: Path, *, local: bool = False, onl
         stop.set()
         with _signals_held():  # a second Ctrl-C must not cut the summary short
             record.finish(complete=not interrupted_reason, reason=interrupted_reason)
-    summary = _summary_of(record)
-    print(render([summary]))
-    print(render_matrix(summary), end="")
-    print(f"results: {record.dir}")
+    compact.print_run(record.dir)
     if interrupted_reason:
         raise KeyboardInterrupt
     return record.dir
-
-
-def _summary_of(record: RunRecord) -> dict[str, Any]:
-    import json
-
-    return json.loads((record.dir / "summary.json").read_text())
 
 
 def _write_manifest(record: RunRecord, lab: Lab, bench_plan: BenchPlan, repo: Path, argv: list[str]) -> None:
@@ -209,7 +200,7 @@ def _run_cases(bench_plan: BenchPlan, ctx: RunContext, record: RunRecord) -> str
                         # interrupted before the case could say what it measured: the run still names it
                         record.add(CaseResult(group=case.title, engine="-", role="interrupted", metric="",
                                               timestamps="", complete=False, note="incomplete: interrupted"),
-                                   bench_plan.hlog_interval_ns)
+                                   bench_plan.hlog_interval_ns, benchmark=bench.name)
                         raise
                     except Exception as exc:
                         # One broken case must not cost the others: it gets a row saying why.
@@ -221,7 +212,7 @@ def _run_cases(bench_plan: BenchPlan, ctx: RunContext, record: RunRecord) -> str
                 for result in results:
                     if not result.path and lab_of(bench) == TWO_HOST:
                         result.path = ctx.lab.describe()
-                    record.add(result, bench_plan.hlog_interval_ns)
+                    record.add(result, bench_plan.hlog_interval_ns, benchmark=bench.name)
                 if any(not r.complete and "interrupted" in r.note for r in results):
                     raise KeyboardInterrupt
     return ""

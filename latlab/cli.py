@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from importlib import metadata
 from pathlib import Path
@@ -24,6 +25,8 @@ DEFAULT_RESULTS = Path("results")
 def _cmd_bench(args: argparse.Namespace) -> int:
     from latlab.bench import run_bench
 
+    if args.list:
+        return _list_cases(args)
     if args.vm:
         from latlab.vm_bench import print_run, run_bench_in_vm
 
@@ -31,6 +34,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
             run_dir, code = run_bench_in_vm(args.config, args.results, only=args.only, run_id=args.run_id,
                                             timeout_s=args.vm_timeout)
         except KeyboardInterrupt:
+            _ignore_further_interrupts()
             print("latlab: interrupted; the VM was stopped, what it measured is kept", file=sys.stderr)
             return 130
         print_run(run_dir)
@@ -39,10 +43,36 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         run_dir = run_bench(args.config, args.results, local=args.local, only=args.only, run_id=args.run_id,
                             argv=sys.argv)
     except KeyboardInterrupt:
+        _ignore_further_interrupts()
         print("latlab: interrupted; what was measured is kept and the run is marked incomplete",
               file=sys.stderr)
         return 130
     return cases_exit_code(run_dir)
+
+
+def _ignore_further_interrupts() -> None:
+    """The run is over and recorded: a second SIGINT (a key pressed twice, or the re-delivery of one that landed
+    in a fork hook) must not turn exit code 130 into death by signal on the way out."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
+def _list_cases(args: argparse.Namespace) -> int:
+    """Each case the config would run, the module that produces its samples, where its timestamps are taken."""
+    import textwrap
+
+    from latlab.bench import plan
+    from latlab.config import load_config
+
+    bench_plan = plan(load_config(args.config), args.only)
+    for bench, params in bench_plan.benchmarks:
+        print(f"{bench.name}:")
+        for case in bench.cases(params):
+            print(f"  {case.title}")
+            print(f"      samples from: {getattr(case, 'producer', type(case).__module__)}")
+            stamps = getattr(case, "timestamps", "") or "(none: this case measures nothing)"
+            print(textwrap.fill(stamps, 110, initial_indent="      timestamps:   ", subsequent_indent=" " * 20))
+    return 0
 
 
 def cases_exit_code(run_dir: Path) -> int:
@@ -58,13 +88,29 @@ def cases_exit_code(run_dir: Path) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
+    import json
+
+    from latlab import compact
     from latlab.report import load_summary, render, render_matrix, resolve_run
 
     runs = [resolve_run(r, args.results) for r in args.runs or ["latest"]]
     summaries = [load_summary(r) for r in runs]
-    print(render(summaries))
-    for summary in summaries:
-        print(render_matrix(summary), end="")
+    if args.html:
+        from latlab.html_report import write_for_run
+
+        for run in runs:
+            print(write_for_run(run))
+    elif args.json:
+        print(json.dumps([row for s in summaries for row in compact.rows(s)], indent=1))
+    elif args.csv:
+        print("".join(compact.render_csv(s) for s in summaries), end="")
+    elif args.wide:
+        print(render(summaries))
+        for summary in summaries:
+            print(render_matrix(summary), end="")
+    else:
+        for run, summary in zip(runs, summaries, strict=True):
+            print(compact.render(summary, run))
     return 0
 
 
@@ -106,11 +152,20 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--run-id", help="name the run folder (must not exist)")
     bench.add_argument("--vm", action="store_true",
                        help="run inside one boot of the lab VM (Debian's kernel under qemu): Onload, soft-RoCE")
+    bench.add_argument("--list", action="store_true",
+                       help="print each case, the module that produces its samples and where its timestamps are "
+                            "taken; run nothing")
     bench.add_argument("--vm-timeout", type=float, default=1500.0, help="seconds the VM may take (default %(default)s)")
     bench.set_defaults(func=_cmd_bench)
 
-    report = sub.add_parser("report", help="print the table of one or several runs")
+    report = sub.add_parser("report", help="print the report of one or several runs (fits the terminal)")
     report.add_argument("runs", nargs="*", help="run folders or ids (default: the newest)")
+    form = report.add_mutually_exclusive_group()
+    form.add_argument("--wide", action="store_true", help="every column, one table for all runs (about 200 wide)")
+    form.add_argument("--json", action="store_true", help="one object per case, for machines")
+    form.add_argument("--csv", action="store_true", help="one line per case, for spreadsheets")
+    form.add_argument("--html", action="store_true",
+                      help="write report.html into each run folder that has none (runs write theirs when they end)")
     report.add_argument("--results", type=Path, default=DEFAULT_RESULTS)
     report.set_defaults(func=_cmd_report)
 

@@ -16,10 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from latlab import __version__
+from latlab import __version__, compact
 from latlab.errors import LatlabError
 from latlab.manifest import git_commit, package_versions
-from latlab.report import load_summary, render
 from latlab.results import CaseResult
 from latlab.runrecord import RunRecord
 
@@ -86,8 +85,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     def run(args: argparse.Namespace) -> int:
         folder = merge(args.collect, args.results, args.run_id)
-        print(render([load_summary(folder)]))
-        print(f"results: {folder}")
+        compact.print_run(folder)
         return 0
 
     p.set_defaults(func=run)

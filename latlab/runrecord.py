@@ -97,7 +97,7 @@ class RunRecord:
         write_new(path, text)
         return path
 
-    def add(self, result: CaseResult, hlog_interval_ns: int) -> dict[str, Any]:
+    def add(self, result: CaseResult, hlog_interval_ns: int, benchmark: str = "") -> dict[str, Any]:
         """Write a result's .hgrm/.hlog files and add its entry to the summary.
 
         The entry is listed before its files are written and each histogram's files are rendered before any
@@ -109,6 +109,8 @@ class RunRecord:
             "note": result.note, "params": result.params, "figures": result.figures, "files": {},
             "path": result.path,
         }
+        if benchmark:
+            entry["benchmark"] = benchmark
         self.cases.append(entry)
         try:
             self._write_case_files(result, entry, hlog_interval_ns)

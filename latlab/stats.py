@@ -19,3 +19,24 @@ def percentile_difference_ci(a: np.ndarray, b: np.ndarray, q: float = 50, level:
     tail = 100 * (1 - level) / 2
     low, high = np.percentile(diffs, [tail, 100 - tail])
     return float(np.percentile(a, q) - np.percentile(b, q)), float(low), float(high)
+
+
+def paired_percentile_difference_ci(a: np.ndarray, b: np.ndarray, q: float = 50, level: float = 0.95,
+                                    resamples: int = 1000, seed: int = 0) -> tuple[float, float, float]:
+    """The difference of the q-th percentiles (a − b) of paired samples, a[i] and b[i] measured together (the
+    trader and the floor on the two triggers of one pair), and its bootstrap interval with the pairs resampled
+    jointly: what the pairs share (the moment's load, the cache state) cancels instead of widening the interval
+    as it does when each side is resampled on its own. Returns (difference, low, high); seeded."""
+    a, b = np.asarray(a), np.asarray(b)
+    if len(a) != len(b) or not len(a):
+        raise ValueError("paired samples need the same, non-zero length")
+    rng = np.random.default_rng(seed)
+    diffs = np.empty(resamples)
+    chunk = max(1, 2_000_000 // len(a))  # bound the index matrix's memory
+    for start in range(0, resamples, chunk):
+        count = min(chunk, resamples - start)
+        idx = rng.integers(0, len(a), (count, len(a)))
+        diffs[start:start + count] = np.percentile(a[idx], q, axis=1) - np.percentile(b[idx], q, axis=1)
+    tail = 100 * (1 - level) / 2
+    low, high = np.percentile(diffs, [tail, 100 - tail])
+    return float(np.percentile(a, q) - np.percentile(b, q)), float(low), float(high)

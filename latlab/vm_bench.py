@@ -11,7 +11,6 @@ leaves a run folder, marked incomplete, with that console.
 
 from __future__ import annotations
 
-import json
 import os
 import shlex
 import shutil
@@ -20,12 +19,11 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from latlab import vm
+from latlab import compact, vm
 from latlab.bench import check_sections, sigterm_as_interrupt
 from latlab.config import load_config
 from latlab.errors import LatlabError
 from latlab.plugin import load_benchmarks
-from latlab.report import render, render_matrix
 from latlab.results import CaseResult
 from latlab.runrecord import RunRecord, check_run_id, new_run_id
 
@@ -129,7 +127,4 @@ def _adopt(inner: Path, results_root: Path, run_id: str, console: Path, failure:
 
 
 def print_run(run_dir: Path) -> None:
-    summary = json.loads((run_dir / "summary.json").read_text())
-    print(render([summary]))
-    print(render_matrix(summary), end="")
-    print(f"results: {run_dir}")
+    compact.print_run(run_dir)

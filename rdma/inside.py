@@ -150,34 +150,45 @@ def run_drivers(args: argparse.Namespace, host: str, impl: str, server_impl: str
 
 
 def run_perftest(args: argparse.Namespace, host: str, gid_index: int, server_gid_index: int) -> list[dict]:
+    """perftest's latency tool for each test, beside latlab's engine on the same devices. A tool that ends without
+    samples (ib_write_lat printing "inf" now and then in the emulated VM) gets a second attempt; the row says so."""
     out = []
     for test in [t for t in args.tests.split(",") if t in perftest.TOOLS]:
-        srv = subprocess.Popen(perftest.argv(test, args.server_device, server_gid_index, args.size, args.iterations,
-                                             None), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        wire_before = args.wire.counters() if args.wire else {}
-        try:
-            time.sleep(0.5)
-            cli = subprocess.run(perftest.argv(test, args.device, gid_index, args.size, args.iterations, host),
-                                 capture_output=True, text=True, timeout=args.timeout)
-            srv.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            out.append({"test": test, "status": "error", "error": "perftest timed out"})
-            continue
-        finally:
-            if srv.poll() is None:
-                srv.kill()
-                srv.wait()
-        try:
-            samples = perftest.parse_raw(cli.stdout)
-            summary = perftest.parse_summary(cli.stdout)
-        except Exception as exc:
-            out.append({"test": test, "status": "error", "error": str(exc)})
-            continue
-        np.savez(args.out / f"perftest-{test}.npz", samples_ns=samples)
-        out.append({"test": test, "status": "ok", "tool": perftest.TOOLS[test], "summary_us": summary,
-                    "half_rtt": test in perftest.HALF_RTT_TESTS,
-                    "wire": wire_delta(wire_before, args.wire.counters()) if args.wire else None})
+        result = _perftest_once(args, host, gid_index, server_gid_index, test)
+        if result["status"] != "ok":
+            first = result["error"]
+            result = _perftest_once(args, host, gid_index, server_gid_index, test)
+            result["first_attempt"] = first
+            if result["status"] == "ok":
+                result["note"] = f"second attempt (the first: {first[:120]})"
+        out.append(result)
     return out
+
+
+def _perftest_once(args: argparse.Namespace, host: str, gid_index: int, server_gid_index: int, test: str) -> dict:
+    srv = subprocess.Popen(perftest.argv(test, args.server_device, server_gid_index, args.size, args.iterations,
+                                         None), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    wire_before = args.wire.counters() if args.wire else {}
+    try:
+        time.sleep(0.5)
+        cli = subprocess.run(perftest.argv(test, args.device, gid_index, args.size, args.iterations, host),
+                             capture_output=True, text=True, timeout=args.timeout)
+        srv.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        return {"test": test, "status": "error", "error": "perftest timed out"}
+    finally:
+        if srv.poll() is None:
+            srv.kill()
+            srv.wait()
+    try:
+        samples = perftest.parse_raw(cli.stdout)
+        summary = perftest.parse_summary(cli.stdout)
+    except Exception as exc:
+        return {"test": test, "status": "error", "error": str(exc)}
+    np.savez(args.out / f"perftest-{test}.npz", samples_ns=samples)
+    return {"test": test, "status": "ok", "tool": perftest.TOOLS[test], "summary_us": summary,
+            "half_rtt": test in perftest.HALF_RTT_TESTS,
+            "wire": wire_delta(wire_before, args.wire.counters()) if args.wire else None}
 
 
 def main(argv: list[str] | None = None) -> int:

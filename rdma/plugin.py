@@ -27,7 +27,7 @@ from latlab.plugin import RunContext
 from latlab.procs import tool_version
 from latlab.results import RTT, CaseResult
 from latlab.topology import OWN
-from rdma import devices
+from rdma import devices, perftest
 from rdma.verbs import TESTS
 
 OWN_TIMESTAMPS = ("latlab user space CLOCK_MONOTONIC: before post_send, after the answering completion "
@@ -77,6 +77,9 @@ def inside_args(p: RdmaParams, out: Path) -> list[str]:
 @dataclass
 class RdmaCase:
     params: RdmaParams
+
+    producer = "rdma.inside (latlab's verbs engines, perftest)"
+    timestamps = OWN_TIMESTAMPS
 
     @property
     def title(self) -> str:
@@ -197,9 +200,11 @@ class RdmaCase:
                 samples = samples * 2
             wire_note, evidence = wire_evidence(inside.get("path"), r.get("wire"), p.iterations)
             results.append(CaseResult(
-                group=f"rdma {test} {p.size}B", engine=r.get("tool", test), role="reference", metric=RTT,
+                group=f"rdma {test} {p.size}B", engine=perftest.TOOLS.get(test, test), role="reference",
+                metric=RTT,
                 timestamps=PERFTEST_HALF if r.get("half_rtt") else PERFTEST_READ, samples_ns=samples,
-                complete=r.get("status") == "ok", note="; ".join(n for n in (wire_note, r.get("error", "")) if n),
+                complete=r.get("status") == "ok",
+                note="; ".join(n for n in (wire_note, r.get("note", ""), r.get("error", "")) if n),
                 params={**common, "perftest_summary_us": r.get("summary_us", {}), "evidence": evidence}))
         return results
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import stat
@@ -67,11 +68,17 @@ def test_bench_writes_every_case_with_histograms_and_a_manifest(bench_run: Path)
 
 
 def test_report_prints_the_table_with_ratios(bench_run: Path):
-    out = subprocess.run(latlab_cmd("report", str(bench_run)), capture_output=True, text=True, cwd=REPO)
+    compact = subprocess.run(latlab_cmd("report", str(bench_run)), capture_output=True, text=True, cwd=REPO,
+                             env={**os.environ, "COLUMNS": "80"})
+    assert compact.returncode == 0, compact.stderr
+    assert max(len(line) for line in compact.stdout.splitlines()) <= 80
+    assert "pingpong (µs)" in compact.stdout and "÷ref p50" in compact.stdout
+    out = subprocess.run(latlab_cmd("report", "--wide", str(bench_run)), capture_output=True, text=True, cwd=REPO)
     assert out.returncode == 0, out.stderr
     for needle in ("udp 64B busy-poll", "tcp 64B busy-poll", "latlab/sockperf", "ratio", "p99.99", "qperf"):
         assert needle in out.stdout
-    two = subprocess.run(latlab_cmd("report", str(bench_run), str(bench_run)), capture_output=True, text=True)
+    two = subprocess.run(latlab_cmd("report", "--wide", str(bench_run), str(bench_run)), capture_output=True,
+                         text=True)
     assert two.stdout.count(bench_run.name) >= 6
 
 
@@ -155,7 +162,7 @@ def test_not_root_names_what_is_missing_and_local_still_runs(shared_tmp: Path):
                                                     str(results))],
                            capture_output=True, text=True, cwd=REPO, env=env, timeout=120)
     assert local.returncode == 0, local.stderr
-    assert "latlab/sockperf" in local.stdout
+    assert "÷ref p50" in local.stdout and re.search(r"latlab +[0-9.]+ .* [0-9.]+ sockperf", local.stdout)
     [run] = [p for p in results.iterdir() if (p / "summary.json").exists()]
     manifest = json.loads((run / "manifest.json").read_text())
     assert manifest["lab"]["kind"].startswith("local loopback")
@@ -172,7 +179,7 @@ def test_missing_reference_tool_is_a_row_not_a_failure(tmp_path: Path):
                          env={**os.environ, "CI": "true", "PATH": str(bin_dir)})
     assert out.returncode == 3, out.stderr  # every other case ran; the exit code says one was not measured
     assert "1 case(s) failed or incomplete: udp 64B busy-poll sockperf" in out.stderr
-    assert "sockperf not installed: `make setup`" in out.stdout
+    assert "sockperf not installed: `make setup`" in " ".join(out.stdout.split())  # as the report wraps it
     [run] = list((tmp_path / "r").iterdir())
     summary = json.loads((run / "summary.json").read_text())
     engines = {c["engine"]: c for c in summary["cases"]}
@@ -214,7 +221,7 @@ def test_ctrl_c_keeps_what_was_measured_and_cleans_up(tmp_path: Path):
     assert first["engine"] == "latlab" and first["complete"] is False, stderr[-3000:]
     assert first["stats_ns"]["count"] > 1000  # what was measured before Ctrl-C is kept
     assert (run / first["files"]["hgrm"]).exists()
-    assert "(run incomplete)" in stdout
+    assert "INCOMPLETE (interrupted" in stdout
     namespaces, procs = _leftovers(f"latlab-{run.name[-6:]}")
     assert namespaces == [] and procs == ""
 

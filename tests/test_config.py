@@ -131,3 +131,17 @@ def test_a_config_that_is_not_utf8_or_is_a_directory_is_refused(tmp_path):
         load_config(latin1)
     with pytest.raises(ConfigError, match="is a directory"):
         load_config(tmp_path)
+
+
+def test_bench_list_names_each_case_its_producer_and_timestamps_and_runs_nothing(tmp_path):
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "latlab.cli", "bench", "--list", "--config", "configs/bench.yaml",
+                          "--results", str(tmp_path / "r")], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert not (tmp_path / "r").exists()
+    for line in ("pingpong:", "  udp 64B busy-poll latlab", "samples from: toe_bench.stacks.kernel",
+                 "samples from: latlab.reference.qperf", "tick_to_trade:", "samples from: feed_handler.t2t_run"):
+        assert line in out.stdout, line
+    assert out.stdout.count("timestamps:") == out.stdout.count("samples from:") > 10

@@ -114,7 +114,8 @@ def test_bench_multicast_case_reports_sweep_reference_and_staleness(tmp_path):
     top = [c for (g, e), c in engines.items() if g == "mcast top rate"]
     assert {c["engine"] for c in top} == {"latlab publisher", "sockperf throughput"}
     assert any(c["metric"] == "staleness" and c["stats_ns"]["count"] > 0 for c in summary["cases"])
-    assert "latlab/sockperf pkt/s" in out.stdout
+    assert "latlab/sockperf pkt/s" in " ".join(out.stdout.split())  # the figure's footnote, however wrapped
+    assert "= publisher top rate" in out.stdout  # the multicast headline
     # multicast builds its own bridge: no a/b veth lab was built for it, and each case names the bridge
     manifest = json.loads((run / "manifest.json").read_text())
     assert manifest["lab"]["hosts"] == {} and manifest["lab"]["used_by"] == []

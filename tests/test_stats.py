@@ -26,3 +26,50 @@ def test_same_samples_give_zero_and_a_seeded_interval():
     assert percentile_difference_ci(x, x[::-1]) == percentile_difference_ci(x, x[::-1])
     with pytest.raises(ValueError):
         percentile_difference_ci(x, np.zeros(0))
+
+
+def _paired(seed: int, n: int = 400, shift: float = 2.0) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs that share a large common part (the moment's load): a = common + e, b = common − shift + f."""
+    rng = np.random.default_rng(seed)
+    common = rng.lognormal(3.0, 0.5, n)
+    return common + rng.normal(0, 1, n), common - shift + rng.normal(0, 1, n)
+
+
+def test_paired_interval_covers_the_true_difference_about_95_percent_of_the_time():
+    from latlab.stats import paired_percentile_difference_ci
+
+    hits = 0
+    for seed in range(100):
+        a, b = _paired(seed)
+        _, low, high = paired_percentile_difference_ci(a, b, resamples=400, seed=seed)
+        hits += low <= 2.0 <= high  # a and b differ by exactly the shift: the true p50 difference is 2
+    assert 88 <= hits <= 100
+
+
+def test_paired_interval_is_narrower_than_resampling_each_side_alone():
+    from latlab.stats import paired_percentile_difference_ci
+
+    paired, independent = [], []
+    for seed in range(10):
+        a, b = _paired(seed)
+        _, low, high = paired_percentile_difference_ci(a, b, resamples=400)
+        paired.append(high - low)
+        _, low, high = percentile_difference_ci(a, b, resamples=400)
+        independent.append(high - low)
+    assert np.mean(paired) < 0.5 * np.mean(independent)
+    with pytest.raises(ValueError):
+        paired_percentile_difference_ci(np.ones(3), np.ones(4))
+
+
+def test_paired_floor_samples_are_aligned_pair_by_pair():
+    from feed_handler.t2t_run import RunResult
+
+    send = np.array([100, 200, 300, 400, 500, 600], np.int64)
+    to_floor = np.array([True, False, False, True, True, False])
+    # columns: TRADER, FLOOR; the trader missed the third pair's trigger (0: no order)
+    rx = np.array([[0, 110], [230, 0], [0, 0], [0, 0], [0, 540], [0, 0]], np.int64)
+    rx[2, 0], rx[3, 1] = 350, 420
+    run = RunResult(users=["TRADER", "FLOOR"], t_send=send, t_rx=rx, filled=np.zeros(6, np.int64),
+                    to_floor=to_floor, exchange={}, traders={}, stages={})
+    trader, floor = run.paired_wire_to_wire("TRADER", "FLOOR")
+    assert trader.tolist() == [30, 50] and floor.tolist() == [10, 20]  # the third pair has no trader answer

@@ -60,6 +60,7 @@ def test_bench_tick_to_trade_case_with_race(tmp_path):
     assert trader["stats_ns"]["count"] <= trader["figures"]["orders"]       # only orders end a wire-to-wire
     f = trader["figures"]
     assert f["app cost p50 95% CI low µs"] <= f["app cost p50 µs"] <= f["app cost p50 95% CI high µs"]
+    assert f["trigger pairs"] >= 250 and "resampled jointly" in trader["note"]  # the paired floor's pairs
     from_rx = cases[("tick-to-trade OUCH (busy-poll) from kernel rx", "latlab trader (c)")]
     floor_rx = cases[("tick-to-trade OUCH (busy-poll) from kernel rx", "floor (UDP→TCP reflector)")]
     assert from_rx["stats_ns"]["count"] >= 290 and floor_rx["stats_ns"]["count"] >= 290
@@ -78,14 +79,15 @@ def test_bench_tick_to_trade_case_with_race(tmp_path):
     assert full["stats_ns"]["count"] >= 140
     assert "tick-to-trade" in out.stdout
     # the notebook shows the stage breakdown of this run
-    os.environ["LATLAB_RUN"] = str(run)
+    os.environ["LATLAB_RUN"], os.environ["LATLAB_PLOTS"] = str(run), str(tmp_path / "plots")
     try:
         nb = nbformat.read(REPO / "notebooks" / "latency_analysis.ipynb", as_version=4)
         NotebookClient(nb, timeout=180, kernel_name="python3",
                        resources={"metadata": {"path": str(REPO / "notebooks")}}).execute()
     finally:
-        del os.environ["LATLAB_RUN"]
-    assert (run / "plots" / "tick_to_trade.png").stat().st_size > 10_000
+        del os.environ["LATLAB_RUN"], os.environ["LATLAB_PLOTS"]
+    assert (tmp_path / "plots" / run.name / "tick_to_trade.png").stat().st_size > 10_000
+    assert "application cost p50" in (run / "report.html").read_text()  # the run's own page, written at its end
     text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
     assert "app cost p50 µs" in text
 

@@ -8,6 +8,7 @@ always measured too, in every receive mode a selected stack uses, so that each s
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,8 +24,10 @@ from latlab.results import RTT, CaseResult
 from latlab.topology import TWO_HOST
 from latlab.vm_bench import VmPreparation
 from toe_bench import stacks
+from toe_bench.runs import OWN_TIMESTAMPS
 from toe_bench.stacks.base import SPIN, CaseSpec, group_name
 
+QPERF_TIMESTAMPS = "qperf user space; prints the mean RTT/2, shown here ×2 as RTT"
 STACK_NAMES = stacks.NAMES
 PROTOCOLS = ("udp", "tcp")
 RECEIVE = ("busy-poll", "blocking")
@@ -112,6 +115,20 @@ class StackCase:
         return f"{group_name(self.stack, self.spec.proto, self.spec.size, self.spec.receive)} {self.engine}"
 
     @property
+    def producer(self) -> str:
+        """The module whose measurement fills this case's samples."""
+        if self.engine != "latlab":
+            return f"{self.engine} (latlab.reference.{self.engine}) under {type(_instance(self.stack)).__module__}"
+        return type(_instance(self.stack)).__module__
+
+    @property
+    def timestamps(self) -> str:
+        if self.engine == "sockperf":
+            return sockperf.TIMESTAMPS
+        module = sys.modules[type(_instance(self.stack)).__module__]
+        return getattr(module, "TIMESTAMPS", OWN_TIMESTAMPS)
+
+    @property
     def expected_seconds(self) -> float:
         duration = self.params.duration_s if self.engine == "latlab" else max(1, round(self.params.duration_s))
         return duration + 0.5 + STACK_OVERHEAD_S.get(self.stack, 0.0)
@@ -139,6 +156,9 @@ class SkippedStack:
     def title(self) -> str:
         return f"{self.stack} (not available)"
 
+    producer = "nothing: a row saying why the stack cannot run here"
+    timestamps = ""
+
     expected_seconds = 0.0
 
     def run(self, ctx: RunContext) -> list[CaseResult]:
@@ -158,6 +178,9 @@ class QperfCase:
     def title(self) -> str:
         return f"{self.spec.proto} {self.spec.size}B qperf"
 
+    producer = "latlab.reference.qperf"
+    timestamps = QPERF_TIMESTAMPS
+
     @property
     def expected_seconds(self) -> float:
         return max(1, round(self.params.duration_s)) + 0.5
@@ -167,7 +190,7 @@ class QperfCase:
         comparable = not spec.busy
         base = {"group": group_name("kernel", spec.proto, spec.size, spec.receive), "engine": "qperf",
                 "role": "reference" if comparable else "context", "metric": RTT,
-                "timestamps": "qperf user space; prints the mean RTT/2, shown here ×2 as RTT"}
+                "timestamps": QPERF_TIMESTAMPS}
         try:
             half = qperf.latency(client=ctx.lab.hosts["a"], server=ctx.lab.hosts["b"], proto=spec.proto,
                                  size=spec.size, duration_s=p.duration_s or 1, port=spec.port,

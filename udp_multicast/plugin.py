@@ -105,6 +105,9 @@ class FanoutCase:
     params: MulticastParams
     best_packet_rate: float = 0.0  # the highest loss-free packet rate of this run (set by run)
 
+    producer = "udp_multicast.feedrun (publisher and subscribers; sockperf for the top rate)"
+    timestamps = KERNEL_TIMESTAMPS
+
     @property
     def title(self) -> str:
         return f"multicast fan-out to {self.params.subscribers}"
