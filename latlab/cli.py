@@ -120,7 +120,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
     run_a, run_b = resolve_run(args.run_a, args.results), resolve_run(args.run_b, args.results)
     rows = compare_runs(run_a, run_b, threshold=args.threshold)
-    print(render(rows, run_a, run_b), end="")
+    print(render(rows, run_a, run_b, args.threshold), end="")
     if args.fail_on_regression is not None:
         worse = regressions(rows, args.fail_on_regression)
         if worse:
@@ -173,7 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("run_a", help="the baseline run (folder, id or latest)")
     compare.add_argument("run_b", help="the run to judge against it")
     compare.add_argument("--results", type=Path, default=DEFAULT_RESULTS)
-    compare.add_argument("--threshold", type=float, default=1.0,
+    compare.add_argument("--threshold", type=float, default=5.0,
                          help="smallest change in %% that earns a verdict (default %(default)s)")
     compare.add_argument("--fail-on-regression", type=float, metavar="PCT",
                          help="exit 4 when a case's p50 is slower by more than PCT %% beyond doubt")

@@ -20,7 +20,7 @@ from latlab.report import matrix_rows, ratio_rows
 
 COLUMNS = ("p50", "p99", "p99.9", "max")
 RESOLVES = {"p50": 2, "p90": 10, "p99": 100, "p99.9": 1_000, "p99.99": 10_000}
-NUMBERS = 7 + 1 + 7 + 1 + 7 + 1 + 8 + 1 + 9  # the figure columns and their gaps
+NUMBERS = 8 + 1 + 7 + 1 + 7 + 1 + 8 + 1 + 9  # the figure columns and their gaps
 UNASSIGNED = "other"
 
 
@@ -183,13 +183,13 @@ def render(summary: dict[str, Any], run_dir: Path | None = None, columns: int | 
     for w in warnings:
         lines += textwrap.wrap(w, cols, initial_indent="! ", subsequent_indent="  ")
     ratio_of = _ratios(summary["cases"])
-    longest = max((len(c["engine"]) for c in summary["cases"]), default=10)
-    name_w = max(12, min(longest, cols - 4 - 1 - NUMBERS - 16))
     by_bench: dict[str, dict[str, list[dict[str, Any]]]] = {}
     for case in summary["cases"]:  # benchmarks, then groups, in the order they ran
         by_bench.setdefault(case.get("benchmark", UNASSIGNED), {}).setdefault(case["group"], []).append(case)
     for bench, groups in by_bench.items():
         cases = [c for members in groups.values() for c in members]
+        longest = max(len(c["engine"]) for c in cases)  # per benchmark: one long name does not widen the others
+        name_w = max(12, min(longest, cols - 4 - 1 - NUMBERS - 22))  # room for "  0.98 sockperf" and a mark
         unit = "one-way µs" if all(c["metric"] == "one-way" for c in cases if c.get("stats_ns")) else "µs"
         lines += ["", _cut(f"{bench} ({unit})".ljust(4 + name_w) + "      p50     p99   p99.9      max"
                            "         n  ÷ref p50", cols)]

@@ -62,7 +62,7 @@ def test_regression_gate_exits_4_and_names_the_case(tmp_path, capsys):
     assert "regression beyond 5%: udp 64B latlab p50 +" in capsys.readouterr().err
     assert cli.main(["compare", str(a), str(b), "--fail-on-regression", "20"]) == 0
     out = capsys.readouterr().out
-    assert "udp 64B latlab" in out and "slower" in out and "[+" in out
+    assert "udp 64B · latlab" in out and "slower" in out and "[+" in out
 
 
 def test_no_common_case_another_version_or_a_missing_run_is_a_clear_error(tmp_path, capsys):
