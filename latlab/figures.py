@@ -76,8 +76,12 @@ def stack_matrix(run_dir: Path, summary: dict[str, Any]) -> Figures:
     panels = sorted({(r["proto"], r["receive"]) for r in rows})
     if len({r["stack"] for r in rows}) < 2:
         return
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 3.8), squeeze=False)
-    for ax, (proto, receive) in zip(axes[0], panels, strict=True):
+    ncols = min(2, len(panels))
+    nrows = -(-len(panels) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(5.2 * ncols, 3.6 * nrows), squeeze=False)
+    for ax in axes.flat[len(panels):]:
+        ax.set_visible(False)
+    for ax, (proto, receive) in zip(axes.flat, panels, strict=False):  # more axes than panels: hidden above
         for stack, engine in sorted({(r["stack"], r["engine"]) for r in rows if (r["proto"], r["receive"]) ==
                                      (proto, receive)}):
             pts = sorted((r["size"], r["stats_ns"]) for r in rows

@@ -20,6 +20,7 @@ body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; 
 pre { background: #f6f6f6; padding: 0.8em; overflow-x: auto; font-size: 12px; }
 h1 { font-size: 1.4em; } h2 { font-size: 1.15em; margin-top: 2em; border-bottom: 1px solid #ddd; }
 .warn { color: #8a4b00; } .bad { color: #a00; } figure { margin: 1em 0; } figcaption { font-weight: 600; }
+svg { max-width: 100%; height: auto; }
 table { border-collapse: collapse; font-size: 13px; } td, th { border: 1px solid #ddd; padding: 2px 8px; }
 """
 
@@ -61,7 +62,8 @@ def build(run_dir: Path) -> str:
     if heads:
         parts.append("<h2>Headlines</h2><ul>" + "".join(
             f"<li><b>{html.escape(bench)}</b>: {html.escape(text)}</li>" for bench, text in heads) + "</ul>")
-    parts.append(f"<h2>Report</h2><pre>{html.escape(report)}</pre>")
+    parts.append(f"<details><summary><b>The report</b> (as `latlab report` prints it)</summary>"
+                 f"<pre>{html.escape(report)}</pre></details>")
     parts.append("<h2>Figures</h2>")
     for title, fig in figures.all_figures(run_dir, summary):
         parts.append(f"<figure><figcaption>{html.escape(title)}</figcaption>{_svg(fig)}</figure>")

@@ -6,7 +6,7 @@ from a generated session, mutated (bit flips, boundary bytes, truncation, insert
 to the edges), then fed to the compiled parser and to the reference. A disagreement stops the run and prints the
 input; a sanitizer report aborts the process. Seeded, so a failure is reproducible with the same --seed.
 
-    python -m tests.fuzz_parsers --cases 1000000 [--seed 1] [--only books,mold,trader]
+    python -m tests.fuzz_parsers --cases 1000000 [--seed 1] [--only books,mold,drain,trader]
 """
 
 from __future__ import annotations
@@ -152,6 +152,71 @@ def fuzz_trader(cases: int, seed: int, _session: list[bytes]) -> int:
     return cases
 
 
+DRAIN_KEYS = ("delivered", "expected_next", "end_sequence", "complete", "sha256", "live_messages",
+              "delivered_from_retransmission", "malformed")
+
+
+def _drain_stream(rng: random.Random, mut: Mutator, n: int) -> list[bytes]:
+    """n packets of one session: in order, with mutated packets slipped in between (malformed, other sessions,
+    old or future sequences), a few repeated, rarely one lost (which closes the fast path: a gap)."""
+    out, seq = [], 1
+    while len(out) < n:
+        msgs = [rng.randbytes(rng.randint(1, 40)) for _ in range(rng.randint(1, 5))]
+        packet = moldudp64.encode_packet("LATLABFUZZ", seq, msgs)
+        seq += len(msgs)
+        roll = rng.random()
+        if roll < 0.25:
+            out.append(mut.mutate(packet if rng.random() < 0.5 else mut.pick()))
+        elif roll < 0.28 and out:
+            out.append(out[-1])
+        if roll > 0.995:
+            continue  # lost
+        out.append(packet)
+    return out[:n]
+
+
+def _subscribe(packets: list[bytes], engine: str) -> dict:
+    import socket
+
+    from udp_multicast.subscriber import Subscriber
+
+    rx, tx = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+    try:
+        rx.setblocking(False)
+        sub = Subscriber(None, lambda first, count: None, retry_ns=1000, capacity=256)
+        sub.on_packet(packets[0], 1)  # the first packet teaches the session (so drain may run)
+        for packet in packets:
+            tx.send(packet)
+        while True:
+            while engine == "c" and sub.fast_path_open and (left := sub.drain_live(rx.fileno())) is not None:
+                sub.on_packet(left[0], left[1], left[2])
+            try:
+                data = rx.recv(65536)
+            except BlockingIOError:
+                break
+            sub.on_packet(data, 10)
+        summary = sub.summary()
+        return {k: summary[k] for k in DRAIN_KEYS}
+    finally:
+        rx.close()
+        tx.close()
+
+
+def fuzz_drain(cases: int, seed: int, session: list[bytes]) -> int:
+    """MoldUDP64 packets through a socket into the compiled in-order drain and into the reference subscriber:
+    the same delivery, digest and counts. A case is one packet (in streams of up to 64)."""
+    rng = random.Random(seed)
+    corpus = [moldudp64.encode_packet("LATLABFUZZ", 1 + i, session[i:i + 3]) for i in range(0, 300, 3)]
+    mut = Mutator(corpus, seed)
+    done = 0
+    while done < cases:
+        packets = _drain_stream(rng, mut, min(64, cases - done)) or corpus[:1]
+        if _subscribe(packets, "c") != _subscribe(packets, "python"):
+            _fail("moldudp64 drain", b"".join(len(p).to_bytes(2, "big") + p for p in packets), done, seed)
+        done += len(packets)
+    return done
+
+
 def _compare_trader_stats(c: object, py: object, i: int, seed: int) -> None:
     cs, ps = c.stats(), py.stats()  # type: ignore[attr-defined]
     for key in TRADER_STATS:
@@ -165,7 +230,7 @@ def _fail(parser: str, data: bytes, case: int, seed: int) -> None:
 
 
 PARSERS: dict[str, Callable[[int, int, list[bytes]], int]] = {
-    "books": fuzz_books, "mold": fuzz_mold, "trader": fuzz_trader}
+    "books": fuzz_books, "mold": fuzz_mold, "drain": fuzz_drain, "trader": fuzz_trader}
 
 
 def main(argv: list[str] | None = None) -> int:

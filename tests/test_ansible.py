@@ -161,8 +161,9 @@ def test_bench_playbook_runs_across_ssh_hosts_and_merges_one_run(tmp_path):
     manifest = json.loads((run / "manifest.json").read_text())
     assert set(manifest["hosts"]) == {"exchange", "trader", "fanout"}
     assert all("checks" in h["hostprep"] for h in manifest["hosts"].values())
-    report = subprocess.run([sys.executable, "-m", "latlab.cli", "report", str(run)], capture_output=True, text=True,
-                            cwd=REPO)
+    report = subprocess.run([sys.executable, "-m", "latlab.cli", "report", "--wide", str(run)], capture_output=True,
+                            text=True, cwd=REPO)
     assert "latlab/sockperf" in report.stdout
+    assert (run / "report.html").exists()  # the merged run's page, written as it was merged
     sessions = subprocess.run(["pgrep", "-f", "sshd: root@notty"], capture_output=True, text=True).stdout.split()
     assert not set(sessions) - before_sessions, "SSH sessions to the test's hosts outlived the run"

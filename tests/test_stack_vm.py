@@ -72,6 +72,8 @@ def test_onload_from_source_carries_the_traffic_not_the_kernel(vm_run):
         n = row["stats_ns"]["count"]
         assert ev["stackdump_rx_evs"] >= n and ev["server_kernel_in"] <= n // 100
         assert "scripts/onload --profile=latency" in row["params"]["launcher"]
+        dump = (vm_run["run"] / row["files"][f"onload-udp-64-{engine}-stackdump.txt"]).read_text()
+        assert "rx_evs" in dump and "server: onload_stackdump --nolock filters" in dump  # the evidence's source
 
 
 def test_rdma_crosses_the_veth_between_two_rxe_devices(vm_run):

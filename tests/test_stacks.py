@@ -201,15 +201,16 @@ def test_af_xdp_in_generic_mode_records_its_mode(tmp_path):
 
 
 @pytestmark_netns
-def test_the_notebook_draws_one_line_per_stack_against_payload(stacks_run, monkeypatch):
+def test_the_notebook_draws_one_line_per_stack_against_payload(stacks_run, monkeypatch, tmp_path):
     import nbformat
     from nbclient import NotebookClient
 
     monkeypatch.setenv("LATLAB_RUN", str(stacks_run["run"]))
+    monkeypatch.setenv("LATLAB_PLOTS", str(tmp_path))
     nb = nbformat.read(REPO / "notebooks" / "latency_analysis.ipynb", as_version=4)
     NotebookClient(nb, timeout=180, kernel_name="python3",
                    resources={"metadata": {"path": str(REPO / "notebooks")}}).execute()
-    png = stacks_run["run"] / "plots" / "stacks.png"
+    png = tmp_path / stacks_run["run"].name / "stacks.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
     text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
     assert "stacks: af_xdp, busy-poll, dpdk, kernel" in text
