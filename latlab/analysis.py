@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from hdrh.log import HistogramLogReader
 
 from latlab import hdr
 from latlab.report import load_summary
@@ -65,20 +64,15 @@ class Interval:
 
 def read_hlog(path: Path) -> list[Interval]:
     """Interval statistics of an .hlog, seconds from the first interval (values recorded in ns, returned in µs)."""
-    reader = HistogramLogReader(str(path), hdr.new_histogram())
     out: list[Interval] = []
     first: float | None = None
-    while True:
-        hist = reader.get_next_interval_histogram()
-        if hist is None:
-            break
+    for hist in hdr.read_intervals(path):
         start = hist.get_start_time_stamp() / 1000.0
         end = hist.get_end_time_stamp() / 1000.0
         first = start if first is None else first
         start, end = start - first, end - first
         out.append(Interval(start, end - start, hist.get_total_count(), hist.get_value_at_percentile(50) / 1e3,
                             hist.get_value_at_percentile(99) / 1e3, hist.get_max_value() / 1e3))
-    reader.close()
     return out
 
 

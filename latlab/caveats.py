@@ -7,8 +7,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-from hdrh.log import HistogramLogReader
-
 from latlab import hdr
 
 DRIFT = 0.25  # early and late p50 of a case differing by more than this share: unstable
@@ -51,10 +49,7 @@ def p50_drift(hlog: Path) -> tuple[float, float, float] | None:
     """(early p50, late p50, late/early − 1) over the first and last third of a case's interval histograms, or
     None with fewer than 6 intervals or an unreadable log."""
     try:
-        reader = HistogramLogReader(str(hlog), hdr.new_histogram())
-        intervals = []
-        while (h := reader.get_next_interval_histogram()) is not None:
-            intervals.append(h)
+        intervals = hdr.read_intervals(hlog)
     except (OSError, ValueError):
         return None
     if len(intervals) < 6:

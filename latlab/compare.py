@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from hdrh.log import HistogramLogReader
 
 from latlab import hdr
 from latlab.errors import LatlabError
@@ -71,9 +70,8 @@ class CaseComparison:
 
 def read_distribution(path: Path) -> Distribution:
     """Every interval histogram of an .hlog, summed."""
-    reader = HistogramLogReader(str(path), hdr.new_histogram())
     total = hdr.new_histogram()
-    while (interval := reader.get_next_interval_histogram()) is not None:
+    for interval in hdr.read_intervals(path):
         total.add(interval)
     pairs = [(item.value_iterated_to, item.count_at_value_iterated_to) for item in total.get_recorded_iterator()]
     if not pairs:

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 from hdrh.histogram import HdrHistogram
-from hdrh.log import HistogramLogWriter
+from hdrh.log import HistogramLogReader, HistogramLogWriter
 
 LOWEST_NS = 1
 HIGHEST_NS = 3_600 * 1_000_000_000
@@ -88,3 +88,15 @@ def hlog_text(times_ns: Sequence[int] | np.ndarray, values_ns: Sequence[int] | n
             writer.output_interval_histogram(hist, k * interval_ns / 1e9 or 1e-9, (k + 1) * interval_ns / 1e9,
                                              1000.0)
     return buf.getvalue()
+
+
+def read_intervals(path: Any) -> list[HdrHistogram]:
+    """Every interval histogram of an .hlog, in order; the file is closed after."""
+    reader = HistogramLogReader(str(path), new_histogram())
+    try:
+        out = []
+        while (hist := reader.get_next_interval_histogram()) is not None:
+            out.append(hist)
+        return out
+    finally:
+        reader.close()
