@@ -135,22 +135,22 @@ class RdmaCase:
         return self._results(out, where, attachments)
 
     def _results(self, out: Path, where: str, attachments: dict[str, Path]) -> list[CaseResult]:
-        results = self._read(out, where, attachments)
-        inside_path = out / "inside.json"
-        inside = json.loads(inside_path.read_text()) if inside_path.exists() else {}
-        path = rdma_path(where, inside)
-        for result in results:
-            result.path = path
-        return results
-
-    def _read(self, out: Path, where: str, attachments: dict[str, Path]) -> list[CaseResult]:
+        """The rows of what the RDMA run wrote into `out`, each with the path it ran on."""
         p = self.params
         path = out / "inside.json"
         if not path.exists():
             return [CaseResult(group=f"rdma {p.size}B", engine="latlab", role="own", metric=RTT,
                                timestamps=OWN_TIMESTAMPS, complete=False, attachments=attachments,
-                               note="the RDMA run wrote no results (see the console log)")]
+                               note="the RDMA run wrote no results (see the console log)", path=rdma_path(where, {}))]
         inside = json.loads(path.read_text())
+        results = self._rows(out, where, inside, attachments)
+        ran_on = rdma_path(where, inside)
+        for result in results:
+            result.path = ran_on
+        return results
+
+    def _rows(self, out: Path, where: str, inside: dict[str, Any], attachments: dict[str, Path]) -> list[CaseResult]:
+        p = self.params
         tcg = "VM" in where
         common = {"stack": "rdma", "transport": where, "kernel": inside.get("kernel"),
                   "device": inside.get("device"), "server_device": inside.get("server_device"),
