@@ -134,19 +134,21 @@ class OnloadStack(Stack):
                 subprocess.run(["sleep", "0.5"])
         self._launcher = None
 
-    def wait_accelerated(self, host: LabHost, proto: str, port: int, timeout: float = 30.0) -> bool:
+    def wait_accelerated(self, host: LabHost, proto: str, port: int, timeout: float = 30.0) -> tuple[bool, str]:
         """Wait until Onload's filter table on the host shows the server's socket accelerated: a stack's first
-        socket brings up its AF_XDP attachment, and a packet that comes before that goes to the kernel."""
+        socket brings up its AF_XDP attachment, and a packet that comes before that goes to the kernel. Returns
+        whether it did, and the last filter table read."""
         import time
 
         want = f"{proto.upper()} {host.address}:{port}"
         deadline = time.monotonic() + timeout
+        filters = ""
         while time.monotonic() < deadline:
             filters = self.stackdump(host, "filters")
             if any(want in line and "ACCELERATED" in line for line in filters.splitlines()):
-                return True
+                return True, filters
             time.sleep(0.2)
-        return False
+        return False, filters
 
     def stackdump(self, host: LabHost, what: str = "lots") -> str:
         """`onload_stackdump --nolock <what>` in the host's namespace, what it printed and what it complained of.
@@ -175,8 +177,8 @@ class OnloadStack(Stack):
         filters: list[str] = []
 
         def ready(port: int) -> bool:
-            accelerated = self.wait_accelerated(server, spec.proto, port)
-            filters.append(self.stackdump(server, "filters"))
+            accelerated, table = self.wait_accelerated(server, spec.proto, port)
+            filters.append(table)
             sampler.start()
             return accelerated
 
