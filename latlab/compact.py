@@ -166,10 +166,16 @@ def all_warnings(summary: dict[str, Any], run_dir: Path | None) -> list[str]:
 
 def headlines(summary: dict[str, Any]) -> list[tuple[str, str]]:
     """(benchmark, headline) for each benchmark of the run that has one."""
-    by_bench: dict[str, list[dict[str, Any]]] = {}
+    return [(bench, text) for bench, groups in _by_benchmark(summary).items()
+            if (text := headline(bench, [c for members in groups.values() for c in members]))]
+
+
+def _by_benchmark(summary: dict[str, Any]) -> dict[str, dict[str, list[dict[str, Any]]]]:
+    """benchmark → group → cases, in the order they ran."""
+    out: dict[str, dict[str, list[dict[str, Any]]]] = {}
     for case in summary["cases"]:
-        by_bench.setdefault(case.get("benchmark", UNASSIGNED), []).append(case)
-    return [(bench, text) for bench, cases in by_bench.items() if (text := headline(bench, cases))]
+        out.setdefault(case.get("benchmark", UNASSIGNED), {}).setdefault(case["group"], []).append(case)
+    return out
 
 
 def render(summary: dict[str, Any], run_dir: Path | None = None, columns: int | None = None) -> str:
@@ -183,10 +189,7 @@ def render(summary: dict[str, Any], run_dir: Path | None = None, columns: int | 
     for w in warnings:
         lines += textwrap.wrap(w, cols, initial_indent="! ", subsequent_indent="  ")
     ratio_of = _ratios(summary["cases"])
-    by_bench: dict[str, dict[str, list[dict[str, Any]]]] = {}
-    for case in summary["cases"]:  # benchmarks, then groups, in the order they ran
-        by_bench.setdefault(case.get("benchmark", UNASSIGNED), {}).setdefault(case["group"], []).append(case)
-    for bench, groups in by_bench.items():
+    for bench, groups in _by_benchmark(summary).items():
         cases = [c for members in groups.values() for c in members]
         longest = max(len(c["engine"]) for c in cases)  # per benchmark: one long name does not widen the others
         name_w = max(12, min(longest, cols - 4 - 1 - NUMBERS - 22))  # room for "  0.98 sockperf" and a mark
