@@ -67,9 +67,10 @@ class ResultsConfig(Schema):
     hlog_interval_s: Annotated[float, Field(ge=0.001, le=3600)] = 0.25  # one interval histogram per this long
 
 
-def check_sections(config: dict[str, Any]) -> None:
+def check_sections(config: dict[str, Any]) -> dict[str, Benchmark]:
     """Every section checked against its schema (types, bounds, unknown keys) without looking at this host:
-    what a config asks of the machine (a stack's presence, a CPU) is checked by `plan` where it runs."""
+    what a config asks of the machine (a stack's presence, a CPU) is checked by `plan` where it runs. Returns
+    the installed benchmarks."""
     known = load_benchmarks()
     for key in config:
         if key not in CORE_SECTIONS and key not in known:
@@ -81,12 +82,12 @@ def check_sections(config: dict[str, Any]) -> None:
     for name, bench in known.items():
         if name in config:
             validate(bench.schema, config[name], name)
+    return known
 
 
 def plan(config: dict[str, Any], only: list[str] | None = None) -> BenchPlan:
     """Validate every section (core and benchmarks) before anything starts."""
-    check_sections(config)
-    known = load_benchmarks()
+    known = check_sections(config)
     lab = parse_lab(config.get("lab"))
     interval_ns = int(validate(ResultsConfig, config.get("results"), "results").hlog_interval_s * 1e9)
     selected = []
