@@ -23,6 +23,7 @@ import numpy as np
 from latlab import hdr
 from latlab.errors import LatlabError
 from latlab.report import load_summary
+from latlab.stats import percentile_interval
 
 QUANTILES = (("p50", 50.0), ("p99", 99.0), ("p99.9", 99.9))
 RESAMPLES = 1000
@@ -96,10 +97,8 @@ def bootstrap_change(a: Distribution, b: Distribution, q: float, resamples: int 
     qa, qb = a.percentile(q), b.percentile(q)
     ra = _percentiles(a.values, rng.multinomial(a.total, a.counts / a.total, size=resamples), q)
     rb = _percentiles(b.values, rng.multinomial(b.total, b.counts / b.total, size=resamples), q)
-    changes = 100 * (rb - ra) / ra
-    tail = 100 * (1 - level) / 2
-    low, high = np.percentile(changes, [tail, 100 - tail])
-    return 100 * (qb - qa) / qa, float(low), float(high)
+    low, high = percentile_interval(100 * (rb - ra) / ra, level)
+    return 100 * (qb - qa) / qa, low, high
 
 
 def verdict(change: Change, threshold: float) -> str:

@@ -5,6 +5,13 @@ from __future__ import annotations
 import numpy as np
 
 
+def percentile_interval(estimates: np.ndarray, level: float = 0.95) -> tuple[float, float]:
+    """The percentile-bootstrap interval of `level` over resampled estimates: (low, high)."""
+    tail = 100 * (1 - level) / 2
+    low, high = np.percentile(estimates, [tail, 100 - tail])
+    return float(low), float(high)
+
+
 def percentile_difference_ci(a: np.ndarray, b: np.ndarray, q: float = 50, level: float = 0.95,
                              resamples: int = 400, seed: int = 0) -> tuple[float, float, float]:
     """The difference of the q-th percentiles of two independent samples (a − b) and its percentile-bootstrap
@@ -16,9 +23,8 @@ def percentile_difference_ci(a: np.ndarray, b: np.ndarray, q: float = 50, level:
     diffs = np.empty(resamples)
     for k in range(resamples):
         diffs[k] = np.percentile(rng.choice(a, len(a)), q) - np.percentile(rng.choice(b, len(b)), q)
-    tail = 100 * (1 - level) / 2
-    low, high = np.percentile(diffs, [tail, 100 - tail])
-    return float(np.percentile(a, q) - np.percentile(b, q)), float(low), float(high)
+    low, high = percentile_interval(diffs, level)
+    return float(np.percentile(a, q) - np.percentile(b, q)), low, high
 
 
 def paired_percentile_difference_ci(a: np.ndarray, b: np.ndarray, q: float = 50, level: float = 0.95,
@@ -37,6 +43,5 @@ def paired_percentile_difference_ci(a: np.ndarray, b: np.ndarray, q: float = 50,
         count = min(chunk, resamples - start)
         idx = rng.integers(0, len(a), (count, len(a)))
         diffs[start:start + count] = np.percentile(a[idx], q, axis=1) - np.percentile(b[idx], q, axis=1)
-    tail = 100 * (1 - level) / 2
-    low, high = np.percentile(diffs, [tail, 100 - tail])
-    return float(np.percentile(a, q) - np.percentile(b, q)), float(low), float(high)
+    low, high = percentile_interval(diffs, level)
+    return float(np.percentile(a, q) - np.percentile(b, q)), low, high

@@ -93,12 +93,8 @@ def configure(data: Mapping[str, Any] | None, path: str = "pingpong") -> PingPon
                 raise ConfigError(f"{path}.stacks", availability.describe(name)
                                   + " (skip_unavailable: true runs the others)")
             unavailable.append((name, availability.describe(name)))
-    return PingPongParams(
-        stacks=list(section.stacks), protocols=list(section.protocols), sizes=list(section.sizes),
-        receive=section.receive, warmup=section.warmup, count=section.count, duration_s=section.duration_s,
-        rate=section.rate, timeout_s=section.timeout_s, port=section.port, engine=section.engine,
-        references=list(section.references), xdp_mode=section.xdp_mode,
-        skip_unavailable=section.skip_unavailable, unavailable=tuple(unavailable))
+    fields = {k: list(v) if isinstance(v, tuple) else v for k, v in section.model_dump().items()}
+    return PingPongParams(**fields, unavailable=tuple(unavailable))
 
 
 @dataclass
