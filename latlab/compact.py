@@ -178,14 +178,17 @@ def _by_benchmark(summary: dict[str, Any]) -> dict[str, dict[str, list[dict[str,
     return out
 
 
-def render(summary: dict[str, Any], run_dir: Path | None = None, columns: int | None = None) -> str:
-    """The compact report of one run, at most `columns` wide."""
+def render(summary: dict[str, Any], run_dir: Path | None = None, columns: int | None = None,
+           warnings: list[str] | None = None) -> str:
+    """The compact report of one run, at most `columns` wide; `warnings` when the caller has them already (they
+    read every interval log of the run)."""
     cols = columns or width()
     notes = _Notes()
     lines = [_cut(f"run {summary.get('run_id', '?')}: "
                   + ("complete" if summary.get("complete") else
                      f"INCOMPLETE ({summary.get('incomplete_reason') or 'a case failed or is incomplete'})"), cols)]
-    warnings = all_warnings(summary, run_dir)
+    if warnings is None:
+        warnings = all_warnings(summary, run_dir)
     for w in warnings:
         lines += textwrap.wrap(w, cols, initial_indent="! ", subsequent_indent="  ")
     ratio_of = _ratios(summary["cases"])
@@ -262,6 +265,7 @@ def print_run(run_dir: Path) -> None:
     from latlab.report import load_summary
 
     summary = load_summary(run_dir)
-    print(render(summary, run_dir))
-    print(write_for_run(run_dir))
+    warnings = all_warnings(summary, run_dir)
+    print(render(summary, run_dir, warnings=warnings))
+    print(write_for_run(run_dir, summary, warnings))
     print(f"results: {run_dir}  (`latlab report --wide` for every column)")

@@ -43,15 +43,16 @@ def _hostprep(manifest: dict[str, Any]) -> str:
     return f"<table><tr><th>check</th><th>status</th><th>now</th><th>wanted</th></tr>{rows}</table>"
 
 
-def build(run_dir: Path) -> str:
+def build(run_dir: Path, summary: dict[str, Any] | None = None, warnings: list[str] | None = None) -> str:
     """The page of a run, as text."""
-    summary = load_summary(run_dir)
+    summary = summary if summary is not None else load_summary(run_dir)
     try:
         manifest = json.loads((run_dir / "manifest.json").read_text())
     except (OSError, json.JSONDecodeError) as exc:
         manifest = {"error": f"manifest.json unreadable: {exc}"}
-    report = compact.render(summary, run_dir, columns=110)
-    warnings = compact.all_warnings(summary, run_dir)
+    if warnings is None:
+        warnings = compact.all_warnings(summary, run_dir)
+    report = compact.render(summary, run_dir, columns=110, warnings=warnings)
     parts = [f"<h1>latlab run {html.escape(str(summary.get('run_id')))}</h1>",
              f"<p class=\"{'' if summary.get('complete') else 'bad'}\">"
              f"{'complete' if summary.get('complete') else 'INCOMPLETE: ' + html.escape(str(summary.get('incomplete_reason') or 'a case failed or is incomplete'))}"  # noqa: E501
@@ -74,18 +75,18 @@ def build(run_dir: Path) -> str:
             f"<body>{''.join(parts)}</body></html>\n")
 
 
-def write(run_dir: Path) -> Path:
+def write(run_dir: Path, summary: dict[str, Any] | None = None, warnings: list[str] | None = None) -> Path:
     """Write report.html into the run folder (refused if one is there: runs are never overwritten)."""
     path = run_dir / NAME
-    write_new(path, build(run_dir))
+    write_new(path, build(run_dir, summary, warnings))
     return path
 
 
-def write_for_run(run_dir: Path) -> str:
+def write_for_run(run_dir: Path, summary: dict[str, Any] | None = None, warnings: list[str] | None = None) -> str:
     """Write the page at the end of a run; a line saying where, or why not (a page must never fail a run)."""
     if (run_dir / NAME).exists():
         return f"page: {run_dir / NAME}"
     try:
-        return f"page: {write(run_dir)}"
+        return f"page: {write(run_dir, summary, warnings)}"
     except Exception as exc:  # the figures are recorded already; the page is only a view of them
         return f"page: not written: {type(exc).__name__}: {exc}"
