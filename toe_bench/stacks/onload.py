@@ -172,8 +172,8 @@ class OnloadStack(Stack):
         server = ctx.lab.hosts["b"]
         # TCP: a dump every half second while the traffic runs (the server's stack is gone after it, and the client's
         # start-up in the emulated VM takes seconds, so no fixed moment is sure to fall inside); UDP: the final one
-        every = tuple(0.5 * k for k in range(1, 2 * int(params.duration_s + 120)))
-        sampler = StackSampler(lambda: self.stackdump(server), every if spec.proto == "tcp" else ())
+        sampler = StackSampler(lambda: self.stackdump(server), 0.5 if spec.proto == "tcp" else None,
+                               most=2 * int(params.duration_s + 120))
         filters: list[str] = []
 
         def ready(port: int) -> bool:
@@ -228,30 +228,31 @@ class OnloadStack(Stack):
 
 
 class StackSampler:
-    """`onload_stackdump` of the server at chosen moments while a case runs and once when its client has finished,
-    keeping the dump with the most receive events. A TCP server's stack is gone once its client has closed (the
-    dump after the run is empty), so for TCP the server is dumped every half second while the traffic runs. Each
-    dump is a process on the CPUs the spinning ends use, so it disturbs the tail a little: the row's note says so."""
+    """`onload_stackdump` of the server every `every_s` while a case runs (at most `most` times; never when
+    `every_s` is None) and once when its client has finished, keeping the dump with the most receive events. A
+    TCP server's stack is gone once its client has closed (the dump after the run is empty), so for TCP the
+    server is dumped every half second while the traffic runs. Each dump is a process on the CPUs the spinning
+    ends use, so it disturbs the tail a little: the row's note says so."""
 
-    def __init__(self, dump: Callable[[], str], at_s: tuple[float, ...] = ()) -> None:
+    def __init__(self, dump: Callable[[], str], every_s: float | None = None, most: int = 0) -> None:
         self.dump = dump
-        self.at_s = at_s
+        self.every_s = every_s
+        self.most = most
         self.best = ""
         self._best_evs = -1
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        if self.at_s:
-            self._thread = threading.Thread(target=self._run, name="onload-stackdump", daemon=True)
+        if self.every_s is not None:
+            self._thread = threading.Thread(target=self._run, args=(self.every_s,), name="onload-stackdump",
+                                            daemon=True)
             self._thread.start()
 
-    def _run(self) -> None:
-        waited = 0.0
-        for moment in self.at_s:
-            if self._stop.wait(max(0.0, moment - waited)):
+    def _run(self, every_s: float) -> None:
+        for _ in range(self.most):
+            if self._stop.wait(every_s):
                 return
-            waited = moment
             self._keep(self.dump())
 
     def _keep(self, text: str) -> None:
