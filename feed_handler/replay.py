@@ -27,7 +27,9 @@ def new_books(engine: str) -> Any:
     return CBooks(capacity=1 << 16)  # grows as needed; a small start keeps the hot part in cache
 
 
-def _counts(books: Any) -> tuple[dict[str, int], dict[str, int], list[tuple[str, int, bytes]]]:
+def book_counts(books: Any) -> tuple[dict[str, int], dict[str, int], list[tuple[str, int, bytes]]]:
+    """(messages by type, errors by kind, the first errors) of either Books: the compiled one answers through
+    methods, the reference through attributes."""
     if hasattr(books, "type_counts") and callable(books.type_counts):
         return books.type_counts(), books.errors(), books.error_samples()
     return (dict(books.type_counts), dict(books.errors),
@@ -168,7 +170,7 @@ def replay(path: Path, engine: str = "c") -> ReplayResult:
         t0 = time.perf_counter()
         books.feed(data)
         result.feed_seconds = time.perf_counter() - t0
-    type_counts, errors, samples = _counts(books)
+    type_counts, errors, samples = book_counts(books)
     result.messages = books.messages
     result.type_counts = dict(sorted(type_counts.items()))
     result.errors = {**mold_errors, **errors}

@@ -24,7 +24,7 @@ SANITIZED = load_from_env()  # before any parser is imported
 
 from feed_handler import itch  # noqa: E402
 from feed_handler.generator import GenParams, generate  # noqa: E402
-from feed_handler.replay import new_books  # noqa: E402
+from feed_handler.replay import book_counts, new_books  # noqa: E402
 from feed_handler.risk import RiskLimits  # noqa: E402
 from feed_handler.trader_core import TraderCore, TraderSpec, compiled, stage_rows  # noqa: E402
 from udp_multicast import moldudp64  # noqa: E402
@@ -67,8 +67,7 @@ class Mutator:
 
 
 def _book_state(books: object) -> tuple:
-    errors = books.errors() if callable(books.errors) else dict(books.errors)  # type: ignore[attr-defined]
-    counts = books.type_counts() if callable(books.type_counts) else dict(books.type_counts)  # type: ignore[attr-defined]
+    counts, errors, _ = book_counts(books)
     return errors, counts, books.messages  # type: ignore[attr-defined]
 
 

@@ -8,12 +8,11 @@ from hypothesis import strategies as st
 
 from feed_handler import itch
 from feed_handler.generator import GenParams, generate
-from feed_handler.replay import new_books
+from feed_handler.replay import book_counts, new_books
 
 
 def _state(books):
-    errors = books.errors() if callable(books.errors) else dict(books.errors)
-    counts = books.type_counts() if callable(books.type_counts) else dict(books.type_counts)
+    counts, errors, _ = book_counts(books)
     snap = {k: (list(map(tuple, b)), list(map(tuple, a)), n) for k, (b, a, n) in books.snapshot().items()}
     return snap, errors, counts, books.messages
 
