@@ -53,6 +53,35 @@ def test_onload_source_on_a_kernel_without_modules_points_at_the_vm(monkeypatch,
     assert not got.available and "cannot load modules" in got.reason and "make bench-stacks" in got.reason
 
 
+def test_an_onload_case_waits_for_the_last_cases_stacks_and_ends_orphans(monkeypatch, tmp_path):
+    """Over AF_XDP a stack created while another still holds the veth cannot attach (its sockets go to the
+    kernel): each case first waits for the earlier stacks to go, and kills an orphan that outlives the wait."""
+    import threading
+
+    from toe_bench.stacks import onload
+
+    proc = tmp_path / "stacks"
+    proc.write_text("3: 812 0 1 2 3\n")
+    monkeypatch.setattr(onload, "STACKS", proc)
+    monkeypatch.setattr(onload, "SETTLE_S", 5.0)
+    stack = onload.OnloadStack()
+    threading.Timer(0.5, lambda: proc.write_text("")).start()  # the TIME-WAIT stack goes by itself
+    assert stack.settle() == "" and onload.live_stacks() == []
+
+    proc.write_text("3: 812 0 1 2 3\n4: 0 0 1 2 3\n")  # an orphan that does not go
+    monkeypatch.setattr(onload, "SETTLE_S", 0.3)
+    kills = tmp_path / "kills"
+    tool = tmp_path / "bin" / "onload_stackdump"
+    tool.parent.mkdir()
+    tool.write_text(f"#!/bin/sh\necho \"$@\" >> {kills}\n: > {proc}\n")
+    tool.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tool.parent}:/usr/bin:/bin")
+    note = stack.settle()
+    assert kills.read_text().split() == ["-z", "kill"] and onload.live_stacks() == []
+    assert note.startswith("2 Onload stack(s) of an earlier case outlived 0 s: `onload_stackdump -z kill`")
+    assert "remained" not in note
+
+
 def test_an_unknown_or_unavailable_stack_is_refused_before_anything_starts():
     with pytest.raises(ConfigError, match=r"pingpong\.stacks: unknown 'sockets'; input should be 'kernel'"):
         plugin.configure({"stacks": ["sockets"]})

@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,6 +36,13 @@ HOW_TO_GET = ("install OpenOnload (github.com/Xilinx-CNS/onload) or set ONLOAD_S
 _RX_EVS = re.compile(r"\brx_evs[:=\s]+(\d+)")
 _TX_EVS = re.compile(r"\btx_evs[:=\s]+(\d+)")
 MODULES = ("onload", "sfc_char", "sfc_resource")  # unload order
+STACKS = Path("/proc/driver/onload/stacks")
+# Over AF_XDP a stack holds the interface's queue while it lives, and a closed TCP connection keeps its stack alive
+# in TIME-WAIT (2 × EF_TCP_TCONST_MSL, 50 s by default): a stack created meanwhile on that interface cannot attach,
+# Onload hands its sockets to the kernel, and the "Onload" client was the kernel (seen in the VM: 46 ms RTTs, the
+# client's kernel taking every segment). A one-second MSL, and each case waits for the last one's stacks to go.
+MSL_S = 1
+SETTLE_S = 2 * MSL_S + 8.0
 
 
 def installed_onload() -> str | None:
@@ -95,11 +103,10 @@ class OnloadStack(Stack):
         """`onload --profile=latency`, bringing up a source build the first time a run needs it."""
         if self._launcher is None:
             installed = installed_onload()
-            if installed:
-                self._launcher = [installed, "--profile=latency"]
-            else:
+            if not installed:
                 self._build = self._build_and_load(ctx)
-                self._launcher = [str(self._build.root / "scripts" / "onload"), "--profile=latency"]
+            onload = installed or str(self._build.root / "scripts" / "onload")
+            self._launcher = ["env", f"EF_TCP_TCONST_MSL={MSL_S}", onload, "--profile=latency"]
         return self._launcher
 
     def _build_and_load(self, ctx: RunContext) -> OnloadBuild:
@@ -138,8 +145,6 @@ class OnloadStack(Stack):
         """Wait until Onload's filter table on the host shows the server's socket accelerated: a stack's first
         socket brings up its AF_XDP attachment, and a packet that comes before that goes to the kernel. Returns
         whether it did, and the last filter table read."""
-        import time
-
         want = f"{proto.upper()} {host.address}:{port}"
         deadline = time.monotonic() + timeout
         filters = ""
@@ -149,6 +154,20 @@ class OnloadStack(Stack):
                 return True, filters
             time.sleep(0.2)
         return False, filters
+
+    def settle(self) -> str:
+        """Wait until no Onload stack is left from an earlier case (see MSL_S); one still there after SETTLE_S is an
+        orphan, which `onload_stackdump -z kill` ends. Returns what had to be done, for the row's note."""
+        left = stacks_left_after(SETTLE_S)
+        if not left:
+            return ""
+        said = f"{len(left)} Onload stack(s) of an earlier case outlived {SETTLE_S:.0f} s"
+        tool = shutil.which("onload_stackdump") or (str(self._build.stackdump) if self._build else None)
+        if tool is None:
+            return f"{said} (no onload_stackdump to end them)"
+        run_quiet([tool, "-z", "kill"], timeout=60)
+        still = stacks_left_after(5.0)
+        return f"{said}: `onload_stackdump -z kill`" + (f", {len(still)} remained" if still else "")
 
     def stackdump(self, host: LabHost, what: str = "lots") -> str:
         """`onload_stackdump --nolock <what>` in the host's namespace, what it printed and what it complained of.
@@ -169,7 +188,8 @@ class OnloadStack(Stack):
             attachments = {"onload-build.log": exc.log} if exc.log and exc.log.exists() else {}
             return [self.row(spec, "latlab" if engine == "latlab" else "sockperf", "own", "", complete=False,
                              note=f"failed: {exc}", attachments=attachments)]
-        server = ctx.lab.hosts["b"]
+        settled = self.settle()
+        client, server = ctx.lab.hosts["a"], ctx.lab.hosts["b"]
         # TCP: a dump every half second while the traffic runs (the server's stack is gone after it, and the client's
         # start-up in the emulated VM takes seconds, so no fixed moment is sure to fall inside); UDP: the final one
         sampler = StackSampler(lambda: self.stackdump(server), 0.5 if spec.proto == "tcp" else None,
@@ -185,6 +205,7 @@ class OnloadStack(Stack):
         runtime = Runtime(client_wrap=wrap, server_wrap=wrap, ready_timeout=60, while_serving=sampler.stop,
                           server_ready=ready)
         before, link_before = namespace_counters(server), link_counters(server)
+        client_before = namespace_counters(client)
         if engine == "latlab":
             result = run_engine(ctx, params, spec, runtime, stack=self.name, group=self.group(spec)).result
         else:
@@ -192,10 +213,13 @@ class OnloadStack(Stack):
         sampler.stop()
         dumps = [sampler.best]
         kernel, link = delta(before, namespace_counters(server)), _sub(link_counters(server), link_before)
+        client_kernel = delta(client_before, namespace_counters(client))
         result.params["launcher"] = " ".join(wrap)
+        if settled:
+            result.note = f"{result.note}; {settled}".strip("; ")
         name = f"onload-{spec.proto}-{spec.size}-{engine}-stackdump.txt"
         result.attachments[name] = self._dump_file(ctx.workdir / name, dumps, filters)
-        return [with_evidence(result, self._evidence(spec, result, "\n".join(dumps), kernel, link))]
+        return [with_evidence(result, self._evidence(spec, result, "\n".join(dumps), kernel, link, client_kernel))]
 
     def _dump_file(self, path: Path, server_dumps: list[str], server_filters: list[str]) -> Path:
         """What Onload said about this case, kept in the run folder as the evidence's source: the server's
@@ -209,22 +233,25 @@ class OnloadStack(Stack):
         path.write_text("".join(f"==== {title}\n{body.strip() or '(nothing)'}\n\n" for title, body in sections))
         return path
 
-    def _evidence(self, spec: CaseSpec, result: CaseResult, dump: str, kernel: dict, link: dict[str, int]) -> Evidence:
+    def _evidence(self, spec: CaseSpec, result: CaseResult, dump: str, kernel: dict, link: dict[str, int],
+                  client_kernel: dict) -> Evidence:
         n = 0 if result.samples_ns is None else len(result.samples_ns)
         rx_evs = sum(int(v) for v in _RX_EVS.findall(dump))
         tx_evs = sum(int(v) for v in _TX_EVS.findall(dump))
-        kernel_in = kernel["Udp"].get("InDatagrams", 0) if spec.proto == "udp" else kernel["Tcp"].get("InSegs", 0)
+        kernel_in, client_in = (_kernel_in(spec.proto, k) for k in (kernel, client_kernel))
         facts: dict[str, Any] = {"stackdump_rx_evs": rx_evs, "stackdump_tx_evs": tx_evs, "server_kernel_in": kernel_in,
-                                 "server_veth_rx_packets": link.get("rx_packets", 0), "samples": n}
+                                 "client_kernel_in": client_in, "server_veth_rx_packets": link.get("rx_packets", 0),
+                                 "samples": n}
         # Onload's stack received (its counters, read while the traffic ran), the veth took in at least one packet
-        # per sample, and the server's kernel saw almost none of them: Onload, not the kernel, carried it.
+        # per sample, and neither end's kernel saw more than a few of them: Onload, not the kernel, carried it at
+        # both ends (a client whose socket Onload handed to the kernel still talks to an Onload server).
         holds = (bool(dump.strip()) and rx_evs > 0 and link.get("rx_packets", 0) >= n and kernel_in <= n // 100
-                 and n > 0)
+                 and client_in <= n // 100 and n > 0)
         during = ("; the server dumped every 0.5 s while the traffic ran (its stack is gone after), which disturbs the "
                   "tail" if spec.proto == "tcp" else "")
         return Evidence(holds, facts, f"onload_stackdump on the server: rx_evs {rx_evs}, tx_evs {tx_evs} for {n} "
-                                      f"samples; server kernel {spec.proto.upper()} in +{kernel_in}, veth rx "
-                                      f"+{link.get('rx_packets', 0)}{during}")
+                                      f"samples; {spec.proto.upper()} into the kernel: server +{kernel_in}, client "
+                                      f"+{client_in}; server veth rx +{link.get('rx_packets', 0)}{during}")
 
 
 class StackSampler:
@@ -277,6 +304,26 @@ class OnloadUnavailable(LatlabError):
     def __init__(self, message: str, log: Path | None = None) -> None:
         super().__init__(message)
         self.log = log
+
+
+def live_stacks() -> list[str]:
+    """The Onload stacks the driver holds now, orphans included (one line each in /proc/driver/onload/stacks)."""
+    try:
+        return [line for line in STACKS.read_text().splitlines() if re.match(r"\d+:", line)]
+    except OSError:
+        return []
+
+
+def stacks_left_after(seconds: float) -> list[str]:
+    """The live stacks once they are all gone, or `seconds` have passed."""
+    deadline = time.monotonic() + seconds
+    while (left := live_stacks()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return left
+
+
+def _kernel_in(proto: str, counters: dict) -> int:
+    return counters["Udp"].get("InDatagrams", 0) if proto == "udp" else counters["Tcp"].get("InSegs", 0)
 
 
 def _sub(after: dict[str, int], before: dict[str, int]) -> dict[str, int]:
