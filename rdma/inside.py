@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -160,35 +161,103 @@ def run_perftest(args: argparse.Namespace, host: str, gid_index: int, server_gid
             result = _perftest_once(args, host, gid_index, server_gid_index, test)
             result["first_attempt"] = first
             if result["status"] == "ok":
-                result["note"] = f"second attempt (the first: {first[:120]})"
+                result["note"] = "; ".join(n for n in (f"second attempt (the first: {first[:120]})",
+                                                       result.get("note", "")) if n)
         out.append(result)
     return out
 
 
 def _perftest_once(args: argparse.Namespace, host: str, gid_index: int, server_gid_index: int, test: str) -> dict:
-    srv = subprocess.Popen(perftest.argv(test, args.server_device, server_gid_index, args.size, args.iterations,
-                                         None), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    tool = perftest.TOOLS[test]
+    server = Printing(perftest.argv(test, args.server_device, server_gid_index, args.size, args.iterations, None))
     wire_before = args.wire.counters() if args.wire else {}
+    client: Printing | None = None
     try:
         time.sleep(0.5)
-        cli = subprocess.run(perftest.argv(test, args.device, gid_index, args.size, args.iterations, host),
-                             capture_output=True, text=True, timeout=args.timeout)
-        srv.communicate(timeout=30)
-    except subprocess.TimeoutExpired:
-        return {"test": test, "status": "error", "error": "perftest timed out"}
+        client = Printing(perftest.argv(test, args.device, gid_index, args.size, args.iterations, host))
+        client_end = client.finish(args.timeout)
+        server_end = server.finish(TEARDOWN_GRACE_S)
     finally:
-        if srv.poll() is None:
-            srv.kill()
-            srv.wait()
+        for side in (client, server):
+            if side is not None:
+                side.kill()
+    if client_end not in (0, HUNG_AT_TEARDOWN):
+        why = f"ran past {args.timeout:.0f} s" if client_end is None else f"exited {client_end}"
+        return {"test": test, "status": "error",
+                "error": f"{tool} {why}; it said: {_tail(client.text)}; its server said: {_tail(server.text)}"}
     try:
-        samples = perftest.parse_raw(cli.stdout)
-        summary = perftest.parse_summary(cli.stdout)
+        samples = perftest.parse_raw(client.text)
+        summary = perftest.parse_summary(client.text)
     except Exception as exc:
         return {"test": test, "status": "error", "error": str(exc)}
     np.savez(args.out / f"perftest-{test}.npz", samples_ns=samples)
-    return {"test": test, "status": "ok", "tool": perftest.TOOLS[test], "summary_us": summary,
-            "half_rtt": test in perftest.HALF_RTT_TESTS,
-            "wire": wire_delta(wire_before, args.wire.counters()) if args.wire else None}
+    result = {"test": test, "status": "ok", "tool": tool, "summary_us": summary,
+              "half_rtt": test in perftest.HALF_RTT_TESTS,
+              "wire": wire_delta(wire_before, args.wire.counters()) if args.wire else None}
+    notes = []
+    if client_end == HUNG_AT_TEARDOWN:
+        notes.append(f"{tool} printed its full result, then hung tearing down (killed {TEARDOWN_GRACE_S:.0f} s later)")
+    if server_end in (HUNG_AT_TEARDOWN, None):
+        notes.append(f"its server did not exit within {TEARDOWN_GRACE_S:.0f} s of the client (killed)")
+    if notes:
+        result["note"] = "; ".join(notes)
+    return result
+
+
+# Each side's output is read while it runs: with -H a server prints every sample (5,000 lines, more than a pipe
+# holds), and a server left writing into a full pipe never reaches perftest's closing handshake, so its client hung
+# too (the "perftest timed out" of earlier stack-VM runs). A side that has printed its summary is done measuring:
+# one that then does not exit within TEARDOWN_GRACE_S is killed, its result kept, and the row says so.
+TEARDOWN_GRACE_S = 10.0
+HUNG_AT_TEARDOWN = -1000
+
+
+class Printing:
+    """A started perftest side whose output is read as it comes, so a hang after its summary can be told from a
+    hang before it."""
+
+    def __init__(self, argv: list[str]) -> None:
+        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self._lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self._lines.append(line)
+
+    @property
+    def text(self) -> str:
+        return "".join(self._lines)
+
+    def finish(self, timeout: float) -> int | None:
+        """Its exit code; HUNG_AT_TEARDOWN when it printed its summary and did not exit TEARDOWN_GRACE_S later;
+        None when it had printed no summary by `timeout` (both killed)."""
+        deadline, printed_at = time.monotonic() + timeout, None
+        while self.proc.poll() is None:
+            now = time.monotonic()
+            if printed_at is None and perftest.has_summary(self.text):
+                printed_at = now
+            if printed_at is not None and now - printed_at > TEARDOWN_GRACE_S:
+                self.kill()
+                return HUNG_AT_TEARDOWN
+            if printed_at is None and now > deadline:
+                self.kill()
+                return None
+            time.sleep(0.1)
+        self._reader.join(timeout=5)
+        return self.proc.returncode
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        self._reader.join(timeout=5)
+
+
+def _tail(text: str, lines: int = 4) -> str:
+    return " | ".join(line.strip() for line in text.strip().splitlines()[-lines:]) or "(nothing printed)"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -72,6 +72,31 @@ def test_perftest_raw_samples_and_summary():
     assert perftest.argv("read", "rxe0", 1, 64, 100, "10.9.0.1")[0] == "ib_read_lat"
 
 
+def test_a_perftest_run_with_inf_samples_is_refused_not_thinned():
+    with pytest.raises(LatlabError, match="2 of 3 samples as inf/nan"):
+        perftest.parse_raw("1, 2.5\n2, inf\n3, inf\n")
+    assert perftest.has_summary(PERFTEST) and not perftest.has_summary("1, 2.5\n")
+
+
+def test_a_perftest_side_that_hangs_after_its_summary_is_killed_and_its_result_kept(monkeypatch):
+    """Under TCG, rxe's teardown sometimes never returns after perftest printed everything: the side is
+    killed TEARDOWN_GRACE_S after its summary and says so; one with no summary by the timeout is a failure."""
+    import time
+
+    from rdma import inside
+
+    monkeypatch.setattr(inside, "TEARDOWN_GRACE_S", 0.3)
+    summary_row = " 64 5000 1.0 2.0 1.5 1.5 0.1 2.0 2.0"
+    hung = inside.Printing(["sh", "-c", f"printf '1, 1.5\\n{summary_row}\\n'; exec sleep 60"])
+    start = time.monotonic()
+    assert hung.finish(timeout=30) == inside.HUNG_AT_TEARDOWN and time.monotonic() - start < 10
+    assert hung.proc.poll() is not None and perftest.parse_raw(hung.text).tolist() == [1500]
+    silent = inside.Printing(["sleep", "60"])
+    assert silent.finish(timeout=0.5) is None and silent.proc.poll() is not None
+    done = inside.Printing(["sh", "-c", "echo '1, 1.5'"])
+    assert done.finish(timeout=30) == 0 and done.text == "1, 1.5\n"
+
+
 def test_no_device_and_no_vm_gives_a_row_with_the_reason(monkeypatch, tmp_path):
     import threading
 
