@@ -133,8 +133,10 @@ def _signals_held() -> Iterator[None]:
 
 
 def run_bench(config_path: Path, results_root: Path, *, local: bool = False, only: list[str] | None = None,
-              run_id: str | None = None, repo: Path | None = None, argv: list[str] | None = None) -> Path:
-    """Run the configured benchmarks; returns the run folder. Prints the table at the end."""
+              run_id: str | None = None, repo: Path | None = None, argv: list[str] | None = None,
+              trials: int = 1) -> Path:
+    """Run the configured benchmarks (every case `trials` times, interleaved); returns the run folder. Prints the
+    report at the end."""
     bench_plan = plan(load_config(config_path), only)
     reason = None if local else netns_unavailable_reason()
     if reason:
@@ -144,7 +146,7 @@ def run_bench(config_path: Path, results_root: Path, *, local: bool = False, onl
 
         for line in leftovers.sweep():  # what runs killed with SIGKILL left behind
             print(f"latlab: {line}", file=sys.stderr)
-    record = RunRecord.create(results_root, run_id)
+    record = RunRecord.create(results_root, run_id, trials=trials)
     tag = record.run_id[-6:]
     if not bench_plan.two_host_users:
         lab_cm = no_lab()
@@ -190,30 +192,32 @@ def _write_manifest(record: RunRecord, lab: Lab, bench_plan: BenchPlan, repo: Pa
 
 
 def _run_cases(bench_plan: BenchPlan, ctx: RunContext, record: RunRecord) -> str:
-    """Run every case; a KeyboardInterrupt propagates after the partial result is recorded."""
+    """Run every case, record.trials times over (the whole list each time, so that a drift of the host spreads
+    over every case alike); a KeyboardInterrupt propagates after the partial result is recorded."""
+    cases = [(bench, case) for bench, params in bench_plan.benchmarks for case in bench.cases(params)]
     with CaseProgress(enabled=not ctx.quiet) as progress:
-        for bench, params in bench_plan.benchmarks:
-            for case in bench.cases(params):
-                with progress.case(case.title, case.expected_seconds):
-                    try:
-                        results = case.run(ctx)
-                    except KeyboardInterrupt:
-                        # interrupted before the case could say what it measured: the run still names it
-                        record.add(CaseResult(group=case.title, engine="-", role="interrupted", metric="",
-                                              timestamps="", complete=False, note="incomplete: interrupted"),
-                                   bench_plan.hlog_interval_ns, benchmark=bench.name)
-                        raise
-                    except Exception as exc:
-                        # One broken case must not cost the others: it gets a row saying why.
-                        if not isinstance(exc, LatlabError):
-                            print(traceback.format_exc(), file=sys.stderr)
-                        print(f"latlab: {case.title}: {exc}", file=sys.stderr)
-                        results = [CaseResult(group=case.title, engine="-", role="failed", metric="",
-                                              timestamps="", complete=False, note=f"failed: {exc}")]
-                for result in results:
-                    if not result.path and lab_of(bench) == TWO_HOST:
-                        result.path = ctx.lab.describe()
-                    record.add(result, bench_plan.hlog_interval_ns, benchmark=bench.name)
-                if any(not r.complete and "interrupted" in r.note for r in results):
-                    raise KeyboardInterrupt
+        for trial, (bench, case) in ((t, bc) for t in range(1, record.trials + 1) for bc in cases):
+            title = case.title if record.trials == 1 else f"{case.title} (trial {trial}/{record.trials})"
+            with progress.case(title, case.expected_seconds):
+                try:
+                    results = case.run(ctx)
+                except KeyboardInterrupt:
+                    # interrupted before the case could say what it measured: the run still names it
+                    record.add(CaseResult(group=case.title, engine="-", role="interrupted", metric="",
+                                          timestamps="", complete=False, note="incomplete: interrupted"),
+                               bench_plan.hlog_interval_ns, benchmark=bench.name, trial=trial)
+                    raise
+                except Exception as exc:
+                    # One broken case must not cost the others: it gets a row saying why.
+                    if not isinstance(exc, LatlabError):
+                        print(traceback.format_exc(), file=sys.stderr)
+                    print(f"latlab: {case.title}: {exc}", file=sys.stderr)
+                    results = [CaseResult(group=case.title, engine="-", role="failed", metric="",
+                                          timestamps="", complete=False, note=f"failed: {exc}")]
+            for result in results:
+                if not result.path and lab_of(bench) == TWO_HOST:
+                    result.path = ctx.lab.describe()
+                record.add(result, bench_plan.hlog_interval_ns, benchmark=bench.name, trial=trial)
+            if any(not r.complete and "interrupted" in r.note for r in results):
+                raise KeyboardInterrupt
     return ""

@@ -32,7 +32,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
         try:
             run_dir, code = run_bench_in_vm(args.config, args.results, only=args.only, run_id=args.run_id,
-                                            timeout_s=args.vm_timeout)
+                                            timeout_s=args.vm_timeout, trials=args.trials)
         except KeyboardInterrupt:
             _ignore_further_interrupts()
             print("latlab: interrupted; the VM was stopped, what it measured is kept", file=sys.stderr)
@@ -41,13 +41,23 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         return code if code else cases_exit_code(run_dir)
     try:
         run_dir = run_bench(args.config, args.results, local=args.local, only=args.only, run_id=args.run_id,
-                            argv=sys.argv)
+                            argv=sys.argv, trials=args.trials)
     except KeyboardInterrupt:
         _ignore_further_interrupts()
         print("latlab: interrupted; what was measured is kept and the run is marked incomplete",
               file=sys.stderr)
         return 130
     return cases_exit_code(run_dir)
+
+
+def _trials(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if not 1 <= n <= 100:
+        raise argparse.ArgumentTypeError(f"--trials wants a whole number from 1 to 100, not {text!r}")
+    return n
 
 
 def _ignore_further_interrupts() -> None:
@@ -150,6 +160,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="no namespaces: both hosts on loopback in this namespace (no root needed)")
     bench.add_argument("--only", action="append", help="run only this benchmark section (repeatable)")
     bench.add_argument("--run-id", help="name the run folder (must not exist)")
+    bench.add_argument("--trials", type=_trials, default=1, metavar="N",
+                       help="run every case N times, interleaved (case A, B, …, then A, B, … again); the report "
+                            "gives each case's p50 across the trials with its range (default 1)")
     bench.add_argument("--vm", action="store_true",
                        help="run inside one boot of the lab VM (Debian's kernel under qemu): Onload, soft-RoCE")
     bench.add_argument("--list", action="store_true",

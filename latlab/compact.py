@@ -15,6 +15,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+from latlab import trials
 from latlab.caveats import run_warnings
 from latlab.report import matrix_rows, ratio_rows
 
@@ -35,7 +36,9 @@ def resolvable(name: str, count: float) -> bool:
 
 
 def rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
-    """One dict per measured case, for --json and --csv: figures in µs, unresolvable percentiles None."""
+    """One dict per measured case (its trials folded into one), for --json and --csv: figures in µs, unresolvable
+    percentiles None."""
+    summary = trials.merged(summary)
     ratios = _ratios(summary["cases"])
     out = []
     for case in summary["cases"]:
@@ -50,6 +53,7 @@ def rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
             "reference": ref[0] if ref else None, "ratio_p50": ref[1] if ref else None,
             "complete": case.get("complete", True), "note": case.get("note", ""),
             "figures": case.get("figures", {}),
+            **({"trials": case["trials"]} if "trials" in case else {}),
         })
     return out
 
@@ -166,7 +170,7 @@ def all_warnings(summary: dict[str, Any], run_dir: Path | None) -> list[str]:
 
 def headlines(summary: dict[str, Any]) -> list[tuple[str, str]]:
     """(benchmark, headline) for each benchmark of the run that has one."""
-    return [(bench, text) for bench, groups in _by_benchmark(summary).items()
+    return [(bench, text) for bench, groups in _by_benchmark(trials.merged(summary)).items()
             if (text := headline(bench, [c for members in groups.values() for c in members]))]
 
 
@@ -183,6 +187,7 @@ def render(summary: dict[str, Any], run_dir: Path | None = None, columns: int | 
     """The compact report of one run, at most `columns` wide; `warnings` when the caller has them already (they
     read every interval log of the run)."""
     cols = columns or width()
+    summary = trials.merged(summary)
     notes = _Notes()
     lines = [_cut(f"run {summary.get('run_id', '?')}: "
                   + ("complete" if summary.get("complete") else

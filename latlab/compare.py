@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from latlab import hdr
+from latlab import hdr, trials
 from latlab.errors import LatlabError
 from latlab.report import load_summary
 from latlab.stats import percentile_interval
@@ -69,14 +69,15 @@ class CaseComparison:
     note: str = ""
 
 
-def read_distribution(path: Path) -> Distribution:
-    """Every interval histogram of an .hlog, summed."""
+def read_distribution(*paths: Path) -> Distribution:
+    """Every interval histogram of the .hlog files (one per trial), summed."""
     total = hdr.new_histogram()
-    for interval in hdr.read_intervals(path):
-        total.add(interval)
+    for path in paths:
+        for interval in hdr.read_intervals(path):
+            total.add(interval)
     pairs = [(item.value_iterated_to, item.count_at_value_iterated_to) for item in total.get_recorded_iterator()]
     if not pairs:
-        raise LatlabError(f"{path} holds no samples")
+        raise LatlabError(f"{', '.join(map(str, paths))} hold no samples")
     values, counts = zip(*pairs, strict=True)
     return Distribution(np.asarray(values, np.int64), np.asarray(counts, np.int64))
 
@@ -127,8 +128,10 @@ def compare_runs(run_a: Path, run_b: Path, threshold: float = 5.0) -> list[CaseC
     if va and vb and va != vb:
         raise LatlabError(f"{run_a.name} was made by latlab {va}, {run_b.name} by {vb}: their cases are not "
                           "measured the same way; compare runs of one version")
-    cases_a = {_key(c): c for c in load_summary(run_a)["cases"] if c.get("stats_ns", {}).get("count")}
-    cases_b = {_key(c): c for c in load_summary(run_b)["cases"] if c.get("stats_ns", {}).get("count")}
+    raw_a, raw_b = load_summary(run_a), load_summary(run_b)
+    trials_a, trials_b = _by_key(raw_a), _by_key(raw_b)
+    cases_a = {_key(c): c for c in trials.merged(raw_a)["cases"] if _key(c) in trials_a}
+    cases_b = {_key(c): c for c in trials.merged(raw_b)["cases"] if _key(c) in trials_b}
     common = [k for k in cases_a if k in cases_b]
     if not common:
         raise LatlabError(f"{run_a.name} and {run_b.name} have no measured case in common (same group, engine "
@@ -137,14 +140,15 @@ def compare_runs(run_a: Path, run_b: Path, threshold: float = 5.0) -> list[CaseC
     for key in common:
         a, b = cases_a[key], cases_b[key]
         row = CaseComparison(*key, a_count=int(a["stats_ns"]["count"]), b_count=int(b["stats_ns"]["count"]))
-        hlog_a, hlog_b = a.get("files", {}).get("hlog"), b.get("files", {}).get("hlog")
-        if not hlog_a or not hlog_b:
+        hlogs_a = [run_a / c["files"]["hlog"] for c in trials_a[key] if c.get("files", {}).get("hlog")]
+        hlogs_b = [run_b / c["files"]["hlog"] for c in trials_b[key] if c.get("files", {}).get("hlog")]
+        if len(hlogs_a) < len(trials_a[key]) or len(hlogs_b) < len(trials_b[key]):
             row.verdict = "n/a"
             row.note = "no interval log (.hlog) in both runs: no interval, no verdict"
             out.append(row)
             continue
         try:
-            dist_a, dist_b = read_distribution(run_a / hlog_a), read_distribution(run_b / hlog_b)
+            dist_a, dist_b = read_distribution(*hlogs_a), read_distribution(*hlogs_b)
         except (OSError, ValueError, LatlabError) as exc:
             row.verdict = "n/a"
             row.note = f"cannot read the interval log: {exc}"
@@ -154,7 +158,21 @@ def compare_runs(run_a: Path, run_b: Path, threshold: float = 5.0) -> list[CaseC
             percent, low, high = bootstrap_change(dist_a, dist_b, q)
             row.changes.append(Change(name, dist_a.percentile(q), dist_b.percentile(q), percent, low, high))
         row.verdict = verdict(row.changes[0], threshold)
+        if trials.ranges_overlap(a, b) and row.verdict != "no significant change":
+            # the bootstrap sees one run's sampling noise only; repeated trials show the run-to-run noise too
+            row.note = (f"the bootstrap says {row.verdict}, but the p50 ranges across trials overlap "
+                        f"({len(hlogs_a)} and {len(hlogs_b)} trials): run-to-run variation covers the change")
+            row.verdict = "no significant change"
         out.append(row)
+    return out
+
+
+def _by_key(summary: dict[str, Any]) -> dict[tuple[str, str, str], list[dict[str, Any]]]:
+    """Each measured case's trials (one entry when the run had one)."""
+    out: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    for case in summary["cases"]:
+        if case.get("stats_ns", {}).get("count"):
+            out.setdefault(_key(case), []).append(case)
     return out
 
 

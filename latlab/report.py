@@ -102,7 +102,8 @@ def build_table(summaries: list[dict[str, Any]]) -> Table:
                 note = f"{shown}; {note}" if note else shown
             if not case.get("complete", True) and "incomplete" not in note:
                 note = ("incomplete; " + note).strip("; ")
-            _add_row(table, *run, case["group"], case["engine"], case["metric"],
+            engine = case["engine"] + (f" (trial {case['trial']})" if "trial" in case else "")
+            _add_row(table, *run, case["group"], engine, case["metric"],
                           *[_us(st.get(col)) for col in COLUMNS],
                           str(int(st["count"])) if "count" in st else "", note)
             corrected = case.get("corrected")

@@ -57,14 +57,15 @@ def json_text(obj: Any) -> str:
 class RunRecord:
     """The folder of one run and the summary built up as cases finish."""
 
-    def __init__(self, directory: Path, run_id: str) -> None:
+    def __init__(self, directory: Path, run_id: str, trials: int = 1) -> None:
         self.dir = directory
         self.run_id = run_id
+        self.trials = trials
         self.cases: list[dict[str, Any]] = []
         self.started = time.time()
 
     @classmethod
-    def create(cls, results_root: Path, run_id: str | None = None) -> RunRecord:
+    def create(cls, results_root: Path, run_id: str | None = None, trials: int = 1) -> RunRecord:
         """Make a fresh run folder; an explicit run id that exists is an error, a generated one retries."""
         if run_id is not None:
             check_run_id(run_id)
@@ -84,7 +85,7 @@ class RunRecord:
                     raise LatlabError(f"run {rid} already exists in {results_root}") from None
                 time.sleep(0.01)
                 continue
-            return cls(results_root / rid, rid)
+            return cls(results_root / rid, rid, trials)
         raise LatlabError(f"could not create a unique run folder in {results_root}")
 
     def write_json(self, name: str, obj: Any) -> Path:
@@ -97,8 +98,9 @@ class RunRecord:
         write_new(path, text)
         return path
 
-    def add(self, result: CaseResult, hlog_interval_ns: int, benchmark: str = "") -> dict[str, Any]:
-        """Write a result's .hgrm/.hlog files and add its entry to the summary.
+    def add(self, result: CaseResult, hlog_interval_ns: int, benchmark: str = "", trial: int = 1) -> dict[str, Any]:
+        """Write a result's .hgrm/.hlog files and add its entry to the summary; in a run of several trials the
+        entry says which, and its files carry `-t<trial>` (attachments `t<trial>-`).
 
         The entry is listed before its files are written and each histogram's files are rendered before any
         is written, so an interrupt leaves either no file or a case marked `partial_files` naming what it has.
@@ -111,9 +113,11 @@ class RunRecord:
         }
         if benchmark:
             entry["benchmark"] = benchmark
+        if self.trials > 1:
+            entry["trial"] = trial
         self.cases.append(entry)
         try:
-            self._write_case_files(result, entry, hlog_interval_ns)
+            self._write_case_files(result, entry, hlog_interval_ns, trial)
         except BaseException:
             entry["complete"] = False
             entry["partial_files"] = True
@@ -121,9 +125,11 @@ class RunRecord:
             raise
         return entry
 
-    def _write_case_files(self, result: CaseResult, entry: dict[str, Any], hlog_interval_ns: int) -> None:
+    def _write_case_files(self, result: CaseResult, entry: dict[str, Any], hlog_interval_ns: int,
+                          trial: int = 1) -> None:
+        stem = result.slug if self.trials == 1 else f"{result.slug}-t{trial}"
         if result.samples_ns is not None and len(result.samples_ns):
-            entry["stats_ns"] = self._write_histograms(result.slug, result, result.samples_ns, entry["files"],
+            entry["stats_ns"] = self._write_histograms(stem, result, result.samples_ns, entry["files"],
                                                        hlog_interval_ns)
             if result.corrected_ns is not None:
                 files: dict[str, str] = {}
@@ -132,14 +138,15 @@ class RunRecord:
                     "what": "coordinated-omission corrected: receive time minus intended send time",
                 }
                 entry["corrected"]["stats_ns"] = self._write_histograms(
-                    result.slug + "-corrected", result, result.corrected_ns, files, hlog_interval_ns)
+                    stem + "-corrected", result, result.corrected_ns, files, hlog_interval_ns)
         elif result.mean_only_ns is not None:
             entry["stats_ns"] = {"mean": result.mean_only_ns}
         else:
             entry["stats_ns"] = {}
         for name, source in result.attachments.items():
             if source.exists():
-                entry["files"][name] = self.write_text(name, source.read_text(errors="replace")).name
+                stored = name if self.trials == 1 else f"t{trial}-{name}"
+                entry["files"][name] = self.write_text(stored, source.read_text(errors="replace")).name
 
     def _write_histograms(self, stem: str, result: CaseResult, values: Any, files: dict[str, str],
                           hlog_interval_ns: int) -> dict[str, float]:
@@ -166,5 +173,6 @@ class RunRecord:
             "incomplete_reason": reason if not complete else "",
             "started": self.started,
             "finished": time.time(),
+            "trials": self.trials,
             "cases": self.cases,
         })

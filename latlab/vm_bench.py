@@ -52,18 +52,19 @@ def prepare(config: dict, log_dir: Path) -> VmPreparation:
     return merged
 
 
-def guest_script(config: Path, results: Path, run_id: str, only: list[str] | None, exit_file: Path) -> str:
+def guest_script(config: Path, results: Path, run_id: str, only: list[str] | None, exit_file: Path,
+                 trials: int = 1) -> str:
     # as absolute paths: the guest starts in the repository, wherever this run was started
     env = "".join(f"export {k}={shlex.quote(str(Path(os.environ[k]).resolve()))}\n"
                   for k in PASS_ENV if os.environ.get(k))
     argv = [sys.executable, "-m", "latlab.cli", "bench", "--config", str(config), "--results", str(results),
-            "--run-id", run_id, *[x for o in (only or []) for x in ("--only", o)]]
+            "--run-id", run_id, "--trials", str(trials), *[x for o in (only or []) for x in ("--only", o)]]
     return (f"cd {shlex.quote(str(vm.REPO))}\n{env}export CI=true PYTHONDONTWRITEBYTECODE=1\n"
             f"{shlex.join(argv)}\necho $? > {shlex.quote(str(exit_file))}\n")
 
 
 def run_bench_in_vm(config_path: Path, results_root: Path, *, only: list[str] | None = None,
-                    run_id: str | None = None, timeout_s: float = 1500.0) -> tuple[Path, int]:
+                    run_id: str | None = None, timeout_s: float = 1500.0, trials: int = 1) -> tuple[Path, int]:
     """Boot the VM, run the bench inside, move its run folder into results_root; returns (run folder, the
     guest bench's exit code, or 1 when it never finished)."""
     reason = vm.unavailable_reason()
@@ -86,7 +87,7 @@ def run_bench_in_vm(config_path: Path, results_root: Path, *, only: list[str] | 
         shutil.copyfile(config_path, guest_config)
         exit_file = out / "exit_code"
         script = out / "guest.sh"
-        script.write_text(guest_script(guest_config, out / "results", run_id, only, exit_file))
+        script.write_text(guest_script(guest_config, out / "results", run_id, only, exit_file, trials))
         console = out / CONSOLE
         print(f"latlab: booting the lab VM (kernel {vm.KERNEL_VERSION}); console: {console}", file=sys.stderr)
         failure = ""

@@ -102,3 +102,51 @@ def test_report_piped_into_head_ends_quietly_and_version_is_printed(tmp_path):
     assert "Traceback" not in piped.stderr and "BrokenPipe" not in piped.stderr, piped.stderr
     version = subprocess.run([sys.executable, "-m", "latlab.cli", "--version"], capture_output=True, text=True)
     assert version.stdout.strip().startswith("latlab 0.")
+
+
+def _trial_run(root: Path, scales: list[float], seed: int) -> Path:
+    """A run of len(scales) trials of one case, trial t's latencies scaled by scales[t]."""
+    rec = RunRecord.create(root, trials=len(scales))
+    rec.write_json("manifest.json", {"latlab_version": "0.1.0"})
+    for t, scale in enumerate(scales, 1):
+        values = _latency(seed + t, scale=scale)
+        rec.add(CaseResult(group="udp 64B", engine="latlab", role="own", metric=RTT, timestamps="t",
+                           samples_ns=values, send_ns=np.arange(len(values), dtype=np.int64) * 10_000),
+                250_000_000, trial=t)
+    rec.finish(complete=True)
+    return rec.dir
+
+
+def test_trials_are_kept_apart_reported_once_with_their_range_and_judged_by_it(tmp_path):
+    """`--trials N` records each trial (its own files), the report folds them into one line whose note gives the
+    p50's range across trials, and compare will not call a change that the trials' own spread covers."""
+    from latlab import compact, trials
+
+    wobbly = _trial_run(tmp_path / "a", [1.0, 1.12, 0.94], seed=10)
+    summary = json.loads((wobbly / "summary.json").read_text())
+    assert summary["trials"] == 3 and [c["trial"] for c in summary["cases"]] == [1, 2, 3]
+    assert len({c["files"]["hlog"] for c in summary["cases"]}) == 3 and all("-t" in c["files"]["hlog"]
+                                                                           for c in summary["cases"])
+    [folded] = trials.merged(summary)["cases"]
+    p50s = sorted(c["stats_ns"]["p50"] for c in summary["cases"])
+    assert folded["stats_ns"]["p50"] == p50s[1] and folded["trials"]["p50_range_ns"] == [p50s[0], p50s[2]]
+    assert folded["stats_ns"]["count"] == 60_000 and folded["trials"]["coverage"] == 0.75
+    report = compact.render(summary, wobbly, columns=100)
+    assert report.count("    latlab ") == 1 and "p50 over 3 trials" in report and "75 %" in report
+    [row] = compact.rows(summary)
+    assert row["count"] == 60_000 and row["trials"]["n"] == 3
+
+    # B 6 % slower than A's middle trial: one run's bootstrap would call it, A's own trials span 19 %
+    slower = _trial_run(tmp_path / "b", [1.06, 1.07, 1.05], seed=20)
+    [cmp_row] = compare_runs(wobbly, slower, threshold=3.0)
+    assert cmp_row.verdict == "no significant change" and "ranges across trials overlap" in cmp_row.note
+    steady = _trial_run(tmp_path / "c", [1.0, 1.01, 0.99], seed=30)
+    much_slower = _trial_run(tmp_path / "d", [1.2, 1.21, 1.19], seed=40)
+    [cmp_row] = compare_runs(steady, much_slower)
+    assert cmp_row.verdict == "slower" and cmp_row.a_count == 60_000
+
+
+def test_trials_must_be_a_whole_number_from_1(capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["bench", "--trials", "0"])
+    assert exc.value.code == 2 and "--trials wants a whole number from 1 to 100, not '0'" in capsys.readouterr().err
