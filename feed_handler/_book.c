@@ -355,41 +355,51 @@ static inline Py_ssize_t prefetch_frame(const Books *b, const unsigned char *d, 
     return at + 2 + len;
 }
 
-static PyObject *Books_feed(Books *b, PyObject *args) {
-    Py_buffer view;
-    Py_ssize_t base = 0;
-    if (!PyArg_ParseTuple(args, "y*|n", &view, &base))
-        return NULL;
-    const unsigned char *d = view.buf;
-    Py_ssize_t pos = 0, end = view.len, n = 0, ahead = 0;
-    int oom = 0;
+/* Apply the length-prefixed frames of d[0, end); `final` says the buffer ends the stream, so that a frame cut at its
+ * end is an error (counted) rather than left for the next buffer. Sets *framed and returns the bytes consumed, or
+ * -1 when out of memory. */
+static Py_ssize_t feed_frames(Books *b, const unsigned char *d, Py_ssize_t end, Py_ssize_t base, int final,
+                              Py_ssize_t *framed) {
+    Py_ssize_t pos = 0, n = 0, ahead = 0;
     /* The order map is far larger than the caches and refs land at random slots, so a look-ahead
      * cursor prefetches the slot of the order that the message PREFETCH_DISTANCE frames on touches. */
     for (int k = 0; k < PREFETCH_DISTANCE; k++)
         ahead = prefetch_frame(b, d, ahead, end);
     while (pos < end) {
         ahead = prefetch_frame(b, d, ahead, end);
-        if (pos + 2 > end) {
-            book_error(b, E_TRUNCATED, base + pos, d + pos, end - pos);
+        if (pos + 2 > end || pos + 2 + (Py_ssize_t)be16(d + pos) > end) {
+            if (final)
+                book_error(b, E_TRUNCATED, base + pos, d + pos, end - pos);
             break;
         }
         Py_ssize_t len = be16(d + pos), start = pos + 2;
-        if (start + len > end) {
-            book_error(b, E_TRUNCATED, base + pos, d + pos, end - pos);
-            break;
-        }
         if (apply(b, d + start, len, base + pos) < 0) {
-            oom = 1;
-            break;
+            *framed = n;
+            return -1;
         }
         n++;
         pos = start + len;
     }
-    PyBuffer_Release(&view);
-    if (oom)
-        return PyErr_NoMemory();
-    return PyLong_FromSsize_t(n);
+    *framed = n;
+    return final ? end : pos;
 }
+
+/* feed: the buffer ends the stream, returns the frames; feed_partial: a piece of it, returns the bytes used. */
+static PyObject *feed_buffer(Books *b, PyObject *args, int final) {
+    Py_buffer view;
+    Py_ssize_t base = 0, n = 0;
+    if (!PyArg_ParseTuple(args, "y*|n", &view, &base))
+        return NULL;
+    Py_ssize_t used = feed_frames(b, view.buf, view.len, base, final, &n);
+    PyBuffer_Release(&view);
+    if (used < 0)
+        return PyErr_NoMemory();
+    return PyLong_FromSsize_t(final ? n : used);
+}
+
+static PyObject *Books_feed(Books *b, PyObject *args) { return feed_buffer(b, args, 1); }
+
+static PyObject *Books_feed_partial(Books *b, PyObject *args) { return feed_buffer(b, args, 0); }
 
 static PyObject *depth_list(const Side *s, int side) {
     PyObject *list = PyList_New(s->n);
@@ -593,6 +603,8 @@ static void Books_dealloc(Books *b) {
 
 static PyMethodDef Books_methods[] = {
     {"feed", (PyCFunction)Books_feed, METH_VARARGS, "feed(buffer, base_offset=0): apply length-prefixed messages."},
+    {"feed_partial", (PyCFunction)Books_feed_partial, METH_VARARGS,
+     "feed_partial(buffer, base_offset=0): apply the whole messages; returns the bytes used (a cut tail is left)."},
     {"snapshot", (PyCFunction)Books_snapshot, METH_NOARGS, "{locate: (bids, asks, orders)}, levels best first."},
     {"bbo", (PyCFunction)Books_bbo, METH_O, "bbo(locate) -> (bid_price, bid_shares, ask_price, ask_shares)."},
     {"type_counts", (PyCFunction)Books_type_counts, METH_NOARGS, "Messages applied, by type."},

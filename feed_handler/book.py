@@ -86,20 +86,26 @@ class Books:
 
     def feed(self, data: bytes | memoryview, base_offset: int = 0) -> int:
         """Apply every length-prefixed message in `data`; returns how many were framed (good or bad)."""
+        return self._frames(data, base_offset, final=True)[0]
+
+    def feed_partial(self, data: bytes | memoryview, base_offset: int = 0) -> int:
+        """Apply the whole messages of a piece of a stream; returns the bytes used. A message cut at the end is left
+        for the caller to prepend to the next piece (`feed` the last piece: a cut there is an error)."""
+        return self._frames(data, base_offset, final=False)[1]
+
+    def _frames(self, data: bytes | memoryview, base_offset: int, final: bool) -> tuple[int, int]:
         pos, end, n = 0, len(data), 0
         while pos < end:
-            if pos + 2 > end:
-                self._error("truncated", base_offset + pos, data[pos:])
-                break
-            length = (data[pos] << 8) | data[pos + 1]
+            length = (data[pos] << 8) | data[pos + 1] if pos + 2 <= end else -1
             start = pos + 2
-            if start + length > end:
-                self._error("truncated", base_offset + pos, data[pos:])
+            if length < 0 or start + length > end:
+                if final:
+                    self._error("truncated", base_offset + pos, data[pos:])
                 break
             self.apply(data, start, length, base_offset + pos)
             n += 1
             pos = start + length
-        return n
+        return n, end if final else pos
 
     def apply(self, data: bytes | memoryview, start: int, length: int, offset: int) -> None:
         """Apply one message of `length` bytes at `start` (`offset` locates it in the file for errors)."""

@@ -31,12 +31,20 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     return EXIT_ERRORS_SEEN if result.errors else EXIT_CLEAN
 
 
+def _bound(result) -> str:
+    """Which of reading (decompressing) and the books took longer: what bounds a streamed replay."""
+    what = "decompressing" if result.format.endswith(".gz") else "reading"
+    slower = what if result.load_seconds > result.feed_seconds else "the books"
+    return f"{slower} bounds a streamed replay"
+
+
 def _text(result, only: set[str] | None) -> str:
     lines = [
         f"file        {result.path} ({result.format}, {result.engine} books)",
         f"messages    {result.messages:,}" + (f" in {result.packets:,} packets" if result.packets else ""),
         f"replay      {result.feed_seconds:.3f} s, {result.rate / 1e6:.2f} M messages/s "
-        f"(file read/decompress {result.load_seconds:.3f} s, not included)",
+        f"(file read/decompress {result.load_seconds:.3f} s, not included: {_bound(result)})",
+        f"memory      peak RSS {result.peak_rss_mb:.0f} MB (the file is streamed)",
         "types       " + " ".join(f"{t}={n:,}" for t, n in result.type_counts.items()),
         "errors      " + (" ".join(f"{k}={n:,}" for k, n in sorted(result.errors.items())) or "none"),
     ]

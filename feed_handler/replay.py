@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import resource
 import time
 import zlib
 from collections.abc import Iterator
@@ -51,25 +52,62 @@ def detect_format(path: Path) -> str:
     return kind + ".gz" if gzipped else kind
 
 
-def _gunzip(raw: bytes, result: ReplayResult, chunk: int = 1 << 16) -> bytes:
-    """What a gzip stream holds; a corrupt or cut stream gives what came before the damage, counted."""
-    out: list[bytes] = []
-    stream = zlib.decompressobj(wbits=31)
-    pos = 0
-    try:
-        while pos < len(raw):
-            if stream.eof:  # concatenated members, as `cat a.gz b.gz` makes
-                raw, pos = stream.unused_data + raw[pos:], 0
-                stream = zlib.decompressobj(wbits=31)
-            out.append(stream.decompress(raw[pos:pos + chunk]))  # in chunks: a damaged one keeps those before
-            pos += chunk
-        if not stream.eof:
-            raise zlib.error("the stream ends before its end marker")
-    except zlib.error as exc:
-        data = b"".join(out)
-        _count(result, "gzip_corrupt", len(data), b"", f"{exc}; {len(data):,} bytes decompressed before it")
-        return data
-    return b"".join(out)
+# Files are streamed: read (or decompressed) a piece at a time, so that memory is bounded by the books and one piece,
+# not by the file (a Nasdaq day is ~12 GB raw).
+PIECE = 8 << 20
+READ = 1 << 16  # compressed bytes per step: a corrupt stream keeps what the steps before it gave
+
+
+def _file_pieces(path: Path) -> Iterator[bytes]:
+    with open(path, "rb") as f:
+        while piece := f.read(PIECE):
+            yield piece
+
+
+def _gunzip_pieces(path: Path, result: ReplayResult) -> Iterator[bytes]:
+    """What a gzip file holds, at most PIECE bytes at a time; concatenated members (`cat a.gz b.gz`) follow each
+    other. A corrupt or cut stream ends with what came before the damage, counted."""
+    stream, started, produced, pending = zlib.decompressobj(wbits=31), False, 0, b""
+    with open(path, "rb") as f:
+        try:
+            while True:
+                if stream.eof:  # a member ended: what follows it is the next member
+                    pending = stream.unused_data + pending
+                    stream, started = zlib.decompressobj(wbits=31), False
+                data = stream.unconsumed_tail or pending or f.read(READ)
+                pending = b""
+                if data:
+                    out, started = stream.decompress(data, PIECE), True
+                else:  # the file is read: only what zlib still holds
+                    out = stream.decompress(b"", PIECE) if started and not stream.eof else b""
+                    if not out:
+                        break
+                produced += len(out)
+                if out:
+                    yield out
+            if started and not stream.eof:
+                raise zlib.error("the stream ends before its end marker")
+        except zlib.error as exc:
+            _count(result, "gzip_corrupt", produced, b"", f"{exc}; {produced:,} bytes decompressed before it")
+
+
+def _feed_pieces(books: Any, pieces: Iterator[bytes], result: ReplayResult) -> None:
+    """Feed a stream of length-prefixed messages piece by piece: a message cut between two pieces is carried over;
+    one cut at the very end is the books' `truncated` error. Feeding time is the books' alone."""
+    carry, offset, feeding = b"", 0, 0.0
+    start = time.perf_counter()
+    for piece in pieces:
+        buf = carry + piece if carry else piece
+        t0 = time.perf_counter()
+        used = books.feed_partial(buf, offset)
+        feeding += time.perf_counter() - t0
+        carry, offset = buf[used:], offset + used
+    if carry:
+        t0 = time.perf_counter()
+        books.feed(carry, offset)
+        feeding += time.perf_counter() - t0
+    result.feed_seconds = feeding
+    result.load_seconds = time.perf_counter() - start - feeding
 
 
 @dataclass
@@ -86,6 +124,7 @@ class ReplayResult:
     errors: dict[str, int] = field(default_factory=dict)
     error_samples: list[dict[str, Any]] = field(default_factory=list)
     packets: int = 0
+    peak_rss_mb: float = 0.0
     books: dict[int, Any] = field(default_factory=dict)
     symbols: dict[int, str] = field(default_factory=dict)
 
@@ -110,6 +149,7 @@ class ReplayResult:
     def to_json(self, only: set[str] | None = None) -> dict[str, Any]:
         return {"file": self.path, "format": self.format, "engine": self.engine, "messages": self.messages,
                 "packets": self.packets, "feed_seconds": self.feed_seconds, "load_seconds": self.load_seconds,
+                "peak_rss_mb": self.peak_rss_mb,
                 "messages_per_second": self.rate, "type_counts": self.type_counts, "errors": self.errors,
                 "error_samples": self.error_samples, "instruments": self.instruments(only)}
 
@@ -154,22 +194,15 @@ def replay(path: Path, engine: str = "c") -> ReplayResult:
     result = ReplayResult(path=str(path), format=fmt, engine=engine)
     books = new_books(engine)
     if fmt.startswith("pcap"):
-        t0 = time.perf_counter()
-        chunks = list(_pcap_chunks(path, result))
-        result.load_seconds = time.perf_counter() - t0
-        mold_errors = dict(result.errors)
-        t0 = time.perf_counter()
-        for blocks, packet in chunks:
+        feeding, start = 0.0, time.perf_counter()
+        for blocks, packet in _pcap_chunks(path, result):
+            t0 = time.perf_counter()
             books.feed(blocks, packet)
-        result.feed_seconds = time.perf_counter() - t0
+            feeding += time.perf_counter() - t0
+        result.feed_seconds, result.load_seconds = feeding, time.perf_counter() - start - feeding
     else:
-        t0 = time.perf_counter()
-        data = _gunzip(path.read_bytes(), result) if fmt == "binaryfile.gz" else path.read_bytes()
-        result.load_seconds = time.perf_counter() - t0
-        mold_errors = dict(result.errors)
-        t0 = time.perf_counter()
-        books.feed(data)
-        result.feed_seconds = time.perf_counter() - t0
+        _feed_pieces(books, _gunzip_pieces(path, result) if fmt == "binaryfile.gz" else _file_pieces(path), result)
+    mold_errors = dict(result.errors)
     type_counts, errors, samples = book_counts(books)
     result.messages = books.messages
     result.type_counts = dict(sorted(type_counts.items()))
@@ -178,4 +211,5 @@ def replay(path: Path, engine: str = "c") -> ReplayResult:
     result.error_samples += [{"kind": k, where: off, "hex": data.hex(" ")} for k, off, data in samples]
     result.books = books.snapshot()
     result.symbols = books.symbols() if callable(books.symbols) else dict(books.symbols)
+    result.peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return result
