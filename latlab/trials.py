@@ -9,6 +9,7 @@ is distribution-free: the lowest and highest p50 of N trials bracket the median 
 
 from __future__ import annotations
 
+import re
 import statistics
 from typing import Any
 
@@ -47,15 +48,24 @@ def _fold(members: list[dict[str, Any]]) -> dict[str, Any]:
         stats = {p: statistics.median(s[p] for s in measured) for p in PERCENTILES if all(p in s for s in measured)}
         stats["count"] = sum(s["count"] for s in measured)
     p50s = [s["p50"] for s in measured if "p50" in s]
-    notes = list(dict.fromkeys(m.get("note", "") for m in members if m.get("note")))
+    notes = _notes([m.get("note", "") for m in members])
     folded = {**first, "stats_ns": stats, "complete": all(m.get("complete", True) for m in members),
-              "note": "; ".join(notes), "files": first.get("files", {}),
+              "note": notes, "files": first.get("files", {}),
               "trials": {"n": len(members), "measured": len(p50s), "p50_ns": p50s}}
     if len(p50s) >= 2:
         folded["trials"].update({"p50_range_ns": [min(p50s), max(p50s)], "coverage": coverage(len(p50s))})
         trial_note = describe(folded["trials"])
         folded["note"] = "; ".join(n for n in (trial_note, folded["note"]) if n)
     return folded
+
+
+def _notes(notes: list[str]) -> str:
+    """The trials' notes in one: the first when the others say the same but for their counts, else each one."""
+    if not any(notes):
+        return ""
+    if len({re.sub(r"\d[\d,.]*", "#", n) for n in notes}) == 1:
+        return notes[0] + (" (trial 1; the other trials alike)" if len(notes) > 1 else "")
+    return "; ".join(f"trial {k}: {n}" for k, n in enumerate(notes, 1) if n)
 
 
 def describe(trials: dict[str, Any]) -> str:

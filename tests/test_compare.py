@@ -150,3 +150,13 @@ def test_trials_must_be_a_whole_number_from_1(capsys):
     with pytest.raises(SystemExit) as exc:
         cli.main(["bench", "--trials", "0"])
     assert exc.value.code == 2 and "--trials wants a whole number from 1 to 100, not '0'" in capsys.readouterr().err
+
+
+def test_trial_notes_that_differ_only_in_counts_are_said_once():
+    from latlab.trials import _notes
+
+    same = ["evidence: 430,480 datagrams for 428480 samples", "evidence: 428176 datagrams for 426176 samples"]
+    assert _notes(same) == same[0] + " (trial 1; the other trials alike)"
+    assert _notes(["evidence: fine", "not accelerated: the kernel took it"]) == (
+        "trial 1: evidence: fine; trial 2: not accelerated: the kernel took it")
+    assert _notes(["", ""]) == ""
