@@ -30,12 +30,12 @@ def merged(summary: dict[str, Any]) -> dict[str, Any]:
     sample count their sum, and `trials` holding each trial's p50, their range and its coverage. The files named are
     the first trial's (the figures draw its distribution); each trial's own entry stays in summary.json. A run of
     one trial comes back as it is."""
-    if summary.get("trials", 1) <= 1:
-        return summary
+    if summary.get("trials", 1) <= 1 or summary.get("folded"):
+        return summary  # the report and the page fold once; what they call folds no more
     groups: dict[tuple[str, str, str, str], list[dict[str, Any]]] = {}
     for case in summary["cases"]:
         groups.setdefault(key(case), []).append(case)
-    return {**summary, "cases": [_fold(members) for members in groups.values()]}
+    return {**summary, "folded": True, "cases": [_fold(members) for members in groups.values()]}
 
 
 def _fold(members: list[dict[str, Any]]) -> dict[str, Any]:

@@ -233,7 +233,7 @@ class Printing:
 
     def finish(self, timeout: float) -> int | None:
         """Its exit code; HUNG_AT_TEARDOWN when it printed its summary and did not exit TEARDOWN_GRACE_S later;
-        None when it had printed no summary by `timeout` (both killed)."""
+        None when it had printed no summary by `timeout` (it is killed then)."""
         deadline, printed_at = time.monotonic() + timeout, None
         while self.proc.poll() is None:
             now = time.monotonic()

@@ -155,6 +155,10 @@ class OnloadStack(Stack):
             time.sleep(0.2)
         return False, filters
 
+    def _stackdump_tool(self) -> str | None:
+        """The installed onload_stackdump, else the source build's, else None."""
+        return shutil.which("onload_stackdump") or (str(self._build.stackdump) if self._build else None)
+
     def settle(self) -> str:
         """Wait until no Onload stack is left from an earlier case (see MSL_S); one still there after SETTLE_S is an
         orphan, which `onload_stackdump -z kill` ends. Returns what had to be done, for the row's note."""
@@ -162,7 +166,7 @@ class OnloadStack(Stack):
         if not left:
             return ""
         said = f"{len(left)} Onload stack(s) of an earlier case outlived {SETTLE_S:.0f} s"
-        tool = shutil.which("onload_stackdump") or (str(self._build.stackdump) if self._build else None)
+        tool = self._stackdump_tool()
         if tool is None:
             return f"{said} (no onload_stackdump to end them)"
         run_quiet([tool, "-z", "kill"], timeout=60)
@@ -175,7 +179,7 @@ class OnloadStack(Stack):
         that spins in Onload's receive holds its stack's lock nearly all the time: the dump came back empty
         while Onload carried every segment. The counters read unlocked are a moment's snapshot, which is all
         the evidence needs."""
-        tool = shutil.which("onload_stackdump") or (str(self._build.stackdump) if self._build else None)
+        tool = self._stackdump_tool()
         if not tool:
             return ""
         out = run_quiet(host.command([tool, "--nolock", what]), timeout=60)
