@@ -85,14 +85,11 @@ bench-local: setup
 	$(PY) -m latlab.cli bench --config $(CONFIG) --local $(BENCH_ARGS)
 
 # Replay benchmark: a seeded 10-million-message session (generated once, cached), compiled and reference books.
-REPLAY_FILE := .cache/itch/session-seed1-10m.bin
-$(REPLAY_FILE): | setup
-	@mkdir -p $(dir $@)
-	$(VENV)/bin/latlab gen-itch $@ --seed 1 --messages 10000000 --instruments 500 --live-orders 200000 --force
-
-bench-replay: setup $(REPLAY_FILE)
-	$(VENV)/bin/latlab replay $(REPLAY_FILE) | head -5
-	$(VENV)/bin/latlab replay $(REPLAY_FILE) --engine python | head -5
+# A trading day's worth of ITCH (seed 1, 50 M order-flow messages, ~1.5 GB in .cache/itch): generated (timed),
+# replayed five times (median and spread, peak RSS), the reference books beside, and a callgrind profile.
+REPLAY_MESSAGES ?= 50000000
+bench-replay: setup
+	$(PY) -m feed_handler.replay_bench --messages $(REPLAY_MESSAGES)
 
 # The lab across real hosts: `make bench-hosts INVENTORY=ansible/inventory/mylab.yml` (provision first with site.yml).
 INVENTORY ?= ansible/inventory/example.yml
@@ -134,7 +131,8 @@ SANITIZED_DIR := build/sanitized
 SANITIZED_ENV := LD_PRELOAD="$$(gcc -print-file-name=libasan.so)" ASAN_OPTIONS=detect_leaks=0 \
   UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 LATLAB_SANITIZED=$(SANITIZED_DIR)
 SANITIZED_TESTS := tests/test_sanitized.py tests/test_feed_differential.py tests/test_moldudp64.py tests/test_book.py \
-  tests/test_risk_and_trader.py tests/test_subscriber.py tests/test_itch.py tests/test_order_entry.py tests/test_engine.py
+  tests/test_risk_and_trader.py tests/test_subscriber.py tests/test_itch.py tests/test_order_entry.py tests/test_engine.py \
+  tests/test_generator_engines.py
 
 sanitized: setup
 	CFLAGS="$(SANITIZE) -g" LDFLAGS="$(SANITIZE)" $(PY) setup.py -q build_ext --build-lib $(SANITIZED_DIR) \

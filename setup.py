@@ -40,6 +40,13 @@ setup(
             extra_compile_args=["-O3", "-std=gnu11", "-Wall", "-Wextra"],
         ),
         Extension(
+            "feed_handler._gen",
+            sources=["feed_handler/_gen.c", "feed_handler/gen_core.c"],
+            depends=["feed_handler/gen_core.h", "feed_handler/book_api.h", "csrc/byteorder.h"],
+            include_dirs=["feed_handler", "csrc"],
+            extra_compile_args=["-O2", "-std=gnu11", "-Wall", "-Wextra"],
+        ),
+        Extension(
             "feed_handler._trader",
             sources=["feed_handler/_trader.c"],
             depends=["feed_handler/book_api.h", "feed_handler/floor.h", "feed_handler/feed_io.h",

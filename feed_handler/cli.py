@@ -35,7 +35,7 @@ def _bound(result) -> str:
     """Which of reading (decompressing) and the books took longer: what bounds a streamed replay."""
     what = "decompressing" if result.format.endswith(".gz") else "reading"
     slower = what if result.load_seconds > result.feed_seconds else "the books"
-    return f"{slower} bounds a streamed replay"
+    return f"a streamed replay is bounded by {slower}"
 
 
 def _text(result, only: set[str] | None) -> str:

@@ -154,6 +154,17 @@ class ReplayResult:
                 "error_samples": self.error_samples, "instruments": self.instruments(only)}
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident set (VmHWM): ru_maxrss would carry a forking parent's peak across exec."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def _pcap_chunks(path: Path, result: ReplayResult) -> Iterator[tuple[memoryview, int]]:
     """Message blocks of each MoldUDP64 packet, with sequence, layout and capture problems counted."""
     from latlab.pcap import UdpCapture
@@ -211,5 +222,5 @@ def replay(path: Path, engine: str = "c") -> ReplayResult:
     result.error_samples += [{"kind": k, where: off, "hex": data.hex(" ")} for k, off, data in samples]
     result.books = books.snapshot()
     result.symbols = books.symbols() if callable(books.symbols) else dict(books.symbols)
-    result.peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result.peak_rss_mb = peak_rss_mb()
     return result

@@ -54,7 +54,7 @@ def test_text_output_and_symbol_filter(files):
     out = run(str(files / "s.bin"), "--symbols", ",".join(pick))
     assert out.returncode == 0
     assert "M messages/s" in out.stdout and "errors      none" in out.stdout
-    assert "memory      peak RSS" in out.stdout and "bounds a streamed replay" in out.stdout
+    assert "memory      peak RSS" in out.stdout and "a streamed replay is bounded by" in out.stdout
     rows = [line.split()[0] for line in out.stdout.splitlines()[8:] if line.strip()]
     assert rows == pick
     inst = full["instruments"][0]

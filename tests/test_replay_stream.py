@@ -74,3 +74,14 @@ def test_a_file_larger_than_the_memory_allowed_replays_under_it(session, tmp_pat
         assert got["errors"] == {} and got["instruments"] == alone.instruments()
         assert got["type_counts"]["S"] == alone.type_counts["S"] + (pad // 100_000) * 100_000
         assert got["peak_rss_mb"] < LIMIT_MB
+
+
+def test_peak_rss_is_the_replays_own_not_a_forking_parents(session):
+    """ru_maxrss survives exec, so a replay started by a big parent (the benchmark, after generating a day) would
+    report the parent's peak; the replay reports its own (VmHWM)."""
+    parent_mb = 600
+    held = np.ones(parent_mb << 17)  # 8-byte floats, written: resident
+    out = subprocess.run(latlab_cmd("replay", str(session), "--json"), capture_output=True, text=True, cwd=REPO,
+                         timeout=120, check=True)
+    assert held[-1] == 1.0
+    assert json.loads(out.stdout)["peak_rss_mb"] < parent_mb / 2
