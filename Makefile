@@ -10,7 +10,7 @@ SYSTEM_PYTHON := /usr/bin/python3
 CONFIG ?= configs/bench.yaml
 BENCH_ARGS ?=
 
-.PHONY: sanitized test-sanitized bench-fuzz vm-kernel-refresh bench-hosts lab-check setup setup-rdma vm-kernel onload-vm bench bench-stacks bench-multicast bench-t2t bench-local bench-replay bench-rdma test lint report clean-venv
+.PHONY: sanitized test-sanitized bench-fuzz vm-kernel-refresh bench-hosts lab-check setup setup-rdma vm-kernel onload-vm bench bench-stacks bench-multicast bench-t2t bench-local bench-replay bench-speed bench-rdma test lint report clean-venv
 
 setup: $(STAMPS)/venv
 
@@ -84,7 +84,11 @@ bench-multicast bench-t2t: bench-%: setup
 bench-local: setup
 	$(PY) -m latlab.cli bench --config $(CONFIG) --local $(BENCH_ARGS)
 
-# Replay benchmark: a seeded 10-million-message session (generated once, cached), compiled and reference books.
+# Ping-pong against sockperf and the tick-to-trade application cost, every case five times interleaved; the report
+# lists each trial's own ratios and costs ("per trial").
+bench-speed: setup
+	$(PY) -m latlab.cli bench --config configs/speed.yaml --trials 5 $(BENCH_ARGS)
+
 # A trading day's worth of ITCH (seed 1, 50 M order-flow messages, ~1.5 GB in .cache/itch): generated (timed),
 # replayed five times (median and spread, peak RSS), the reference books beside, and a callgrind profile.
 REPLAY_MESSAGES ?= 50000000

@@ -11,7 +11,7 @@ import tempfile
 import threading
 import traceback
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -191,6 +191,16 @@ def _write_manifest(record: RunRecord, lab: Lab, bench_plan: BenchPlan, repo: Pa
     record.write_json("manifest.json", manifest)
 
 
+def _trial_context(ctx: RunContext, trial: int, trials: int) -> RunContext:
+    """The context of one trial: a scratch folder of its own, so a trial neither reads nor overwrites the state an
+    earlier trial left (a trader's order store, an exchange's records)."""
+    if trials == 1:
+        return ctx
+    workdir = ctx.workdir / f"trial-{trial}"
+    workdir.mkdir(exist_ok=True)
+    return replace(ctx, workdir=workdir)
+
+
 def _run_cases(bench_plan: BenchPlan, ctx: RunContext, record: RunRecord) -> str:
     """Run every case, record.trials times over (the whole list each time, so that a drift of the host spreads
     over every case alike); a KeyboardInterrupt propagates after the partial result is recorded."""
@@ -200,7 +210,7 @@ def _run_cases(bench_plan: BenchPlan, ctx: RunContext, record: RunRecord) -> str
             title = case.title if record.trials == 1 else f"{case.title} (trial {trial}/{record.trials})"
             with progress.case(title, case.expected_seconds):
                 try:
-                    results = case.run(ctx)
+                    results = case.run(_trial_context(ctx, trial, record.trials))
                 except KeyboardInterrupt:
                     # interrupted before the case could say what it measured: the run still names it
                     record.add(CaseResult(group=case.title, engine="-", role="interrupted", metric="",

@@ -187,6 +187,7 @@ def render(summary: dict[str, Any], run_dir: Path | None = None, columns: int | 
     """The compact report of one run, at most `columns` wide; `warnings` when the caller has them already (they
     read every interval log of the run)."""
     cols = columns or width()
+    per_trial = trial_lines(summary, cols)
     summary = trials.merged(summary)
     notes = _Notes()
     lines = [_cut(f"run {summary.get('run_id', '?')}: "
@@ -216,11 +217,50 @@ def render(summary: dict[str, Any], run_dir: Path | None = None, columns: int | 
                 if corrected.get("count"):
                     lines.append(_case_line(case, corrected, "  CO-corrected", name_w, None, notes, cols))
     lines += matrix_lines(summary, cols, notes)
+    lines += per_trial
     if notes.texts:
         lines += ["", "notes"]
         for k, text in enumerate(notes.texts, 1):
             lines += textwrap.wrap(text, cols, initial_indent=f"[{k}] ", subsequent_indent="    ")
     return "\n".join(lines) + "\n"
+
+
+def trial_lines(summary: dict[str, Any], cols: int) -> list[str]:
+    """Each trial's own figures, where a claim is made across trials ("≤ 1.0 × the reference in 4 of 5"): every
+    own ÷ reference ratio at p50 and p99, and every application cost with its 95 % interval. Nothing for one
+    trial."""
+    if summary.get("trials", 1) <= 1:
+        return []
+    by_trial: dict[int, list[dict[str, Any]]] = {}
+    for case in summary["cases"]:
+        by_trial.setdefault(case.get("trial", 1), []).append(case)
+    order = sorted(by_trial)
+    ratios: dict[tuple[str, str, str], list[float | None]] = {}
+    costs: dict[str, list[tuple[float, float, float] | None]] = {}
+    for i, t in enumerate(order):
+        tools = [c for c in by_trial[t] if c.get("benchmark") != "tick_to_trade"]  # there the floor is no rival
+        for group, label, r in ratio_rows(tools):
+            for col in ("p50", "p99"):
+                if col in r:
+                    ratios.setdefault((group, label, col), [None] * len(order))[i] = r[col]
+        for case in by_trial[t]:
+            f = case.get("figures", {})
+            if "app cost p50 µs" in f:
+                costs.setdefault(case["group"], [None] * len(order))[i] = (
+                    f["app cost p50 µs"], f["app cost p50 95% CI low µs"], f["app cost p50 95% CI high µs"])
+    if not ratios and not costs:
+        return []
+    lines = ["", _cut(f"per trial (trials {', '.join(map(str, order))}: each trial's own figures)", cols)]
+    for (group, label, col), values in ratios.items():
+        got = [v for v in values if v is not None]
+        text = (f"{group}, {label} {col}: " + " ".join("—" if v is None else f"{v:.2f}" for v in values)
+                + f" (≤ 1.00 in {sum(v <= 1.0 for v in got)} of {len(got)})")
+        lines += textwrap.wrap(text, cols, initial_indent="  ", subsequent_indent="    ")
+    for group, values in costs.items():
+        text = f"{group}, application cost p50 µs [95 %]: " + "; ".join(
+            "—" if v is None else f"{v[0]:.2f} [{v[1]:.2f}, {v[2]:.2f}]" for v in values)
+        lines += textwrap.wrap(text, cols, initial_indent="  ", subsequent_indent="    ")
+    return lines
 
 
 def matrix_lines(summary: dict[str, Any], cols: int, notes: _Notes) -> list[str]:

@@ -48,7 +48,7 @@ def _fold(members: list[dict[str, Any]]) -> dict[str, Any]:
         stats = {p: statistics.median(s[p] for s in measured) for p in PERCENTILES if all(p in s for s in measured)}
         stats["count"] = sum(s["count"] for s in measured)
     p50s = [s["p50"] for s in measured if "p50" in s]
-    notes = _notes([m.get("note", "") for m in members])
+    notes = _notes([m.get("note", "") for m in members], [m.get("trial", k) for k, m in enumerate(members, 1)])
     folded = {**first, "stats_ns": stats, "complete": all(m.get("complete", True) for m in members),
               "note": notes, "files": first.get("files", {}),
               "trials": {"n": len(members), "measured": len(p50s), "p50_ns": p50s}}
@@ -59,13 +59,14 @@ def _fold(members: list[dict[str, Any]]) -> dict[str, Any]:
     return folded
 
 
-def _notes(notes: list[str]) -> str:
-    """The trials' notes in one: the first when the others say the same but for their counts, else each one."""
+def _notes(notes: list[str], trials: list[int]) -> str:
+    """The trials' notes in one: the first when the others say the same but for their counts, else each one, named
+    by the trial it came from."""
     if not any(notes):
         return ""
     if len({re.sub(r"\d[\d,.]*", "#", n) for n in notes}) == 1:
-        return notes[0] + (" (trial 1; the other trials alike)" if len(notes) > 1 else "")
-    return "; ".join(f"trial {k}: {n}" for k, n in enumerate(notes, 1) if n)
+        return notes[0] + (f" (trial {trials[0]}; the other trials alike)" if len(notes) > 1 else "")
+    return "; ".join(f"trial {t}: {n}" for t, n in zip(trials, notes, strict=True) if n)
 
 
 def describe(trials: dict[str, Any]) -> str:

@@ -152,11 +152,51 @@ def test_trials_must_be_a_whole_number_from_1(capsys):
     assert exc.value.code == 2 and "--trials wants a whole number from 1 to 100, not '0'" in capsys.readouterr().err
 
 
-def test_trial_notes_that_differ_only_in_counts_are_said_once():
+def test_trial_notes_that_differ_only_in_counts_are_said_once_named_by_their_own_trial():
     from latlab.trials import _notes
 
     same = ["evidence: 430,480 datagrams for 428480 samples", "evidence: 428176 datagrams for 426176 samples"]
-    assert _notes(same) == same[0] + " (trial 1; the other trials alike)"
-    assert _notes(["evidence: fine", "not accelerated: the kernel took it"]) == (
+    assert _notes(same, [1, 2]) == same[0] + " (trial 1; the other trials alike)"
+    # a case that failed in trials 2 to 5 only: its note says so, not "trial 1"
+    assert _notes(["failed: x"] * 4, [2, 3, 4, 5]) == "failed: x (trial 2; the other trials alike)"
+    assert _notes(["evidence: fine", "not accelerated: the kernel took it"], [1, 2]) == (
         "trial 1: evidence: fine; trial 2: not accelerated: the kernel took it")
-    assert _notes(["", ""]) == ""
+    assert _notes(["", ""], [1, 2]) == ""
+
+
+def test_each_trials_own_ratio_to_the_reference_is_listed_and_counted(tmp_path):
+    """Claims across trials ("≤ 1.0 × sockperf in 4 of 5") are read off each trial's own ratio, not the folded
+    medians: the report lists every trial's p50 and p99 ratio and counts those at or under 1."""
+    from latlab import compact
+
+    rec = RunRecord.create(tmp_path, trials=3)
+    rec.write_json("manifest.json", {"latlab_version": "0.1.0"})
+    for t, own_scale in enumerate([0.9, 1.1, 0.95], 1):
+        for engine, role, scale in (("latlab", "own", own_scale), ("sockperf", "reference", 1.0)):
+            values = _latency(100 + t, scale=scale)
+            rec.add(CaseResult(group="udp 64B", engine=engine, role=role, metric=RTT, timestamps="t",
+                               samples_ns=values), 250_000_000, trial=t)
+    rec.finish(complete=True)
+    summary = json.loads((rec.dir / "summary.json").read_text())
+    lines = compact.trial_lines(summary, 120)
+    [p50] = [line for line in lines if "latlab/sockperf p50" in line]
+    assert p50.strip() == "udp 64B, latlab/sockperf p50: 0.90 1.10 0.95 (≤ 1.00 in 2 of 3)"
+    assert any("latlab/sockperf p99" in line for line in lines)
+    assert "per trial" in compact.render(summary, rec.dir, columns=120)
+    assert compact.trial_lines({**summary, "trials": 1}, 120) == []
+
+
+def test_each_trial_gets_a_scratch_folder_of_its_own(tmp_path):
+    """A trial must not find what an earlier trial left (the race's order store kept its tokens, and every trial
+    after the first failed on a duplicate key)."""
+    import threading
+
+    from latlab.bench import _trial_context
+    from latlab.plugin import RunContext
+
+    ctx = RunContext(lab=None, workdir=tmp_path, stop=threading.Event(), quiet=True)  # type: ignore[arg-type]
+    assert _trial_context(ctx, 1, 1) is ctx
+    one, two = _trial_context(ctx, 1, 2), _trial_context(ctx, 2, 2)
+    assert one.workdir != two.workdir and one.workdir.is_dir() and two.workdir.is_dir()
+    assert one.workdir.parent == tmp_path and one.stop is ctx.stop and one.resources is ctx.resources
+    assert _trial_context(ctx, 1, 2).workdir == one.workdir  # the cases of one trial share it
