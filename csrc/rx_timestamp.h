@@ -1,5 +1,5 @@
 /* The kernel's software receive timestamp from recvmsg's control data (SO_TIMESTAMPING), shared by the
- * compiled multicast subscriber (udp_multicast/_mold.c) and the trader (feed_handler/_trader.c). */
+ * compiled multicast subscriber (udp_multicast/_mold.c) and the trader (trader/_trader.c). */
 #ifndef LATLAB_RX_TIMESTAMP_H
 #define LATLAB_RX_TIMESTAMP_H
 

@@ -1,1 +1,1 @@
-"""ITCH 5.0 codec, order books, session generator, replay, and (for tick-to-trade) the exchange simulator."""
+"""Market data: ITCH 5.0 order books (compiled and reference), the seeded session generator, replay."""

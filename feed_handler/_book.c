@@ -455,7 +455,7 @@ static PyObject *Books_bbo(Books *b, PyObject *arg) {
     return Py_BuildValue("(IKIK)", bp, bs, ap, as);
 }
 
-/* The C API other extensions use (feed_handler/_trader.c): see book_api.h. */
+/* The C API other extensions use (trader/_trader.c): see book_api.h. */
 static int api_apply(PyObject *books, const unsigned char *p, Py_ssize_t len) {
     return apply((Books *)books, p, len, 0);
 }

@@ -16,7 +16,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from feed_handler.itch import SPECS_BY_BYTE
+from latlab.wire.itch import SPECS_BY_BYTE
 
 ERROR_KINDS = ("unknown_type", "bad_length", "truncated", "bad_side", "zero_shares", "duplicate_ref",
                "unknown_ref", "over_execute", "over_cancel")

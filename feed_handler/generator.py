@@ -24,9 +24,9 @@ import numpy as np
 
 from feed_handler._book import Books
 from feed_handler._gen import Flow
-from feed_handler.itch import SPECS, frame
-from latlab.pcap import PcapWriter
-from udp_multicast import moldudp64
+from latlab.wire import moldudp64
+from latlab.wire.itch import SPECS, frame
+from latlab.wire.pcap import PcapWriter
 
 Engine = Literal["c", "python"]
 NS_PER_S = 1_000_000_000

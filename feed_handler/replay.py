@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from feed_handler.itch import price_to_str
-from udp_multicast import moldudp64
+from latlab.wire import moldudp64
+from latlab.wire.itch import price_to_str
 
 PCAP_MAGICS = {b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4", b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d"}
 PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"
@@ -167,7 +167,7 @@ def peak_rss_mb() -> float:
 
 def _pcap_chunks(path: Path, result: ReplayResult) -> Iterator[tuple[memoryview, int]]:
     """Message blocks of each MoldUDP64 packet, with sequence, layout and capture problems counted."""
-    from latlab.pcap import UdpCapture
+    from latlab.wire.pcap import UdpCapture
 
     capture = UdpCapture(path)
     expected: int | None = None

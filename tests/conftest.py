@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -55,6 +56,65 @@ def started_bench(config: Path, results: Path) -> tuple[subprocess.Popen, list[s
     reader = threading.Thread(target=lambda: lines.extend(iter(proc.stderr.readline, "")), daemon=True)
     reader.start()
     return proc, lines, reader
+
+
+def _host_state() -> dict[str, set[str]]:
+    """What a test could leave on the host: namespaces, links of the root namespace, nftables tables, rxe
+    devices, and live child processes of this pytest."""
+    def lines(cmd: list[str]) -> list[str]:
+        if not shutil.which(cmd[0]):
+            return []
+        out = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        return out.stdout.splitlines() if out.returncode == 0 else []
+
+    children = set()
+    me = str(os.getpid())
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(line.split(":", 1) for line in status.read_text().splitlines() if ":" in line)
+        except OSError:
+            continue
+        if fields.get("PPid", "").strip() == me and not fields.get("State", "").strip().startswith("Z"):
+            children.add(f"{status.parent.name} {fields.get('Name', '').strip()}")
+    return {
+        "netns": {line.split()[0] for line in lines(["ip", "netns", "list"]) if line.strip()},
+        "links": {line.split(":")[1].strip().split("@")[0] for line in lines(["ip", "-o", "link", "show"])},
+        "nft tables": {line.strip() for line in lines(["nft", "list", "tables"]) if line.strip()},
+        "rdma links": {line.split()[1] for line in lines(["rdma", "link", "show"]) if "rxe" in line},
+        "child processes": children,
+    }
+
+
+def _left_behind(before: dict[str, set[str]], grace_s: float = 5.0) -> dict[str, list[str]]:
+    """What is there now and was not before; a teardown that lags (a namespace's veth going with it) gets
+    `grace_s`."""
+    deadline = time.monotonic() + grace_s
+    while True:
+        after = _host_state()
+        new = {kind: sorted(after[kind] - before[kind]) for kind in after if after[kind] - before[kind]}
+        if not new or time.monotonic() > deadline:
+            return new
+        time.sleep(0.2)
+
+
+@pytest.fixture(autouse=True)
+def nothing_left_behind():
+    """After every test: nothing it created is still there (namespaces, links, nft tables, rxe devices,
+    processes). What a test starts it stops, in a finally or a fixture. (A module's shared lab is set up
+    before this snapshot and checked by the session's.)"""
+    before = _host_state()
+    yield
+    if new := _left_behind(before):
+        pytest.fail(f"the test left behind: {new}")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def nothing_left_behind_by_the_session():
+    """The same after the last test, for what module and session fixtures built."""
+    before = _host_state()
+    yield
+    if new := _left_behind(before):
+        pytest.fail(f"the test session left behind: {new}")
 
 
 @pytest.fixture

@@ -22,12 +22,11 @@ from .sanitized import asan_active, load_from_env
 
 SANITIZED = load_from_env()  # before any parser is imported
 
-from feed_handler import itch  # noqa: E402
 from feed_handler.generator import GenParams, generate  # noqa: E402
 from feed_handler.replay import book_counts, new_books  # noqa: E402
-from feed_handler.risk import RiskLimits  # noqa: E402
-from feed_handler.trader_core import TraderCore, TraderSpec, compiled, stage_rows  # noqa: E402
-from udp_multicast import moldudp64  # noqa: E402
+from latlab.wire import itch, moldudp64  # noqa: E402
+from trader.risk import RiskLimits  # noqa: E402
+from trader.trader_core import TraderCore, TraderSpec, compiled, stage_rows  # noqa: E402
 from udp_multicast._mold import check_packet  # noqa: E402
 
 EDGES = (0x00, 0x01, 0x7F, 0x80, 0xFE, 0xFF)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from feed_handler import itch
 from feed_handler.book import Books as PyBooks
 from feed_handler.replay import new_books
+from latlab.wire import itch
 
 ENGINES = ["python", "c"]
 

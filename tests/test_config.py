@@ -67,7 +67,7 @@ def test_unreadable_files(tmp_path):
 
 
 def test_the_exchange_password_is_optional_and_checked_when_given():
-    from feed_handler.t2t_plugin import configure
+    from trader.t2t_plugin import configure
 
     assert configure({}).password == ""
     assert configure({"password": "s3cr3tpw"}).password == "s3cr3tpw"
@@ -142,6 +142,6 @@ def test_bench_list_names_each_case_its_producer_and_timestamps_and_runs_nothing
     assert out.returncode == 0, out.stderr
     assert not (tmp_path / "r").exists()
     for line in ("pingpong:", "  udp 64B busy-poll latlab", "samples from: toe_bench.stacks.kernel",
-                 "samples from: latlab.reference.qperf", "tick_to_trade:", "samples from: feed_handler.t2t_run"):
+                 "samples from: latlab.reference.qperf", "tick_to_trade:", "samples from: trader.t2t_run"):
         assert line in out.stdout, line
     assert out.stdout.count("timestamps:") == out.stdout.count("samples from:") > 10

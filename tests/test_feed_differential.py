@@ -6,9 +6,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from feed_handler import itch
 from feed_handler.generator import GenParams, generate
 from feed_handler.replay import book_counts, new_books
+from latlab.wire import itch
 
 
 def _state(books):

@@ -9,8 +9,8 @@ import pytest
 
 from feed_handler.generator import GenParams, generate, write_binaryfile, write_pcap
 from feed_handler.replay import replay
-from latlab.pcap import read_udp
-from udp_multicast import moldudp64
+from latlab.wire import moldudp64
+from latlab.wire.pcap import read_udp
 
 SMALL = GenParams(seed=5, messages=40_000, instruments=30, live_orders=2_000)
 

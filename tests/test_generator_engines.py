@@ -11,7 +11,7 @@ import pytest
 from feed_handler._book import Books
 from feed_handler._gen import Flow
 from feed_handler.generator import GenParams, generate, generate_frames, message_count
-from feed_handler.itch import frame
+from latlab.wire.itch import frame
 
 # sha256 of the BinaryFILE bytes the generator made for these parameters before its flow was compiled.
 SEED1 = GenParams(seed=1, messages=100_000, instruments=50, live_orders=5_000)

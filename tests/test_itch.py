@@ -6,9 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from feed_handler import itch
-
-_INT_BITS = {"u16": 16, "u32": 32, "u64": 64, "ts": 48}
+from latlab.wire import itch
+from latlab.wire.layout import INT_BITS as _INT_BITS
 
 
 def _field_strategy(kind: str) -> st.SearchStrategy:

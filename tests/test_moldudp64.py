@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from udp_multicast import moldudp64 as m
+from latlab.wire import moldudp64 as m
 from udp_multicast._mold import check_packet
 
 messages = st.lists(st.binary(min_size=1, max_size=60), max_size=30)

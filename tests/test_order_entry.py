@@ -7,11 +7,11 @@ import copy
 
 import pytest
 
-from feed_handler import fix44, itch, ouch
-from feed_handler import soupbintcp as soup
-from feed_handler.matching import MatchingBook
-from feed_handler.order_entry import FixSession, OuchHandler, Venue
-from feed_handler.soup_session import ServerSession, SoupConfig
+from latlab.wire import fix44, itch, ouch
+from latlab.wire import soupbintcp as soup
+from venue.matching import MatchingBook
+from venue.order_entry import FixSession, OuchHandler, Venue
+from venue.soup_session import ServerSession, SoupConfig
 
 
 def book() -> MatchingBook:
@@ -141,7 +141,7 @@ def _free_port() -> int:
 @pytest.fixture
 def loopback_exchange():
     """The exchange in this process on loopback (no feed is sent): drive it with poll()."""
-    from feed_handler.exchange import Exchange, ExchangeConfig
+    from venue.exchange import Exchange, ExchangeConfig
 
     cfg = ExchangeConfig(iface="127.0.0.1", soup_port=_free_port(), fix_port=_free_port(), users={"TRADER": "tr4der"})
     ex = Exchange(cfg)
@@ -172,7 +172,7 @@ def _logged_in(ex, rcvbuf: int = 0):
 
 def test_exchange_times_the_first_order_not_a_heartbeat(loopback_exchange):
     """Wire-to-wire ends at the first order after a trigger: a heartbeat that comes first is not an answer."""
-    from feed_handler.trader_core import OrderTemplate, token_for
+    from trader.trader_core import OrderTemplate, token_for
 
     ex = loopback_exchange
     sock, conn = _logged_in(ex)
@@ -193,7 +193,7 @@ def test_exchange_drops_a_client_that_stops_reading(loopback_exchange):
     """A client that sends orders and never reads the answers is dropped with the reason; nothing blocks."""
     import time
 
-    from feed_handler.trader_core import OrderTemplate, token_for
+    from trader.trader_core import OrderTemplate, token_for
 
     ex = loopback_exchange
     sock, conn = _logged_in(ex, rcvbuf=4096)

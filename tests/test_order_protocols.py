@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from feed_handler import ouch, soupbintcp
+from latlab.wire import ouch, soupbintcp
 
 
 def test_lengths_follow_the_spec():

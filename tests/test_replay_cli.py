@@ -62,7 +62,7 @@ def test_text_output_and_symbol_filter(files):
 
 
 def test_errors_set_the_exit_code_and_are_shown_with_offsets(files, tmp_path):
-    from feed_handler.itch import iter_frames
+    from latlab.wire.itch import iter_frames
 
     data = (files / "s.bin").read_bytes()
     boundary = [off for off, _, _ in iter_frames(data)][100]

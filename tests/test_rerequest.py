@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 
-from udp_multicast import moldudp64 as m
+from latlab.wire import moldudp64 as m
 from udp_multicast.rerequest import Store, TokenBucket
 
 

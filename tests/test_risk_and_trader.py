@@ -8,10 +8,9 @@ import time
 import numpy as np
 import pytest
 
-from feed_handler import itch
-from feed_handler.risk import RiskGate, RiskLimits
-from feed_handler.trader_core import TraderCore, TraderSpec, compiled, stage_rows, token_for
-from udp_multicast import moldudp64
+from latlab.wire import itch, moldudp64
+from trader.risk import RiskGate, RiskLimits
+from trader.trader_core import TraderCore, TraderSpec, compiled, stage_rows, token_for
 
 LIMITS = RiskLimits(max_order_shares=500, max_notional=60_000.0, price_band_bps=100, max_orders_per_second=3)
 LAST = 1_000_000  # $100.00
@@ -173,7 +172,7 @@ def test_paired_floor_is_checked_when_attached():
 def test_compiled_fix_orders_match_the_reference_bytes():
     """With FIX, the compiled trader's NewOrderSingle is the reference encoder's, byte for byte, once its own
     SendingTime/TransactTime is given to the reference; each passes the exchange's framing checks."""
-    from feed_handler import fix44
+    from latlab.wire import fix44
 
     c = compiled(SPEC, stage_rows(16), fix=("TRADER", "LATLABX", "LLTRIG", 2))
     frames = [f for f in (c.on_packet(p, 123) for p in feed()) if f]

@@ -14,7 +14,7 @@ from .conftest import REPO, SANITIZED
 from .sanitized import ENV
 
 pytestmark = pytest.mark.skipif(not SANITIZED, reason=f"{ENV} not set: this runs in `make test-sanitized`")
-PARSERS = ("feed_handler._book", "feed_handler._gen", "feed_handler._trader", "udp_multicast._mold")
+PARSERS = ("feed_handler._book", "feed_handler._gen", "trader._trader", "udp_multicast._mold")
 
 
 def test_the_parsers_in_use_are_the_sanitized_build():

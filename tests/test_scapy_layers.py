@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from scapy.utils import rdpcap
 
-from feed_handler import itch
 from feed_handler.generator import GenParams, write_pcap
-from feed_handler.scapy_layers import ITCH_LAYERS, MoldBlock, MoldUDP64, bind_moldudp64, itch_message
-from udp_multicast import moldudp64
+from latlab.wire import itch, moldudp64
+from latlab.wire.scapy_layers import ITCH_LAYERS, MoldBlock, MoldUDP64, bind_moldudp64, itch_message
 
 
 def test_every_itch_layer_matches_the_codec_length():
@@ -43,8 +42,8 @@ def test_reads_the_generators_pcap(tmp_path):
 
 
 def test_ouch_and_soupbintcp_layers_match_the_codecs():
-    from feed_handler import ouch, soupbintcp
-    from feed_handler.scapy_layers import OUCH_IN_LAYERS, OUCH_OUT_LAYERS, SoupBinTCP
+    from latlab.wire import ouch, soupbintcp
+    from latlab.wire.scapy_layers import OUCH_IN_LAYERS, OUCH_OUT_LAYERS, SoupBinTCP
 
     for t, layer in OUCH_IN_LAYERS.items():
         assert len(bytes(layer())) == ouch.INBOUND[t].length
@@ -60,3 +59,24 @@ def test_ouch_and_soupbintcp_layers_match_the_codecs():
     assert parsed.token == b"T1            " and parsed.shares == 100 and parsed.price == 1_000_000
     built = SoupBinTCP(packet_type=b"U", data=bytes(OUCH_IN_LAYERS["O"](token=b"T1", side=b"B", shares=100)))
     assert bytes(built)[:3] == b"\x00\x32U"
+
+
+def test_the_generated_layers_are_what_the_tables_make_now():
+    """scapy_messages.py is generated from the ITCH and OUCH tables: a table edited without regenerating fails."""
+    from latlab.wire import scapy_gen
+
+    assert scapy_gen.TARGET.read_text() == scapy_gen.render(), "run: python -m latlab.wire.scapy_gen"
+
+
+def test_layers_show_prices_with_their_decimals_and_enums_with_their_meaning():
+    from latlab.wire.scapy_messages import ITCHAddOrder, ITCHMWCBDeclineLevel
+
+    add = ITCHAddOrder(order_ref=7, side=b"S", shares=100, stock=b"ZVZZT   ", price=1_005_000)
+    summary = add.mysummary()
+    assert "price=100.5000" in summary and "side=" in summary and "sell" in summary
+    assert "stock_locate" not in summary  # the header is not summarised
+    assert ITCHMWCBDeclineLevel(level1=123_456_789_012).mysummary().startswith(
+        "ITCH 5.0 MWCBDeclineLevel level1=1234.56789012")
+    assert itch.SPECS["A"].describe(itch.decode(bytes(add))) == (
+        "AddOrder stock_locate=0 tracking=0 timestamp=0 order_ref=7 side=S (sell) shares=100 stock=ZVZZT "
+        "price=100.5000")

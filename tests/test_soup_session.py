@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from feed_handler import soupbintcp as soup
-from feed_handler.soup_session import ServerSession, SoupConfig, Stream
+from latlab.wire import soupbintcp as soup
+from venue.soup_session import ServerSession, SoupConfig, Stream
 
 CFG = SoupConfig(session="SESSION01", users={"ALICE": "pw1", "BOB": "pw2"})
 

@@ -62,7 +62,7 @@ def test_paired_interval_is_narrower_than_resampling_each_side_alone():
 
 
 def test_paired_floor_samples_are_aligned_pair_by_pair():
-    from feed_handler.t2t_run import RunResult
+    from trader.t2t_run import RunResult
 
     send = np.array([100, 200, 300, 400, 500, 600], np.int64)
     to_floor = np.array([True, False, False, True, True, False])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
-from udp_multicast import moldudp64 as m
+from latlab.wire import moldudp64 as m
 from udp_multicast.subscriber import Subscriber
 
 MSGS = [f"message-{i:04d}".encode() for i in range(1, 101)]

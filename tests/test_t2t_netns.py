@@ -19,12 +19,12 @@ import pytest
 import yaml
 from nbclient import NotebookClient
 
-from feed_handler import soupbintcp as soup
-from feed_handler.exchange import ExchangeConfig
-from feed_handler.soup_client import LoginRejected, SoupClient
-from feed_handler.t2t_run import TraderSetup, run_t2t
 from latlab.procs import Proc, running
 from latlab.topology import BridgeSpec, bridge_lab
+from latlab.wire import soupbintcp as soup
+from trader.soup_client import LoginRejected, SoupClient
+from trader.t2t_run import TraderSetup, run_t2t
+from venue.exchange import ExchangeConfig
 
 from .conftest import REPO, latlab_cmd, needs_netns
 
@@ -186,7 +186,7 @@ def test_exchange_survives_bad_clients_and_keeps_serving(tlab, tmp_path):
                          triggers=30, interval_ms=5, login_s=1.0, wait_login_s=30, out=str(tmp_path / "ex.npz"))
     (tmp_path / "ex.json").write_text(json.dumps(cfg.__dict__))
     address = (ex.address, cfg.soup_port)
-    with running(ex.command([sys.executable, "-m", "feed_handler.exchange", "--config", str(tmp_path / "ex.json")]),
+    with running(ex.command([sys.executable, "-m", "venue.exchange", "--config", str(tmp_path / "ex.json")]),
                  tmp_path / "ex.log", "exchange", ready="READY") as proc:
         with contextlib.ExitStack() as stack:
             garbage = stack.enter_context(socket.create_connection(address, timeout=5))
@@ -232,9 +232,9 @@ def test_trader_stops_when_the_exchange_is_lost(tlab, tmp_path):
     trader_cfg = {"iface": t1.address, "exchange": ex.address, "group": cfg.group, "receive": "blocking",
                   "out": str(tmp_path / "t.npz"), "password": "tr4der"}
     (tmp_path / "t.json").write_text(json.dumps(trader_cfg))
-    with running(ex.command([sys.executable, "-m", "feed_handler.exchange", "--config", str(tmp_path / "ex.json")]),
+    with running(ex.command([sys.executable, "-m", "venue.exchange", "--config", str(tmp_path / "ex.json")]),
                  tmp_path / "ex.log", "exchange", ready="READY") as exchange, \
-            running(t1.command([sys.executable, "-m", "feed_handler.trader", "--config", str(tmp_path / "t.json")]),
+            running(t1.command([sys.executable, "-m", "trader.trader", "--config", str(tmp_path / "t.json")]),
                     tmp_path / "t.log", "trader", ready="READY") as trader:
         time.sleep(2)
         os.kill(exchange.popen.pid, signal.SIGKILL)

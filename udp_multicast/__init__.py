@@ -1,1 +1,1 @@
-"""MoldUDP64 multicast market data: codec, publisher, subscribers with gap recovery, re-request server."""
+"""MoldUDP64 multicast market data: publisher, subscribers with gap recovery, re-request server, rate sweeps."""

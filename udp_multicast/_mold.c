@@ -3,7 +3,7 @@
  * two to the same answers.
  *
  * check_packet(buffer) -> None | (kind, offset): validates a packet's layout without copying its
- *     messages (reference: udp_multicast.moldudp64.decode_packet).
+ *     messages (reference: latlab.wire.moldudp64.decode_packet).
  * publish(...): the publisher's open loop for fixed-size synthetic messages (reference: the Python
  *     loop in udp_multicast.publisher.publish).
  * drain(...): the subscriber's in-order live path: receives until the socket is empty or a packet

@@ -22,9 +22,10 @@ from pathlib import Path
 import numpy as np
 
 from latlab.cpu import gc_paused
+from latlab.mcast import sender
 from latlab.signals import start_helper
-from udp_multicast import _mold, moldudp64
-from udp_multicast.netutil import sender
+from latlab.wire import moldudp64
+from udp_multicast import _mold
 from udp_multicast.sources import Source, SyntheticSource, open_source, stream_digest
 
 CONFLATED = struct.Struct(">cHQQI")  # 'Z', instrument, update sequence, update time (monotonic ns), price

@@ -16,10 +16,10 @@ import sys
 import time
 from collections import Counter
 
+from latlab.mcast import receiver
 from latlab.signals import stop_on_signals
-from udp_multicast import moldudp64
+from latlab.wire import moldudp64
 from udp_multicast._mold import check_packet
-from udp_multicast.netutil import receiver
 
 
 class TokenBucket:

@@ -25,10 +25,10 @@ from pathlib import Path
 import numpy as np
 
 from latlab.cpu import gc_paused
+from latlab.mcast import kernel_rx_ns, receiver
 from latlab.signals import start_helper
-from udp_multicast import moldudp64
+from latlab.wire import moldudp64
 from udp_multicast._mold import check_packet, drain
-from udp_multicast.netutil import kernel_rx_ns, receiver
 from udp_multicast.publisher import CONFLATED
 
 MAX_SAMPLES_LOGGED = 5

@@ -1,4 +1,4 @@
-"""The exchange simulator: `python -m feed_handler.exchange --config FILE.json`.
+"""The exchange simulator: `python -m venue.exchange --config FILE.json`.
 
 One process, as STAC-T0's exchange side: it publishes an ITCH 5.0 feed over MoldUDP64 multicast
 and takes orders over SoupBinTCP/OUCH 4.2 (and FIX 4.4 on a second port), matching them against
@@ -29,23 +29,46 @@ from typing import Any
 
 import numpy as np
 
-from feed_handler import itch
 from feed_handler.generator import GenParams, generate
-from feed_handler.matching import TICK, MatchingBook
-from feed_handler.order_entry import FixSession, OuchHandler, Venue
-from feed_handler.process_main import start
-from feed_handler.soup_session import ServerSession, SoupConfig, Stream
-from udp_multicast import moldudp64
-from udp_multicast.netutil import (
+from latlab.helper_main import start
+from latlab.mcast import (
     SO_TIMESTAMPING,
     SOF_TIMESTAMPING_RX_SOFTWARE,
     SOF_TIMESTAMPING_SOFTWARE,
     kernel_rx_ns,
     sender,
 )
+from latlab.wire import itch, moldudp64
+from venue.matching import TICK, MatchingBook
+from venue.order_entry import FixSession, OuchHandler, Venue
+from venue.soup_session import ServerSession, SoupConfig, Stream
 
 TRIGGER_STOCK = "LLTRIG"
 NO_ORDER = 0
+
+
+@dataclass
+class _Records:
+    """Per trigger: its send time, each user's first order bytes (kernel rx), who filled it, whether the floor
+    had it."""
+
+    users: list[str]
+    to_floor: np.ndarray
+    t_send: np.ndarray
+    t_rx: np.ndarray
+    filled: np.ndarray
+
+    @classmethod
+    def of(cls, triggers: int, users: list[str], to_floor: np.ndarray) -> _Records:
+        return cls(users, to_floor, np.zeros(triggers, np.int64), np.zeros((triggers, len(users)), np.int64),
+                   np.full(triggers, -1, np.int64))
+
+    def save(self, out: str) -> None:
+        """Written atomically: a temporary name, then renamed."""
+        tmp = Path(out + ".tmp.npz")
+        np.savez(tmp, t_send=self.t_send, t_rx=self.t_rx, filled=self.filled, users=np.array(self.users),
+                 to_floor=self.to_floor)
+        os.replace(tmp, out)
 
 
 @dataclass
@@ -332,6 +355,32 @@ class Exchange:
         return out
 
     def run(self) -> dict[str, Any]:
+        """The session: wait for every expected login, open, send the triggers (one every interval), close; the
+        wire-to-wire records are written to cfg.out. Ctrl-C ends the triggers early: status "interrupted"."""
+        cfg = self.cfg
+        self._wait_for_logins()
+        self.opening()
+        self._poll_for(0.3, 0.01)
+        rec = _Records.of(cfg.triggers, list(cfg.expect), self._floor_turns(cfg.triggers))
+        status = "ok"
+        # the next trader packet's background is made ahead, so that just before a send the exchange does the
+        # same work for the trader and for the floor
+        background = self._background(cfg.background)
+        try:
+            for i in range(cfg.triggers):
+                self._trigger(i, background, rec)
+                if not rec.to_floor[i]:
+                    background = self._background(cfg.background)
+                self._poll_for(cfg.interval_ms / 1000)
+        except KeyboardInterrupt:
+            status = "interrupted"
+        self._close()
+        rec.save(cfg.out)
+        return {"status": status, "triggers": cfg.triggers, "users": rec.users, "venue": self.venue.counts,
+                "ouch_malformed": self.ouch.malformed, "closed": self.closed_log, "log": self.venue.log[:20],
+                "connections_refused": self.refused, "accept_failures": self.accept_failures}
+
+    def _wait_for_logins(self) -> None:
         cfg = self.cfg
         deadline = time.monotonic() + cfg.wait_login_s
         while not set(cfg.expect) <= self.logged_in():
@@ -339,58 +388,48 @@ class Exchange:
                 raise SystemExit(f"sessions not logged in after {cfg.wait_login_s:g} s: "
                                  f"{sorted(set(cfg.expect) - self.logged_in())}")
             self.poll(0.05)
-        self.opening()
-        settle = time.monotonic() + 0.3
-        while time.monotonic() < settle:
-            self.poll(0.01)
-        users = list(cfg.expect)
-        t_send = np.zeros(cfg.triggers, np.int64)
-        t_rx = np.zeros((cfg.triggers, len(users)), np.int64)
-        filled = np.full(cfg.triggers, -1, np.int64)
-        to_floor = self._floor_turns(cfg.triggers)
-        status = "ok"
-        # the next trader packet's background is made ahead, so that just before a send the exchange does the
-        # same work for the trader and for the floor
-        background = self._background(cfg.background)
-        try:
-            for i in range(cfg.triggers):
-                for conn in self.conns.values():
-                    conn.first_rx = 0
-                trigger = self._add(cfg.trigger_locate, "S", cfg.limit, cfg.trigger_shares)
-                trigger_ref = self.next_ref
-                if to_floor[i]:
-                    t_send[i] = self._floor_trigger(trigger)
-                    waiting = [cfg.floor_user]
-                else:
-                    self.last_background = background
-                    _, t_send[i] = self.publish([*background, trigger])
-                    waiting = [u for u in users if u != cfg.floor_user] if self.floor_feed else users
-                wait_until = time.monotonic() + cfg.answer_timeout_ms / 1000
-                while time.monotonic() < wait_until:
-                    self.poll(0.0005)
-                    if all(self._first_rx(u) for u in waiting):
-                        break
-                for j, user in enumerate(users):
-                    t_rx[i, j] = self._first_rx(user)
-                if to_floor[i]:  # the floor's trigger is not in the exchange's book: its order is canceled
-                    self.floor_book.apply(itch.encode(itch.make("D", stock_locate=cfg.trigger_locate,
-                                                                order_ref=trigger_ref)))
-                elif trigger_ref in self.book.orders:
-                    # nobody took it: the exchange withdraws it
-                    self.pending.append(itch.encode(itch.make("D", stock_locate=cfg.trigger_locate,
-                                                              order_ref=trigger_ref)))
-                else:
-                    filled[i] = self._winner(users, trigger_ref)
-                if self.pending:  # executions and withdrawals go out at once, in their own packet
-                    self.publish(self.pending)
-                    self.pending = []
-                if not to_floor[i]:
-                    background = self._background(cfg.background)
-                pause = time.monotonic() + cfg.interval_ms / 1000
-                while time.monotonic() < pause:
-                    self.poll(max(0.0, pause - time.monotonic()))
-        except KeyboardInterrupt:
-            status = "interrupted"
+
+    def _poll_for(self, seconds: float, step: float | None = None) -> None:
+        """Serve the sessions for `seconds` (in steps of `step`, or until the time is up)."""
+        until = time.monotonic() + seconds
+        while (left := until - time.monotonic()) > 0:
+            self.poll(step if step is not None else left)
+
+    def _trigger(self, i: int, background: list[bytes], rec: _Records) -> None:
+        """Trigger i: a resting sell at the limit, to the trader's feed (after its background) or the floor's; the
+        first order bytes of each user, then who filled it or its withdrawal."""
+        cfg = self.cfg
+        for conn in self.conns.values():
+            conn.first_rx = 0
+        trigger = self._add(cfg.trigger_locate, "S", cfg.limit, cfg.trigger_shares)
+        trigger_ref = self.next_ref
+        if rec.to_floor[i]:
+            rec.t_send[i] = self._floor_trigger(trigger)
+            waiting = [cfg.floor_user]
+        else:
+            self.last_background = background
+            _, rec.t_send[i] = self.publish([*background, trigger])
+            waiting = [u for u in rec.users if u != cfg.floor_user] if self.floor_feed else rec.users
+        wait_until = time.monotonic() + cfg.answer_timeout_ms / 1000
+        while time.monotonic() < wait_until:
+            self.poll(0.0005)
+            if all(self._first_rx(u) for u in waiting):
+                break
+        for j, user in enumerate(rec.users):
+            rec.t_rx[i, j] = self._first_rx(user)
+        delete = itch.encode(itch.make("D", stock_locate=cfg.trigger_locate, order_ref=trigger_ref))
+        if rec.to_floor[i]:  # the floor's trigger is not in the exchange's book: its order is canceled
+            self.floor_book.apply(delete)
+        elif trigger_ref in self.book.orders:
+            self.pending.append(delete)  # nobody took it: the exchange withdraws it
+        else:
+            rec.filled[i] = self._winner(rec.users, trigger_ref)
+        if self.pending:  # executions and withdrawals go out at once, in their own packet
+            self.publish(self.pending)
+            self.pending = []
+
+    def _close(self) -> None:
+        """What is pending, the feeds' end of session, then every session ended and dropped."""
         if self.pending:
             self.publish(self.pending)
         self.feed.end()
@@ -403,12 +442,6 @@ class Exchange:
             self._send(conn, conn.session.end_of_session(time.monotonic()) if hasattr(conn.session, "end_of_session")
                        else b"")
             self._drop(conn, "end of session")
-        tmp = Path(cfg.out + ".tmp.npz")
-        np.savez(tmp, t_send=t_send, t_rx=t_rx, filled=filled, users=np.array(users), to_floor=to_floor)
-        os.replace(tmp, cfg.out)
-        return {"status": status, "triggers": cfg.triggers, "users": users, "venue": self.venue.counts,
-                "ouch_malformed": self.ouch.malformed, "closed": self.closed_log, "log": self.venue.log[:20],
-                "connections_refused": self.refused, "accept_failures": self.accept_failures}
 
     def _floor_turns(self, n: int) -> np.ndarray:
         """Paired mode: which triggers go to the floor, one of each pair in a seeded random order."""
@@ -432,7 +465,7 @@ class Exchange:
 
 
 def main(argv: list[str] | None = None) -> int:
-    exchange = Exchange(ExchangeConfig(**start("python -m feed_handler.exchange", "ExchangeConfig", argv)))
+    exchange = Exchange(ExchangeConfig(**start("python -m venue.exchange", "ExchangeConfig", argv)))
     print("READY", flush=True)
     print(json.dumps(exchange.run()), flush=True)
     return 0

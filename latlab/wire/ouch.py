@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from feed_handler.wire import Codec, Layout
+from latlab.wire.layout import Codec, Layout
+
+SIDE = {"B": "buy", "S": "sell", "T": "sell short", "E": "sell short exempt"}
+LIQUIDITY = {"A": "added", "R": "removed"}
 
 INBOUND = Codec("OUCH 4.2 inbound", (
     Layout.of("O", "EnterOrder", (
-        ("token", "a14"), ("side", "c"), ("shares", "u32"), ("stock", "a8"), ("price", "u32"),
+        ("token", "a14"), ("side", "c", SIDE), ("shares", "u32"), ("stock", "a8"), ("price", "p4"),
         ("time_in_force", "u32"), ("firm", "a4"), ("display", "c"), ("capacity", "c"),
         ("intermarket_sweep", "c"), ("minimum_quantity", "u32"), ("cross_type", "c"), ("customer_type", "c"))),
     Layout.of("X", "CancelOrder", (("token", "a14"), ("shares", "u32"))),
@@ -15,12 +18,13 @@ INBOUND = Codec("OUCH 4.2 inbound", (
 OUTBOUND = Codec("OUCH 4.2 outbound", (
     Layout.of("S", "SystemEvent", (("timestamp", "u64"), ("event_code", "c"))),
     Layout.of("A", "Accepted", (
-        ("timestamp", "u64"), ("token", "a14"), ("side", "c"), ("shares", "u32"), ("stock", "a8"),
-        ("price", "u32"), ("time_in_force", "u32"), ("firm", "a4"), ("display", "c"), ("order_ref", "u64"),
+        ("timestamp", "u64"), ("token", "a14"), ("side", "c", SIDE), ("shares", "u32"), ("stock", "a8"),
+        ("price", "p4"), ("time_in_force", "u32"), ("firm", "a4"), ("display", "c"), ("order_ref", "u64"),
         ("capacity", "c"), ("intermarket_sweep", "c"), ("minimum_quantity", "u32"), ("cross_type", "c"),
         ("order_state", "c"), ("bbo_weight", "c"))),
     Layout.of("E", "Executed", (("timestamp", "u64"), ("token", "a14"), ("executed_shares", "u32"),
-                                ("execution_price", "u32"), ("liquidity_flag", "c"), ("match_number", "u64"))),
+                                ("execution_price", "p4"), ("liquidity_flag", "c", LIQUIDITY),
+                                ("match_number", "u64"))),
     Layout.of("C", "Canceled", (("timestamp", "u64"), ("token", "a14"), ("decrement_shares", "u32"),
                                 ("reason", "c"))),
     Layout.of("J", "Rejected", (("timestamp", "u64"), ("token", "a14"), ("reason", "c"))),

@@ -12,15 +12,15 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from pydantic import Field
 
-from feed_handler.risk import RiskLimits
-from feed_handler.t2t_run import RunResult, TraderSetup, run_t2t
-from feed_handler.trader_core import STAGE_NAMES
 from latlab.config import CpuId, Schema, cpu_choice, ipv4_network, multicast_group, validate
 from latlab.errors import ConfigError, LatlabError
 from latlab.plugin import RunContext
 from latlab.results import ONE_WAY, CaseResult
 from latlab.stats import paired_percentile_difference_ci, percentile_difference_ci
 from latlab.topology import OWN, BridgeSpec, bridge_lab
+from trader.risk import RiskLimits
+from trader.t2t_run import RunResult, TraderSetup, run_t2t
+from trader.trader_core import STAGE_NAMES
 
 W2W = "wire-to-wire"
 W2W_TIMESTAMPS = ("exchange: CLOCK_REALTIME before sendto() of the trigger packet → kernel software receive "
@@ -161,7 +161,7 @@ def _joined(parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.
 class TickToTradeCase:
     params: T2TParams
 
-    producer = "feed_handler.t2t_run (exchange simulator, trader, floor)"
+    producer = "trader.t2t_run (exchange simulator, trader, floor)"
     timestamps = W2W_TIMESTAMPS
 
     @property

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from feed_handler.wire import Codec, Layout
+from latlab.wire.layout import Codec, Layout
 
 # Packets with fixed layouts; S (sequenced data), U (unsequenced data) and + (debug) carry free payloads.
 PACKETS = Codec("SoupBinTCP", (

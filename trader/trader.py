@@ -1,4 +1,4 @@
-"""The trader side of tick-to-trade: `python -m feed_handler.trader --config FILE.json`.
+"""The trader side of tick-to-trade: `python -m trader.trader --config FILE.json`.
 
 Joins the exchange's multicast feed, logs in to its order port, and runs the per-packet path
 (compiled by default, the Python reference with engine "python") until the feed ends. One row of
@@ -21,14 +21,14 @@ from typing import Any
 
 import numpy as np
 
-from feed_handler import fix44
-from feed_handler._trader import reflect
-from feed_handler.process_main import start
-from feed_handler.risk import RiskLimits
-from feed_handler.soup_client import SoupClient
-from feed_handler.trader_core import OrderTemplate, TraderCore, TraderSpec, compiled, stage_rows
+from latlab.helper_main import start
 from latlab.manifest import invariant_tsc
-from udp_multicast.netutil import kernel_rx_ns, receiver
+from latlab.mcast import kernel_rx_ns, receiver
+from latlab.wire import fix44
+from trader._trader import reflect
+from trader.risk import RiskLimits
+from trader.soup_client import SoupClient
+from trader.trader_core import OrderTemplate, TraderCore, TraderSpec, compiled, stage_rows
 
 
 @dataclass
@@ -243,7 +243,7 @@ def _drain_replies(tcp: Any, replies: dict[str, int]) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    config = TraderConfig(**start("python -m feed_handler.trader", "TraderConfig", argv))
+    config = TraderConfig(**start("python -m trader.trader", "TraderConfig", argv))
     print(json.dumps(run(config)), flush=True)
     return 0
 

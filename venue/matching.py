@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
-from feed_handler import itch
+from latlab.wire import itch
 
 TICK = 100  # $0.01 in ITCH/OUCH price units (4 implied decimals)
 

@@ -7,7 +7,7 @@ import socket
 import time
 from dataclasses import dataclass
 
-from feed_handler import soupbintcp as soup
+from latlab.wire import soupbintcp as soup
 
 
 class LoginRejected(ConnectionError):

@@ -1,4 +1,4 @@
-"""The trader's per-packet path, in Python: the reference for feed_handler/_trader.c.
+"""The trader's per-packet path, in Python: the reference for trader/_trader.c.
 
 MoldUDP64 packet → ITCH messages → book → trigger (an ask added at or below the limit on the
 trigger instrument) → pre-trade risk → an OUCH 4.2 Enter Order (buy, IOC) framed for SoupBinTCP.
@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from feed_handler import ouch
-from feed_handler import soupbintcp as soup
 from feed_handler._book import Books as CBooks
-from feed_handler._trader import STAGES, Trader
 from feed_handler.book import Books
-from feed_handler.risk import RiskGate, RiskLimits
+from latlab.wire import ouch
+from latlab.wire import soupbintcp as soup
+from trader._trader import STAGES, Trader
+from trader.risk import RiskGate, RiskLimits
 
 STAGE_NAMES = ("kernel_rx", "received", "decoded", "book", "decision", "risk", "encoded", "sent")
 TOKEN_LEN = 14
@@ -120,31 +120,57 @@ class TraderCore:
         self.gate.kill(why)
 
     def on_packet(self, data: bytes, t_kernel: int = 0) -> bytes:
+        """One MoldUDP64 packet: the trigger instrument's messages into the book, and the order frame when a
+        trigger passes risk (b"" otherwise); other instruments' messages wait for finish_packet."""
         clock = time.time_ns
         t_user = clock()
+        self.counts["packets"] += 1
+        header = self._in_sequence(data)
+        if header is None:
+            return b""
+        seq, count = header
+        blocks = self._blocks(data, count)
+        if blocks is None:
+            return b""
+        t_decoded = clock()
+        trigger = self._apply(data, blocks)
+        self.counts["messages"] += len(blocks)
+        self.expected = seq + count
+        t_book = clock()
+        if trigger < 0:
+            return b""
+        return self._answer(data, blocks[trigger][0], seq + trigger, (t_kernel, t_user, t_decoded, t_book))
+
+    def _in_sequence(self, data: bytes) -> tuple[int, int] | None:
+        """(sequence, count) of a packet with messages to apply; None (counted) for anything else. A gap kills
+        the gate: orders stop until a person looks."""
         c = self.counts
-        c["packets"] += 1
         if len(data) < 20:
             c["malformed"] += 1
-            return b""
+            return None
         if self.session is None:
             self.session = data[:10]
         elif data[:10] != self.session:
             c["malformed"] += 1
-            return b""
+            return None
         seq, count = int.from_bytes(data[10:18], "big"), int.from_bytes(data[18:20], "big")
         if count == 0xFFFF:
             self.ended = True
-            return b""
+            return None
         if self.expected and seq > self.expected:
             c["gaps"] += 1
             self.gate.kill("feed gap: orders stopped (fail safe)")
         if count == 0:
             c["heartbeats"] += 1
-            return b""
+            return None
         if self.expected and seq + count <= self.expected:
             c["duplicates"] += 1
-            return b""
+            return None
+        return seq, count
+
+    def _blocks(self, data: bytes, count: int) -> list[tuple[int, int]] | None:
+        """(start, length) of each message block; None (counted malformed) unless exactly `count` fill the
+        packet."""
         blocks, pos = [], 20
         while pos + 2 <= len(data) and len(blocks) < 256:
             n = int.from_bytes(data[pos:pos + 2], "big")
@@ -153,9 +179,13 @@ class TraderCore:
             blocks.append((pos + 2, n))
             pos += 2 + n
         if pos != len(data) or len(blocks) != count:
-            c["malformed"] += 1
-            return b""
-        t_decoded = clock()
+            self.counts["malformed"] += 1
+            return None
+        return blocks
+
+    def _apply(self, data: bytes, blocks: list[tuple[int, int]]) -> int:
+        """Apply the trigger instrument's messages (others are deferred); the index of the first sell add at or
+        under the limit, or -1."""
         spec, trigger = self.spec, -1
         self.deferred = []
         for i, (start, n) in enumerate(blocks):
@@ -169,18 +199,18 @@ class TraderCore:
                 trigger = i
             elif (kind == ord("P") and n == 44) or (kind == ord("C") and n == 36):
                 self.gate.on_trade(price)
-        c["messages"] += len(blocks)
-        self.expected = seq + count
-        t_book = clock()
-        if trigger < 0:
-            return b""
-        c["triggers"] += 1
+        return trigger
+
+    def _answer(self, data: bytes, start: int, trigger_seq: int, stamps: tuple[int, int, int, int]) -> bytes:
+        """The order for the trigger at `start` (sequence `trigger_seq`) when the book still offers at or under
+        the limit and risk passes; its stage row after `stamps` (kernel rx, user rx, decoded, book)."""
+        clock, spec = time.time_ns, self.spec
+        self.counts["triggers"] += 1
         best = self.books.books[spec.locate].best(1) if spec.locate in self.books.books else None
         if best is None or best.price == 0 or best.price > spec.limit:  # a zero price is no ask (as in C)
             return b""
-        start = blocks[trigger][0]
         shares = min(spec.clip, int.from_bytes(data[start + 20:start + 24], "big"))
-        token = token_for(spec.prefix, seq + trigger)
+        token = token_for(spec.prefix, trigger_seq)
         t_decision = clock()
         reason = self.gate.check(token, shares, best.price, t_decision)
         if reason is None and self.store is not None and self.store(token, shares, best.price) is not None:
@@ -192,9 +222,9 @@ class TraderCore:
             return b""
         frame = self.encode(token, shares, best.price)
         t_encoded = clock()
-        c["orders"] += 1
+        self.counts["orders"] += 1
         if self.nrows < len(self.rows):
-            self.rows[self.nrows] = (t_kernel, t_user, t_decoded, t_book, t_decision, t_risk, t_encoded, t_encoded)
+            self.rows[self.nrows] = (*stamps, t_decision, t_risk, t_encoded, t_encoded)
             self.nrows += 1
         return frame
 

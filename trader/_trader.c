@@ -1,7 +1,7 @@
 /*
  * The trader's per-packet path in C: MoldUDP64 → ITCH decode → book (feed_handler._book through its
  * C API) → trigger → pre-trade risk → OUCH encode → send, with a timestamp after each stage (the stage row
- * of t2t_common.h). feed_handler/trader_core.py is the reference (same rules, same order frames, same reject
+ * of t2t_common.h). trader/trader_core.py is the reference (same rules, same order frames, same reject
  * reasons); the differential tests feed both the same packets. The floor (floor.h) is served here too:
  * alone by reflect(), or on the trader's own loop in paired mode.
  */
@@ -83,7 +83,7 @@ static void kill(Trader *t, const char *why) {
         snprintf(t->killed, sizeof t->killed, "%s", why);
 }
 
-/* ---- risk: the same rules as feed_handler/risk.py ---- */
+/* ---- risk: the same rules as trader/risk.py ---- */
 
 static size_t token_hash(const unsigned char *tok) {
     uint64_t h = 1469598103934665603ULL;
@@ -678,10 +678,10 @@ static PyMethodDef Trader_methods[] = {
 };
 
 static PyTypeObject TraderType = {
-    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "feed_handler._trader.Trader",
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "trader._trader.Trader",
     .tp_basicsize = sizeof(Trader),
     .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "The compiled trader path (see feed_handler/trader_core.py for the reference).",
+    .tp_doc = "The compiled trader path (see trader/trader_core.py for the reference).",
     .tp_new = PyType_GenericNew,
     .tp_init = (initproc)Trader_init,
     .tp_dealloc = (destructor)Trader_dealloc,

@@ -16,11 +16,11 @@ from typing import Any
 
 import numpy as np
 
-from feed_handler.exchange import ExchangeConfig
-from feed_handler.trader import TraderConfig
 from latlab.errors import LatlabError
 from latlab.procs import running
 from latlab.topology import Lab
+from trader.trader import TraderConfig
+from venue.exchange import ExchangeConfig
 
 
 @dataclass
@@ -128,7 +128,7 @@ def run_t2t(lab: Lab, setups: list[TraderSetup], exchange: dict[str, Any], workd
     py = [sys.executable, "-m"]
     with contextlib.ExitStack() as stack:
         ex_proc = stack.enter_context(running(
-            ex_host.command([*py, "feed_handler.exchange", "--config", str(workdir / f"exchange-{tag}.json"),
+            ex_host.command([*py, "venue.exchange", "--config", str(workdir / f"exchange-{tag}.json"),
                              *(["--cpu", str(ex_host.cpu)] if ex_host.cpu is not None else [])]),
             workdir / f"exchange-{tag}.log", "exchange", ready="READY"))
         procs = []
@@ -147,7 +147,7 @@ def run_t2t(lab: Lab, setups: list[TraderSetup], exchange: dict[str, Any], workd
             path.write_text(json.dumps(cfg.__dict__))
             cpu = host.cpu if s.pin else None
             procs.append((s, stack.enter_context(running(
-                host.command([*py, "feed_handler.trader", "--config", str(path),
+                host.command([*py, "trader.trader", "--config", str(path),
                               *(["--cpu", str(cpu)] if cpu is not None else [])]),
                 workdir / f"trader-{tag}-{s.user}.log", f"trader {s.user}", ready="READY"))))
         ex_proc.wait(timeout=ex_cfg.triggers * (ex_cfg.interval_ms + ex_cfg.answer_timeout_ms) / 1000 + 60)

@@ -12,9 +12,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from feed_handler import fix44, itch, ouch
-from feed_handler.matching import TICK, Fill, MatchingBook
-from feed_handler.soup_session import ServerSession
+from latlab.wire import fix44, itch, ouch
+from venue.matching import TICK, Fill, MatchingBook
+from venue.soup_session import ServerSession
 
 # OUCH 4.2 rejected-order reasons used here.
 REJECT_SHARES = "Z"      # shares: zero or over the safety threshold

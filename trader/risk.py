@@ -1,6 +1,6 @@
 """Pre-trade risk: the checks whose absence caused the famous losses, and a kill switch.
 
-`RiskGate` is the reference; feed_handler/_trader.c holds the same rules in C (the differential tests
+`RiskGate` is the reference; trader/_trader.c holds the same rules in C (the differential tests
 run both on the same orders). Prices have 4 implied decimals as in ITCH/OUCH; notional is in dollars.
 """
 

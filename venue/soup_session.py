@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from feed_handler import soupbintcp as soup
+from latlab.wire import soupbintcp as soup
 
 HEARTBEAT_S = 1.0          # the server sends a heartbeat after this long without sending
 SILENT_S = 15.0            # a client that sends nothing for this long is dropped

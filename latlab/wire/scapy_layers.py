@@ -1,6 +1,7 @@
-"""Scapy layers for building and reading captures: MoldUDP64 and ITCH 5.0 (every type, from itch.SPECS).
+"""Scapy layers for building and reading captures: MoldUDP64 and SoupBinTCP framing here; every ITCH 5.0 and
+OUCH 4.2 message in scapy_messages.py (generated from the tables in itch.py and ouch.py).
 
-    from feed_handler.scapy_layers import MoldUDP64, bind_moldudp64
+    from latlab.wire.scapy_layers import MoldUDP64, bind_moldudp64
     bind_moldudp64(26477)
     for pkt in rdpcap("feed.pcap"): pkt[MoldUDP64].messages[0].message.order_ref
 """
@@ -8,49 +9,21 @@
 from __future__ import annotations
 
 from scapy.fields import (
-    BitField,
     FieldLenField,
-    IntField,
     LongField,
     PacketLenField,
     PacketListField,
-    ShortField,
     StrFixedLenField,
     StrLenField,
 )
 from scapy.layers.inet import UDP
 from scapy.packet import Packet, Raw, bind_layers
 
-from feed_handler.itch import SPECS
-from udp_multicast.moldudp64 import END_OF_SESSION, HEARTBEAT
+from latlab.wire.moldudp64 import END_OF_SESSION, HEARTBEAT
+from latlab.wire.scapy_messages import ITCH_LAYERS, OUCH_IN_LAYERS, OUCH_OUT_LAYERS
 
-
-def _field(name: str, kind: str):
-    if kind == "u16":
-        return ShortField(name, 0)
-    if kind == "u32":
-        return IntField(name, 0)
-    if kind == "u64":
-        return LongField(name, 0)
-    if kind == "ts":
-        return BitField(name, 0, 48)
-    width = 1 if kind == "c" else int(kind[1:])
-    return StrFixedLenField(name, b" " * width, width)
-
-
-class _ItchMessage(Packet):
-    def extract_padding(self, s: bytes) -> tuple[bytes, bytes]:
-        return b"", s
-
-
-ITCH_LAYERS: dict[str, type[Packet]] = {}
-for _t, _spec in SPECS.items():
-    ITCH_LAYERS[_t] = type(f"ITCH{_spec.name}", (_ItchMessage,), {
-        "name": f"ITCH 5.0 {_spec.name}",
-        "fields_desc": [StrFixedLenField("message_type", _t.encode(), 1),
-                        *(_field(name, kind) for name, kind in _spec.fields)],
-    })
-globals().update({cls.__name__: cls for cls in ITCH_LAYERS.values()})
+__all__ = ["ITCH_LAYERS", "OUCH_IN_LAYERS", "OUCH_OUT_LAYERS", "MoldBlock", "MoldUDP64", "SoupBinTCP",
+           "bind_moldudp64", "itch_message"]
 
 
 def itch_message(raw: bytes) -> Packet:
@@ -87,24 +60,6 @@ def bind_moldudp64(port: int) -> None:
     """Dissect UDP traffic to or from `port` as MoldUDP64."""
     bind_layers(UDP, MoldUDP64, dport=port)
     bind_layers(UDP, MoldUDP64, sport=port)
-
-
-def _wire_layer(prefix: str, layout) -> type[Packet]:
-    fields = [StrFixedLenField("message_type", layout.type.encode(), 1)]
-    for name, kind in layout.fields:
-        fields.append(_field(name, {"u8": "u16"}.get(kind, kind)))
-    return type(f"{prefix}{layout.name}", (_ItchMessage,), {"name": f"{prefix} {layout.name}", "fields_desc": fields})
-
-
-def _ouch_layers() -> tuple[dict[str, type[Packet]], dict[str, type[Packet]]]:
-    from feed_handler import ouch
-
-    inbound = {t: _wire_layer("OUCHIn", lay) for t, lay in ouch.INBOUND.layouts.items()}
-    outbound = {t: _wire_layer("OUCHOut", lay) for t, lay in ouch.OUTBOUND.layouts.items()}
-    return inbound, outbound
-
-
-OUCH_IN_LAYERS, OUCH_OUT_LAYERS = _ouch_layers()
 
 
 class SoupBinTCP(Packet):
