@@ -21,8 +21,8 @@ setup(
         ),
         Extension(
             "udp_multicast._mold",
-            sources=["udp_multicast/_mold.c"],
-            depends=["csrc/rx_timestamp.h", "csrc/byteorder.h"],
+            sources=["udp_multicast/_mold.c", "udp_multicast/mold_core.c"],
+            depends=["udp_multicast/mold_core.h", "csrc/rx_timestamp.h", "csrc/byteorder.h"],
             include_dirs=["csrc"],
             extra_compile_args=["-O2", "-std=gnu11", "-Wall", "-Wextra"],
         ),
@@ -34,8 +34,9 @@ setup(
         ),
         Extension(
             "feed_handler._book",
-            sources=["feed_handler/_book.c"],
-            depends=["feed_handler/book_api.h", "csrc/named_counts.h", "csrc/byteorder.h"],
+            sources=["feed_handler/_book.c", "feed_handler/book_core.c"],
+            depends=["feed_handler/book_api.h", "feed_handler/book_core.h", "csrc/named_counts.h",
+                     "csrc/byteorder.h"],
             include_dirs=["csrc"],
             extra_compile_args=["-O3", "-std=gnu11", "-Wall", "-Wextra"],
         ),

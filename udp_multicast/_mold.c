@@ -23,12 +23,9 @@
 #include <time.h>
 
 #include "byteorder.h"
+#include "mold_core.h"
 #include "rx_timestamp.h"
 
-#define HEADER_LEN 20
-#define SESSION_LEN 10
-#define HEARTBEAT 0
-#define END_OF_SESSION 0xFFFF
 #define MAX_PACKET 65536
 
 static int64_t clock_ns(clockid_t id) {
@@ -38,51 +35,17 @@ static int64_t clock_ns(clockid_t id) {
 }
 
 
-/* NULL when well formed, else the kind; *at is the offset of the problem. */
-static const char *check(const unsigned char *d, Py_ssize_t end, Py_ssize_t *at) {
-    Py_ssize_t pos = HEADER_LEN, n = 0;
-    if (end < HEADER_LEN) {
-        *at = end;
-        return "short_header";
-    }
-    unsigned count = be16(d + 18);
-    uint64_t seq = be64(d + SESSION_LEN);
-    unsigned ahead = (count == HEARTBEAT || count == END_OF_SESSION) ? 0 : count;
-    if (seq > (uint64_t)INT64_MAX - ahead) {
-        *at = SESSION_LEN;
-        return "sequence_out_of_range";
-    }
-    if (count == HEARTBEAT || count == END_OF_SESSION) {
-        *at = HEADER_LEN;
-        return end == HEADER_LEN ? NULL : "trailing_bytes";
-    }
-    while (pos < end) {
-        *at = pos;
-        if (pos + 2 > end)
-            return "length_past_end";
-        Py_ssize_t len = be16(d + pos);
-        if (len == 0)
-            return "zero_length";
-        if (pos + 2 + len > end)
-            return "length_past_end";
-        pos += 2 + len;
-        n++;
-    }
-    *at = n;
-    return n == (Py_ssize_t)count ? NULL : "count_mismatch";
-}
-
 static PyObject *check_packet(PyObject *self, PyObject *arg) {
     (void)self;
     Py_buffer v;
     if (PyObject_GetBuffer(arg, &v, PyBUF_SIMPLE) < 0)
         return NULL;
-    Py_ssize_t at = 0;
-    const char *kind = check(v.buf, v.len, &at);
+    int64_t at = 0;
+    const char *kind = mold_check(v.buf, v.len, &at);
     PyBuffer_Release(&v);
     if (kind == NULL)
         Py_RETURN_NONE;
-    return Py_BuildValue("(sn)", kind, at);
+    return Py_BuildValue("(sL)", kind, (long long)at);
 }
 
 /* An int64 array argument, writable, and how many items it holds. */
@@ -119,8 +82,8 @@ static PyObject *publish(PyObject *self, PyObject *args, PyObject *kw) {
             *real = int64s(&b_real, &n4);
     if (!first || !counts || !mono || !real)
         goto done;
-    if (session.len != SESSION_LEN || block <= 0 || tmpl.len % block != 0 || seq_offset + 8 > block ||
-        HEADER_LEN + tmpl.len > MAX_PACKET || n2 < cap || n3 < cap || n4 < cap) {
+    if (session.len != MOLD_SESSION_LEN || block <= 0 || tmpl.len % block != 0 || seq_offset + 8 > block ||
+        MOLD_HEADER_LEN + tmpl.len > MAX_PACKET || n2 < cap || n3 < cap || n4 < cap) {
         PyErr_SetString(PyExc_ValueError, "publish: inconsistent session, template or arrays");
         goto done;
     }
@@ -130,8 +93,8 @@ static PyObject *publish(PyObject *self, PyObject *args, PyObject *kw) {
         goto done;
     }
     static unsigned char packet[MAX_PACKET];
-    memcpy(packet, session.buf, SESSION_LEN);
-    memcpy(packet + HEADER_LEN, tmpl.buf, tmpl.len);
+    memcpy(packet, session.buf, MOLD_SESSION_LEN);
+    memcpy(packet + MOLD_HEADER_LEN, tmpl.buf, tmpl.len);
     const long long per_packet = tmpl.len / block;
     long long seq = 1, packets = 0;
     int64_t last_send = clock_ns(CLOCK_MONOTONIC), last_signal_check = last_send;
@@ -155,11 +118,11 @@ static PyObject *publish(PyObject *self, PyObject *args, PyObject *kw) {
             due = count;
         if (due < seq) {
             if (now - last_send > 1000000000LL) {
-                unsigned char hb[HEADER_LEN];
-                memcpy(hb, session.buf, SESSION_LEN);
+                unsigned char hb[MOLD_HEADER_LEN];
+                memcpy(hb, session.buf, MOLD_SESSION_LEN);
                 put_be64(hb + 10, (uint64_t)seq);
                 hb[18] = hb[19] = 0;
-                sendto(fd, hb, HEADER_LEN, 0, (struct sockaddr *)&dest, sizeof dest);
+                sendto(fd, hb, MOLD_HEADER_LEN, 0, (struct sockaddr *)&dest, sizeof dest);
                 last_send = now;
             }
             int64_t wait = t0 + (int64_t)((double)(seq - 1) * period) - now;
@@ -176,12 +139,12 @@ static PyObject *publish(PyObject *self, PyObject *args, PyObject *kw) {
         packet[18] = (unsigned char)(n >> 8);
         packet[19] = (unsigned char)n;
         for (long long i = 0; i < n; i++)
-            put_be64(packet + HEADER_LEN + i * block + seq_offset, (uint64_t)(seq + i));
+            put_be64(packet + MOLD_HEADER_LEN + i * block + seq_offset, (uint64_t)(seq + i));
         first[packets] = seq;
         counts[packets] = n;
         mono[packets] = clock_ns(CLOCK_MONOTONIC);
         real[packets] = clock_ns(CLOCK_REALTIME);
-        if (sendto(fd, packet, (size_t)(HEADER_LEN + n * block), 0, (struct sockaddr *)&dest, sizeof dest) < 0) {
+        if (sendto(fd, packet, (size_t)(MOLD_HEADER_LEN + n * block), 0, (struct sockaddr *)&dest, sizeof dest) < 0) {
             if (errno == EINTR)
                 continue; /* not recorded: the next pass resends this packet */
             PyErr_SetFromErrno(PyExc_OSError);
@@ -220,7 +183,7 @@ static PyObject *drain(PyObject *self, PyObject *args, PyObject *kw) {
             *t_kernel = int64s(&b_kernel, &n4);
     if (!first || !counts || !t_user || !t_kernel)
         goto done;
-    if (session.len != SESSION_LEN || n2 < cap || n3 < cap || n4 < cap) {
+    if (session.len != MOLD_SESSION_LEN || n2 < cap || n3 < cap || n4 < cap) {
         PyErr_SetString(PyExc_ValueError, "drain: inconsistent session or arrays");
         goto done;
     }
@@ -249,11 +212,9 @@ static PyObject *drain(PyObject *self, PyObject *args, PyObject *kw) {
         }
         now = clock_ns(CLOCK_MONOTONIC);
         kernel = kernel_rx_timestamp(&msg);
-        Py_ssize_t at;
-        unsigned count = len >= HEADER_LEN ? be16(buf + 18) : 0;
-        long long seq = len >= HEADER_LEN ? (long long)be64(buf + 10) : 0;
-        if (check(buf, len, &at) != NULL || memcmp(buf, session.buf, SESSION_LEN) != 0 || count == HEARTBEAT ||
-            count == END_OF_SESSION || seq != expected || seq < highest || samples == cap) {
+        unsigned count = len >= MOLD_HEADER_LEN ? be16(buf + 18) : 0;
+        long long seq = len >= MOLD_HEADER_LEN ? (long long)be64(buf + 10) : 0;
+        if (!mold_in_order(buf, len, session.buf, expected, highest) || samples == cap) {
             leftover = PyBytes_FromStringAndSize((const char *)buf, len); /* the full logic decides */
             if (!leftover)
                 goto done;
@@ -265,7 +226,7 @@ static PyObject *drain(PyObject *self, PyObject *args, PyObject *kw) {
             goto done;
         }
         Py_DECREF(key);
-        PyObject *blocks = PyBytes_FromStringAndSize((const char *)buf + HEADER_LEN, len - HEADER_LEN);
+        PyObject *blocks = PyBytes_FromStringAndSize((const char *)buf + MOLD_HEADER_LEN, len - MOLD_HEADER_LEN);
         PyObject *r = blocks ? PyObject_CallOneArg(update, blocks) : NULL;
         Py_XDECREF(blocks);
         if (!r)
