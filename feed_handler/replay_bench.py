@@ -66,7 +66,7 @@ def _callgrind(path: Path) -> dict[str, dict[str, int]] | str:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "callgrind.out"
         subprocess.run(["valgrind", "--tool=callgrind", "--cache-sim=yes", "--branch-sim=yes", f"--D1={D1}",
-                        f"--LL={LL}", "--toggle-collect=feed_buffer", "--compress-strings=no", "--compress-pos=no",
+                        f"--LL={LL}", "--toggle-collect=book_feed_frames", "--compress-strings=no", "--compress-pos=no",
                         f"--callgrind-out-file={out}", sys.executable, "-m", "latlab.cli", "replay", str(path),
                         "--json"], capture_output=True, check=True)
         return _self_cost(out.read_text())
@@ -160,6 +160,8 @@ def main(argv: list[str] | None = None) -> int:
         slice_ = args.cache / f"session-seed1-{args.profile_messages // 1_000_000}m.bin"
         _generate(_session(args.profile_messages), slice_)
         profile = _callgrind(slice_)
+        if not profile:
+            profile = "callgrind collected nothing inside book_feed_frames (renamed or inlined?)"
         if isinstance(profile, str):
             print(f"profile     skipped: {profile}")
         else:
