@@ -99,10 +99,11 @@ class Resources:
             access = e.IBV_ACCESS_LOCAL_WRITE | e.IBV_ACCESS_REMOTE_WRITE | e.IBV_ACCESS_REMOTE_READ
             self.mr = MR(self.pd, self.slot * 2, access)
             self.mr.write(b"\xff" * (self.slot * 2), self.slot * 2)  # no sequence number matches before a write
-            qp_type = e.IBV_QPT_UD if opts.test == "ud" else e.IBV_QPT_RC
+            self.ud = traffic_of(opts).ud
+            qp_type = e.IBV_QPT_UD if self.ud else e.IBV_QPT_RC
             attr = QPAttr(port_num=port)
             attr.qp_access_flags = access
-            if opts.test == "ud":
+            if self.ud:
                 attr.qkey = 0x11111111
             inline_cap = opts.size if opts.inline else 0
             cap = QPCap(max_send_wr=128, max_recv_wr=128, max_send_sge=1, max_recv_sge=1, max_inline_data=inline_cap)
@@ -131,7 +132,7 @@ class Resources:
         gr = GlobalRoute(dgid=GID(remote.gid), sgid_index=self.gid_index)
         ah_attr = AHAttr(gr=gr, is_global=1, port_num=self.port, dlid=self.port_attr.lid)
         try:
-            if self.opts.test == "ud":
+            if self.ud:
                 self.ah = AH(self.pd, attr=ah_attr)
                 self.remote = remote
                 return
@@ -174,10 +175,9 @@ class Engine:
         self.flags = flags
         mr = res.mr
         self.send_sge = SGE(mr.buf + self.send_off, size, mr.lkey)
-        self.recv_sge = SGE(mr.buf + self.recv_off, size + (GRH if opts.test == "ud" else 0), mr.lkey)
+        self.recv_sge = SGE(mr.buf + self.recv_off, size + (GRH if res.ud else 0), mr.lkey)
         self.recv_wr = RecvWR(wr_id=1, num_sge=1, sg=[self.recv_sge])
-        self.opcode = {"send": e.IBV_WR_SEND, "ud": e.IBV_WR_SEND, "write": e.IBV_WR_RDMA_WRITE,
-                       "read": e.IBV_WR_RDMA_READ}[opts.test]
+        self.opcode = getattr(e, traffic_of(opts).opcode)
         self.SendWR = SendWR
         self.posted = 0
         self.sent_unsignaled = 0
@@ -196,7 +196,7 @@ class Engine:
         flags = (e.IBV_SEND_SIGNALED if signaled else 0) | (self.flags if self.opcode != e.IBV_WR_RDMA_READ else 0)
         wr = self.SendWR(wr_id=2, opcode=self.opcode, num_sge=1, sg=[self.send_sge], send_flags=flags)
         remote = self.res.remote
-        if self.res.opts.test == "ud":
+        if self.res.ud:
             wr.set_wr_ud(self.res.ah, remote.qpn, 0x11111111)
         elif self.opcode in (e.IBV_WR_RDMA_WRITE, e.IBV_WR_RDMA_READ):
             # write into / read from the peer's receive slot, where the peer polls
@@ -281,11 +281,114 @@ class Engine:
 
     def check_received(self, seq: int, what: str) -> None:
         size = self.res.opts.size
-        base = self.recv_off + (GRH if self.res.opts.test == "ud" else 0)
+        base = self.recv_off + (GRH if self.res.ud else 0)
         head = SEQ.unpack(self.res.mr.read(8, base))[0]
         tail = SEQ.unpack(self.res.mr.read(8, base + size - 8))[0]
         if head != seq or tail != seq:
             raise VerbsError(f"{what}: payload check failed (sent {seq}, got {head}/{tail})")
+
+
+class Traffic:
+    """One kind of traffic, both sides of it, over the common Resources and Engine (the shape of rdma-core's
+    tests: a base, then one class per traffic kind). The client's timed part is `ping`; what it checks after
+    the clock stops is `verify`; the server answers each ping with `serve`."""
+
+    name = ""
+    opcode = "IBV_WR_SEND"  # the work request each ping posts
+    ud = False  # an unreliable-datagram QP (an address handle per peer, a GRH before each receive)
+    answers = True  # the server takes part in every iteration (a READ's server only stays up)
+
+    def prepare(self, eng: Engine, server: bool) -> None:
+        """Before the QPs connect: what must be in place when the first message arrives."""
+
+    def serve(self, eng: Engine, seq: int) -> None:
+        raise NotImplementedError
+
+    def ping(self, eng: Engine, seq: int) -> None:
+        raise NotImplementedError
+
+    def verify(self, eng: Engine, seq: int) -> None:
+        """After the timed part: the payload check (and the receive the next pong needs)."""
+
+
+class SendTraffic(Traffic):
+    """RC SEND/RECV ping-pong: each side waits for its receive completion, then sends."""
+
+    name = "send"
+
+    def prepare(self, eng: Engine, server: bool) -> None:
+        for _ in range(16):
+            eng.post_recv()
+
+    def serve(self, eng: Engine, seq: int) -> None:
+        eng.wait(eng.e.IBV_WC_RECV, f"receive of ping {seq}")
+        eng.post_recv()
+        eng.check_received(seq, f"ping {seq}")
+        eng.stamp(seq)
+        eng.post_send(f"pong {seq}")
+
+    def ping(self, eng: Engine, seq: int) -> None:
+        eng.post_send(f"ping {seq}")
+        eng.wait(eng.e.IBV_WC_RECV, f"pong {seq}")
+
+    def verify(self, eng: Engine, seq: int) -> None:
+        eng.post_recv()
+        eng.check_received(seq, f"pong {seq}")
+
+
+class UDTraffic(SendTraffic):
+    """UD SEND/RECV ping-pong: as RC SEND, through an address handle, each receive behind a 40-byte GRH."""
+
+    name = "ud"
+    ud = True
+
+
+class WriteTraffic(Traffic):
+    """RC RDMA WRITE ping-pong: each side polls its memory for the peer's write of the sequence number."""
+
+    name = "write"
+    opcode = "IBV_WR_RDMA_WRITE"
+
+    def serve(self, eng: Engine, seq: int) -> None:
+        eng.poll_memory(seq, f"ping {seq}")
+        eng.stamp(seq)
+        eng.post_send(f"pong {seq}")
+
+    def ping(self, eng: Engine, seq: int) -> None:
+        eng.post_send(f"ping {seq}")
+        eng.poll_memory(seq, f"pong {seq}")
+
+
+class ReadTraffic(Traffic):
+    """RC RDMA READ: the client reads the server's marked slot; the server's CPU takes no part."""
+
+    name = "read"
+    opcode = "IBV_WR_RDMA_READ"
+    answers = False
+
+    def prepare(self, eng: Engine, server: bool) -> None:
+        if server:
+            marker = SEQ.pack(READ_MARKER)
+            eng.res.mr.write(marker, 8, eng.recv_off)
+            eng.res.mr.write(marker, 8, eng.recv_off + eng.res.opts.size - 8)
+
+    def ping(self, eng: Engine, seq: int) -> None:
+        eng.post_send(f"read {seq}")
+        eng.wait(eng.e.IBV_WC_RDMA_READ, f"read {seq}")
+
+    def verify(self, eng: Engine, seq: int) -> None:
+        eng.check_read(f"read {seq}")
+
+
+TRAFFIC: dict[str, Traffic] = {t.name: t for t in (SendTraffic(), UDTraffic(), WriteTraffic(), ReadTraffic())}
+
+
+def traffic_of(opts: Options) -> Traffic:
+    """The traffic class of a test name; an unknown name is refused, naming the known ones."""
+    try:
+        return TRAFFIC[opts.test]
+    except KeyError:
+        raise VerbsError(f"unknown test {opts.test!r}: one of {', '.join(TRAFFIC)}") from None
 
 
 def _sendline(sock: socket.socket, obj: dict[str, Any]) -> None:
@@ -322,28 +425,23 @@ def run_server(device: str, port: int, gid_index: int, opts: Options, bind: str,
         remote_opts = Options(**_readline(f, "option exchange")["options"])
         if impl == "c":
             return _serve_compiled(conn, f, device, port, gid_index, remote_opts)
+        traffic = traffic_of(remote_opts)
         res = Resources(device, port, gid_index, remote_opts)
         try:
             eng = Engine(res)
-            if remote_opts.test in ("send", "ud"):
-                for _ in range(16):
-                    eng.post_recv()
-            if remote_opts.test == "read":
-                marker = SEQ.pack(READ_MARKER)
-                res.mr.write(marker, 8, eng.recv_off)
-                res.mr.write(marker, 8, eng.recv_off + remote_opts.size - 8)
+            traffic.prepare(eng, server=True)
             _sendline(conn, {"endpoint": asdict(res.endpoint())})
             res.connect(Endpoint(**_readline(f, "endpoint exchange")["endpoint"]))
             _sendline(conn, {"ready": True})
             answered = 0
             try:
                 total = remote_opts.warmup + remote_opts.iterations
-                if remote_opts.test == "read":
-                    _readline(f, "the client's READ run")
+                if not traffic.answers:
+                    _readline(f, "the client's run")
                 else:
                     conn.settimeout(None)
                     eng.control = conn
-                    answered = _serve_loop(eng, remote_opts, total)
+                    answered = _serve_loop(eng, traffic, total)
                     _readline(f, "the end of the run")
             except LatlabError as exc:
                 with contextlib.suppress(OSError):
@@ -354,22 +452,10 @@ def run_server(device: str, port: int, gid_index: int, opts: Options, bind: str,
             res.close()
 
 
-def _serve_loop(eng: Engine, opts: Options, total: int) -> int:
-    e = eng.e
-    seq = 0
-    while seq < total:
-        if opts.test in ("send", "ud"):
-            eng.wait(e.IBV_WC_RECV, f"receive of ping {seq}")
-            eng.post_recv()
-            eng.check_received(seq, f"ping {seq}")
-            eng.stamp(seq)
-            eng.post_send(f"pong {seq}")
-        else:  # write: wait for the client's write, then write back
-            eng.poll_memory(seq, f"ping {seq}")
-            eng.stamp(seq)
-            eng.post_send(f"pong {seq}")
-        seq += 1
-    return seq
+def _serve_loop(eng: Engine, traffic: Traffic, total: int) -> int:
+    for seq in range(total):
+        traffic.serve(eng, seq)
+    return total
 
 
 def run_client(device: str, port: int, gid_index: int, opts: Options, host: str, tcp_port: int,
@@ -390,19 +476,18 @@ def run_client(device: str, port: int, gid_index: int, opts: Options, host: str,
         _sendline(conn, {"options": asdict(opts)})
         if impl == "c":
             return _client_compiled(conn, f, device, port, gid_index, opts)
+        traffic = traffic_of(opts)
         res = Resources(device, port, gid_index, opts)
         try:
             eng = Engine(res)
-            if opts.test in ("send", "ud"):
-                for _ in range(16):
-                    eng.post_recv()
+            traffic.prepare(eng, server=False)
             remote = Endpoint(**_readline(f, "endpoint exchange")["endpoint"])
             if opts.fault == "bad-rkey":
                 remote.rkey ^= 0x5A5A5A
             _sendline(conn, {"endpoint": asdict(res.endpoint())})
             res.connect(remote)
             _readline(f, "server ready")
-            out = _client_loop(eng, opts)
+            out = _client_loop(eng, traffic, opts)
             with contextlib.suppress(OSError):
                 _sendline(conn, {"done": True} if out["status"] == "ok" else {"abort": out["status"]})
             return out
@@ -410,8 +495,7 @@ def run_client(device: str, port: int, gid_index: int, opts: Options, host: str,
             res.close()
 
 
-def _client_loop(eng: Engine, opts: Options) -> dict[str, Any]:
-    e = eng.e
+def _client_loop(eng: Engine, traffic: Traffic, opts: Options) -> dict[str, Any]:
     rtt = np.zeros(opts.iterations, np.int64)
     send = np.zeros(opts.iterations, np.int64)
     clock = time.perf_counter_ns
@@ -419,7 +503,6 @@ def _client_loop(eng: Engine, opts: Options) -> dict[str, Any]:
     status = "ok"
     start = 0
     total = opts.warmup + opts.iterations
-    want = {"send": e.IBV_WC_RECV, "ud": e.IBV_WC_RECV, "read": e.IBV_WC_RDMA_READ}.get(opts.test)
     seq = 0
     try:
         while seq < total:
@@ -427,17 +510,9 @@ def _client_loop(eng: Engine, opts: Options) -> dict[str, Any]:
                 start = clock()
             eng.stamp(seq)
             t0 = clock()
-            eng.post_send(f"ping {seq}")
-            if want is None:
-                eng.poll_memory(seq, f"pong {seq}")
-            else:
-                eng.wait(want, f"{'read' if opts.test == 'read' else 'pong'} {seq}")
+            traffic.ping(eng, seq)
             t1 = clock()
-            if opts.test in ("send", "ud"):
-                eng.post_recv()
-                eng.check_received(seq, f"pong {seq}")
-            elif opts.test == "read":
-                eng.check_read(f"read {seq}")
+            traffic.verify(eng, seq)
             if seq >= opts.warmup:
                 send[measured], rtt[measured] = t0, t1 - t0
                 measured += 1
@@ -495,7 +570,7 @@ def _serve_compiled(conn: socket.socket, f: Any, device: str, port: int, gid_ind
         ep.watch(conn.fileno())  # the client's "abort" (or its going away) ends the wait at once
         answered = 0
         try:
-            if opts.test != "read":
+            if traffic_of(opts).answers:
                 answered, status, detail = ep.serve(opts.warmup + opts.iterations, int(opts.timeout_s * 1e9))
                 _raise_for(status, detail)
             _readline(f, "the end of the run")

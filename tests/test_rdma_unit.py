@@ -155,3 +155,14 @@ def test_each_rdma_result_describes_the_vm_kernel_devices_and_veth_it_ran_on(tmp
     assert row.path["rdma_devices"] == {"client": "rxe0", "server": "rxe1"}
     assert row.path["netdevs"] == {"client": "rxa", "server": "rxb"} and "crosses the veth" in row.path["path"]
     assert "vm" not in plugin.rdma_path("RDMA device mlx5_0 on this host", {"device": "mlx5_0"})
+
+
+def test_each_test_name_has_its_traffic_class_and_a_typo_is_refused():
+    from rdma.verbs import TESTS, TRAFFIC, Options, ReadTraffic, UDTraffic, VerbsError, traffic_of
+
+    assert set(TESTS) == {*TRAFFIC, "cm"}  # cm: RC SEND set up through rdma_cm (rdma/cm.py)
+    assert isinstance(traffic_of(Options(test="ud")), UDTraffic) and traffic_of(Options(test="ud")).ud
+    read = traffic_of(Options(test="read"))
+    assert isinstance(read, ReadTraffic) and not read.answers and read.opcode == "IBV_WR_RDMA_READ"
+    with pytest.raises(VerbsError, match="unknown test 'sned': one of send, ud, write, read"):
+        traffic_of(Options(test="sned"))
