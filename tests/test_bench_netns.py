@@ -270,15 +270,26 @@ def _namespaces() -> set[str]:
     return {p.name for p in Path("/run/netns").iterdir()} if Path("/run/netns").is_dir() else set()
 
 
+def _claimed_by(pid: int, n: int) -> bool:
+    """Whether a claim of the process names at least n namespaces."""
+    for path in Path("/run/latlab/owners").glob("*.json") if Path("/run/latlab/owners").is_dir() else []:
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if data.get("pid") == pid and len(data.get("namespaces", [])) >= n:
+            return True
+    return False
+
+
 def test_a_sigkilled_run_leaves_claimed_namespaces_that_clean_removes(tmp_path: Path):
     """SIGKILL gives no chance to clean up: the run's claim names what it left; `latlab clean` removes it."""
     before = _namespaces()
     proc, _lines, reader = started_bench(short_config(tmp_path, duration_s=30.0, count=10_000_000),
                                          tmp_path / "results")
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not (_namespaces() - before):
-        time.sleep(0.1)
-    time.sleep(1.0)
+    while time.monotonic() < deadline and not _claimed_by(proc.pid, 2):
+        time.sleep(0.1)  # until the run has built both hosts and claimed them
     proc.kill()
     proc.wait(timeout=30)
     reader.join(timeout=10)

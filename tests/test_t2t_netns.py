@@ -201,7 +201,8 @@ def test_exchange_survives_bad_clients_and_keeps_serving(tlab, tmp_path):
                 SoupClient.connect(address, "GOOD", "secret", session="NOSUCH")
             fix = stack.enter_context(socket.create_connection((ex.address, cfg.fix_port), timeout=5))
             fix.sendall(b"8=FIX.4.4\x019=5\x0135=0\x0110=000\x01")  # bad checksum
-            time.sleep(1.5)                                          # past the login timeout
+            idle.settimeout(5)
+            assert idle.recv(100) == b"", "no login within 1 s: the exchange closes it"  # the timeout has passed
             good = SoupClient.connect(address, "GOOD", "secret")
             order = b"O" + b"T1".ljust(14) + b"B" + (0).to_bytes(4, "big") + b"LLTRIG  " + (10**6).to_bytes(4, "big")
             order += (0).to_bytes(4, "big") + b"LLABYAN" + (0).to_bytes(4, "big") + b"NR"
