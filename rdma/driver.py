@@ -6,7 +6,6 @@ The client writes its samples (.npz) and both print one JSON line: what they did
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
@@ -15,6 +14,7 @@ import numpy as np
 
 from latlab.cpu import gc_paused
 from latlab.errors import LatlabError
+from latlab.helper import say_error, say_ready, say_result
 from latlab.signals import start_helper
 from rdma.devices import Gid, pick_gid
 from rdma.verbs import TESTS, Options, run_client, run_server
@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     tests = args.tests.split(",")
     bad = [t for t in tests if t not in TESTS]
     if bad:
-        print(json.dumps({"status": "error", "error": f"unknown test {bad[0]!r}; known: {', '.join(TESTS)}"}))
+        say_error("config", f"unknown test {bad[0]!r}; known: {', '.join(TESTS)}")
         return 1
     failed = False
     for test in tests:
@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         except KeyboardInterrupt:
             record = {"status": "interrupted"}
         failed |= record["status"] != "ok"
-        print(json.dumps({"test": test, **record}), flush=True)
+        say_result({"test": test, **record})
         if record["status"] == "interrupted":
             break
     return 1 if failed else 0
@@ -79,7 +79,7 @@ def _one(args: argparse.Namespace, opts: Options) -> dict[str, object]:
         return _one_cm(args, opts, gid)
     if args.role == "server":
         record = run_server(args.device, args.port, gid.index, opts, args.host, args.tcp_port,
-                            ready=lambda port: print(f"READY {opts.test} {port}", flush=True), impl=args.impl)
+                            ready=lambda port: say_ready(test=opts.test, port=port), impl=args.impl)
     else:
         with gc_paused():
             out = run_client(args.device, args.port, gid.index, opts, args.host, args.tcp_port, impl=args.impl)
@@ -98,7 +98,7 @@ def _one_cm(args: argparse.Namespace, opts: Options, gid: Gid) -> dict[str, obje
 
     port = args.tcp_port + 1
     if args.role == "server":
-        record = cm_server(args.host, port, opts, ready=lambda p: print(f"READY cm {p}", flush=True))
+        record = cm_server(args.host, port, opts, ready=lambda p: say_ready(test="cm", port=p))
     else:
         out = cm_client(args.host, port, opts, src=gid.ipv4)
         args.out.mkdir(parents=True, exist_ok=True)

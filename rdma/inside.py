@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from latlab import helper
 from rdma import perftest
 from rdma.devices import describe, pick_gid
 
@@ -113,7 +114,11 @@ def wire_delta(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
 
 
 def _json_lines(text: str) -> list[dict]:
-    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+    """The driver's RESULT lines (one per test); its ERROR as a result row that says so."""
+    try:
+        return helper.results(text, "rdma driver")
+    except helper.HelperError as exc:
+        return [{"status": "error", "error": str(exc)}]
 
 
 def run_drivers(args: argparse.Namespace, host: str, impl: str, server_impl: str | None = None,

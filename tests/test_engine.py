@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -14,6 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from latlab import helper
+
 ENGINE = [sys.executable, "-m", "toe_bench.engine"]
 
 
@@ -23,8 +24,8 @@ class Server:
     def __init__(self, argv: list[str]) -> None:
         self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         line = self.proc.stdout.readline()
-        assert line.startswith("READY"), line
-        self.port = int(line.split()[1])
+        assert line.startswith(helper.READY), line
+        self.port = int(helper.ready_fields(line)["port"])
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -63,7 +64,7 @@ def client(tmp: Path, proto: str, port: int, *, impl: str = "c", busy: bool = Tr
 
 def finish(proc: subprocess.Popen, out: Path) -> tuple[dict, dict[str, np.ndarray]]:
     stdout, _stderr = proc.communicate(timeout=60)
-    status = json.loads(stdout.strip().splitlines()[-1])
+    status = helper.result(stdout, "engine client")
     data = dict(np.load(out)) if out.exists() else {}
     return status, data
 
@@ -147,10 +148,11 @@ def test_sigint_ends_the_loop_and_writes_what_was_measured(tmp_path, servers, im
 
 
 CORRUPTING_SERVER = textwrap.dedent("""
+    import json
     import socket
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.bind(("127.0.0.1", 0))
-    print("READY", s.getsockname()[1], flush=True)
+    print("READY", json.dumps({"port": s.getsockname()[1]}), flush=True)
     n = 0
     while True:
         data, peer = s.recvfrom(65536)

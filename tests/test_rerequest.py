@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 
+from latlab import helper
 from latlab.wire import moldudp64 as m
 from udp_multicast.rerequest import Store, TokenBucket
 
@@ -63,7 +64,7 @@ def test_real_server_survives_garbage_and_rate_limits():
                              "--iface", "127.0.0.1", "--rate-limit", "5", "--burst", "5", "--idle-timeout", "20"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        rr_port = int(proc.stdout.readline().split()[1])
+        rr_port = int(helper.ready_fields(proc.stdout.readline())["port"])
         client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         client.settimeout(0.3)
         for junk in (b"", b"x", b"y" * 19, b"z" * 21, bytes(2000)):
@@ -75,9 +76,7 @@ def test_real_server_survives_garbage_and_rate_limits():
     finally:
         proc.terminate()
         out = proc.communicate(timeout=10)[0]
-    import json
-
-    stats = json.loads(out.strip().splitlines()[-1])
+    stats = helper.result(out, "re-request server")
     assert stats["malformed"] == 5  # every datagram that is not exactly a 20-byte request
     assert stats["rate_limited"] >= 10
     assert stats.get("answered", 0) == 0  # it has seen no feed, so it has nothing to send

@@ -19,6 +19,7 @@ import pytest
 import yaml
 from nbclient import NotebookClient
 
+from latlab import helper
 from latlab.procs import Proc, running
 from latlab.topology import BridgeSpec, bridge_lab
 from latlab.wire import soupbintcp as soup
@@ -122,7 +123,7 @@ def test_floor_as_its_own_process(tlab, tmp_path):
 
 
 def _last_json(text: str) -> dict:
-    return json.loads(next(line for line in reversed(text.splitlines()) if line.startswith("{")))
+    return helper.result(text)
 
 
 def _tshark_fields(pcap, decode: list[str], fields: list[str], display: str) -> list[list[str]]:

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from latlab.cpu import gc_paused, pin
+from latlab.helper import say_ready, say_result
 from latlab.signals import stop_on_signals
 
 
@@ -56,7 +57,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
     try:
         mode = {"xdp_mode": args.mode, "bind": "zero-copy" if _afxdp.zero_copy(handle) else "copy",
                 "ifname": args.ifname, "queue": args.queue, "xdp_program": attached_program(args.ifname)}
-        print("READY", flush=True)
+        say_ready()
         record: dict[str, object] = {**mode}
         with gc_paused():
             if args.role == "reflector":
@@ -116,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         record = {"status": "interrupted", "measured": 0}
     except (OSError, ValueError) as exc:
         record = {"status": "error", "error": str(exc)}
-    print(json.dumps(record), flush=True)
+    say_result(record)
     return 0 if record["status"] in ("ok", "idle", "interrupted") else 1
 
 

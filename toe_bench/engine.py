@@ -9,7 +9,6 @@ is still written, with status "interrupted".
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import socket
 import struct
@@ -21,6 +20,7 @@ from types import ModuleType
 import numpy as np
 
 from latlab.cpu import gc_paused, pin
+from latlab.helper import say_ready, say_result
 from latlab.signals import stop_on_signals
 
 RCV_POLL_S = 0.1  # blocking receives wake this often to look at deadlines and signals
@@ -124,7 +124,7 @@ def run_server(args: argparse.Namespace) -> dict[str, object]:
     if args.proto == "tcp":
         lsock.listen(1)
         lsock.settimeout(args.idle_timeout)
-        print(f"READY {lsock.getsockname()[1]}", flush=True)
+        say_ready(port=lsock.getsockname()[1])
         try:
             sock, _ = lsock.accept()
         except TimeoutError:
@@ -134,7 +134,7 @@ def run_server(args: argparse.Namespace) -> dict[str, object]:
         lsock.close()
     else:
         sock = lsock
-        print(f"READY {lsock.getsockname()[1]}", flush=True)
+        say_ready(port=lsock.getsockname()[1])
     set_busy_poll(sock, args.busy_poll_us)
     _set_rcvtimeo(sock, RCV_POLL_S)
     with gc_paused():
@@ -173,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         record = run_client(args) if args.role == "client" else run_server(args)
     except KeyboardInterrupt:
         record = {"status": "interrupted", "measured": 0}
-    print(json.dumps(record), flush=True)
+    say_result(record)
     return 0 if record["status"] in ("ok", "closed", "idle", "interrupted") else 1
 
 

@@ -28,6 +28,7 @@ from typing import Any
 
 from latlab.netstat import delta, namespace_counters
 from latlab.topology import LabHost
+from toe_bench.runs import last_json
 from toe_bench.stacks import get
 from toe_bench.stacks.base import read_features
 from toe_bench.stacks.kernel import BUSY_POLL_US, BUSY_READ, kernel_received
@@ -153,7 +154,7 @@ def client(args: argparse.Namespace) -> list[dict[str, Any]]:
                               "--warmup", "500", "--count", "1000000", "--duration", str(args.seconds),
                               "--out", str(args.workdir / f"{tag}.npz")],
                              capture_output=True, text=True, timeout=args.seconds + 120)
-        status = json.loads(out.stdout.strip().splitlines()[-1]) if out.stdout.strip() else {"status": "error"}
+        status = last_json(out.stdout) or {"status": "error", "error": (out.stdout + out.stderr)[-300:]}
         mid = _counters()
         holds, facts, summary = _evidence(args.stack, args.proto, before, mid, int(status.get("measured", 0)), status)
         descriptors.append({"group": group, "engine": "latlab", "role": "own", "metric": "RTT", "format": "npz",

@@ -8,7 +8,6 @@ answer with a reflector of their own instead).
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import subprocess
@@ -19,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from latlab import helper
 from latlab.errors import LatlabError
 from latlab.plugin import RunContext
 from latlab.procs import Proc, running
@@ -55,14 +55,11 @@ class EngineRun:
 
 
 def last_json(text: str) -> dict[str, Any] | None:
-    """The last line of a helper's output that is a JSON object."""
-    for line in reversed(text.strip().splitlines()):
-        if line.startswith("{"):
-            try:
-                return json.loads(line)
-            except json.JSONDecodeError:
-                return None
-    return None
+    """The helper's RESULT (latlab.helper), or None when it printed none (or an ERROR)."""
+    try:
+        return helper.result(text)
+    except LatlabError:
+        return None
 
 
 def interrupt(proc: Proc) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from latlab.errors import LatlabError
+from latlab import helper
 from latlab.procs import running
 from latlab.topology import Lab
 from trader.trader import TraderConfig
@@ -98,10 +98,7 @@ class RunResult:
 
 
 def _last_json(text: str, who: str) -> dict[str, Any]:
-    for line in reversed(text.strip().splitlines()):
-        if line.startswith("{"):
-            return json.loads(line)
-    raise LatlabError(f"{who} printed no result: {text.strip()[-300:]}")
+    return helper.result(text, who)
 
 
 PASSWORD_ENV = "LATLAB_EXCHANGE_PASSWORD"

@@ -9,7 +9,6 @@ With `role: floor` it is the floor instead: every datagram answered by a fixed f
 
 from __future__ import annotations
 
-import json
 import os
 import select
 import sqlite3
@@ -21,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from latlab.helper import say_ready, say_result
 from latlab.helper_main import start
 from latlab.manifest import invariant_tsc
 from latlab.mcast import kernel_rx_ns, receiver
@@ -128,7 +128,7 @@ def run(cfg: TraderConfig) -> dict[str, Any]:
         floor_feed.setblocking(False)
         floor_client = SoupClient.connect((cfg.exchange, cfg.soup_port), cfg.floor_user, cfg.password)
         floor_client.sock.setblocking(False)
-    print("READY", flush=True)
+    say_ready()
     busy = cfg.receive == "busy-poll"
     replies = {"bytes": 0}
     status = "ok"
@@ -244,7 +244,7 @@ def _drain_replies(tcp: Any, replies: dict[str, int]) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     config = TraderConfig(**start("python -m trader.trader", "TraderConfig", argv))
-    print(json.dumps(run(config)), flush=True)
+    say_result(run(config))
     return 0
 
 

@@ -9,7 +9,6 @@ at send gives the wire-to-socket part without the subscriber's wake-up.
 from __future__ import annotations
 
 import contextlib
-import json
 import sys
 import time
 from dataclasses import dataclass, field
@@ -18,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from latlab.errors import LatlabError
+from latlab import helper
 from latlab.loss import dropped, udp_loss
 from latlab.procs import Proc, running
 from latlab.topology import Lab
@@ -75,10 +74,7 @@ class FeedRunResult:
 
 
 def _last_json(proc: Proc) -> dict[str, Any]:
-    for line in reversed(proc.output().strip().splitlines()):
-        if line.startswith("{"):
-            return json.loads(line)
-    raise LatlabError(f"{proc.name} printed no result: {proc.tail()}")
+    return helper.result(proc.output(), proc.name)
 
 
 def run_feed(lab: Lab, spec: FeedSpec, workdir: Path, tag: str) -> FeedRunResult:
@@ -92,7 +88,7 @@ def run_feed(lab: Lab, spec: FeedSpec, workdir: Path, tag: str) -> FeedRunResult
             pub.command([*py, "udp_multicast.rerequest", *common, "--iface", pub.address, "--payload",
                          str(spec.payload), "--idle-timeout", str(spec.idle_timeout + 10)]),
             workdir / f"rerequest-{tag}.log", "re-request server", ready="READY"))
-        rr_port = int(next(line for line in rr_proc.output().splitlines() if line.startswith("READY")).split()[1])
+        rr_port = int(helper.ready_fields(rr_proc.output())["port"])
         sub_procs = []
         for host in subs:
             loss = spec.loss_percent.get(host.name, 0.0)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import os
 import struct
 import sys
@@ -22,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from latlab.cpu import gc_paused
+from latlab.helper import say_result
 from latlab.mcast import sender
 from latlab.signals import start_helper
 from latlab.wire import moldudp64
@@ -237,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     start_helper(args.cpu)
     record = publish_conflated(args) if args.mode == "conflated" else publish(args)
-    print(json.dumps(record), flush=True)
+    say_result(record)
     return 0
 
 

@@ -9,13 +9,13 @@ requester is rate limited (token bucket); nothing a client sends can stop it.
 from __future__ import annotations
 
 import argparse
-import json
 import select
 import socket
 import sys
 import time
 from collections import Counter
 
+from latlab.helper import say_ready, say_result
 from latlab.mcast import receiver
 from latlab.signals import stop_on_signals
 from latlab.wire import moldudp64
@@ -94,7 +94,7 @@ def serve(args: argparse.Namespace) -> dict[str, object]:
     req = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     req.bind((args.iface, args.listen_port))
     req.setblocking(False)
-    print(f"READY {req.getsockname()[1]}", flush=True)
+    say_ready(port=req.getsockname()[1])
     store = Store()
     bucket = TokenBucket(args.rate_limit, args.burst)
     counts: Counter[str] = Counter()
@@ -151,7 +151,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     stop_on_signals()
-    print(json.dumps(serve(parse_args(argv))), flush=True)
+    say_result(serve(parse_args(argv)))
     return 0
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import os
 import resource
 import select
@@ -25,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from latlab.cpu import gc_paused
+from latlab.helper import say_ready, say_result
 from latlab.mcast import kernel_rx_ns, receiver
 from latlab.signals import start_helper
 from latlab.wire import moldudp64
@@ -247,7 +247,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
 
     sub = Subscriber(session, request, conflated=args.conflated,
                      log=lambda line: print(line, file=sys.stderr, flush=True))
-    print("READY", flush=True)
+    say_ready()
     cpu_at_ready = _cpu_seconds()
     clock = time.perf_counter_ns
     last_packet = time.monotonic()
@@ -323,7 +323,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     start_helper(args.cpu)
-    print(json.dumps(run(args)), flush=True)
+    say_result(run(args))
     return 0
 
 

@@ -17,7 +17,6 @@ the floor are measured trigger by trigger, under the same conditions.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import selectors
 import socket
@@ -30,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from feed_handler.generator import GenParams, generate
+from latlab.helper import say_ready, say_result
 from latlab.helper_main import start
 from latlab.mcast import (
     SO_TIMESTAMPING,
@@ -466,8 +466,8 @@ class Exchange:
 
 def main(argv: list[str] | None = None) -> int:
     exchange = Exchange(ExchangeConfig(**start("python -m venue.exchange", "ExchangeConfig", argv)))
-    print("READY", flush=True)
-    print(json.dumps(exchange.run()), flush=True)
+    say_ready()
+    say_result(exchange.run())
     return 0
 
 
