@@ -124,11 +124,27 @@ def test_open_loop_keeps_intended_times_and_both_histograms(tmp_path, servers, i
     assert ahead.min() > -period * 0.02
 
 
+def _received(proto: str) -> int:
+    """Datagrams (UDP) or segments (TCP) this namespace's kernel has taken in (/proc/net/snmp)."""
+    rows = [line.split() for line in Path("/proc/net/snmp").read_text().splitlines()]
+    want, field = ("Udp:", "InDatagrams") if proto == "udp" else ("Tcp:", "InSegs")
+    names, values = [r for r in rows if r[0] == want]
+    return int(values[names.index(field)])
+
+
+def _wait_for_round_trips(proto: str, since: int, n: int, timeout_s: float = 30.0) -> None:
+    """Until about n round trips (two receives each) have crossed loopback since the count `since`."""
+    deadline = time.monotonic() + timeout_s
+    while _received(proto) - since < 2 * n and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
 @pytest.mark.parametrize("impl", ["c", "python"])
 def test_crashed_peer_times_out_and_keeps_samples(tmp_path, servers, impl):
     srv = servers("udp")
+    before = _received("udp")
     proc = client(tmp_path, "udp", srv.port, impl=impl, count=10_000_000, duration=30, timeout=0.5, wait=False)
-    time.sleep(1.0)
+    _wait_for_round_trips("udp", before, 1000)  # warm-up (100) and then some measured
     srv.proc.kill()
     status, data = finish(proc, proc.out)
     # The peer is gone either way: no echo within the timeout, or the kernel's "connection refused" for UDP.
@@ -139,8 +155,9 @@ def test_crashed_peer_times_out_and_keeps_samples(tmp_path, servers, impl):
 @pytest.mark.parametrize("impl", ["c", "python"])
 def test_sigint_ends_the_loop_and_writes_what_was_measured(tmp_path, servers, impl):
     srv = servers("tcp")
+    before = _received("tcp")
     proc = client(tmp_path, "tcp", srv.port, impl=impl, count=10_000_000, duration=30, wait=False)
-    time.sleep(1.0)
+    _wait_for_round_trips("tcp", before, 1000)
     os.kill(proc.pid, signal.SIGINT)
     status, data = finish(proc, proc.out)
     assert status["status"] == "interrupted"
