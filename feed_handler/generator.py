@@ -25,7 +25,7 @@ import numpy as np
 from feed_handler._book import Books
 from feed_handler._gen import Flow
 from latlab.wire import moldudp64
-from latlab.wire.itch import SPECS, frame
+from latlab.wire.itch import SPECS, frame, iter_frames
 from latlab.wire.pcap import PcapWriter
 
 Engine = Literal["c", "python"]
@@ -33,6 +33,7 @@ NS_PER_S = 1_000_000_000
 TICK = 100  # $0.01 in Price(4)
 MIX = (("add", 0.44), ("delete", 0.43), ("replace", 0.09), ("execute", 0.02), ("cancel", 0.01), ("trade", 0.01))
 LOTS = np.array([100, 100, 100, 200, 200, 300, 400, 500, 1000, 2000, 50, 10])
+MIX_CUMULATIVE = np.cumsum([w for _, w in MIX])  # searched (side left) by both engines for each action draw
 BATCH = 1 << 16  # order-flow draws are made this many at a time
 
 
@@ -57,6 +58,16 @@ class GenParams:
 
 def _hms(h: int, m: int = 0, s: int = 0) -> int:
     return ((h * 60 + m) * 60 + s) * NS_PER_S
+
+
+def _build_count(p: GenParams) -> int:
+    """Adds of the opening build-up: the book fills to its live target, or a fifth of the flow if that is less."""
+    return min(p.live_orders, max(1, p.messages // 5))
+
+
+def _sent_books(p: GenParams) -> Books:
+    """The books each engine keeps of what it sent, sized for the live target."""
+    return Books(capacity=max(1024, p.live_orders * 2))
 
 
 def _ts(t: int) -> tuple[int, int]:
@@ -122,7 +133,7 @@ class _Draws:
     def build_up(self) -> BuildUp:
         """The book fills before the market opens."""
         rng, p = self.rng, self.p
-        n = min(p.live_orders, max(1, p.messages // 5))
+        n = _build_count(p)
         times = np.sort(rng.integers(_hms(4, 0, 10), _hms(9, 30), size=n))
         locs = rng.choice(p.instruments, size=n, p=self.popularity) + 1
         sides = rng.integers(0, 2, size=n)
@@ -151,20 +162,20 @@ class _Draws:
                             walk_r, extra_r)
 
 
-def _opening(p: GenParams, stocks: list[bytes]) -> Iterator[bytes]:
+def _system(code: bytes, t: int) -> bytes:
+    return SPECS["S"].struct.pack(b"S", 0, 0, *_ts(t), code)
+
+
+def _opening(stocks: list[bytes]) -> Iterator[bytes]:
     """Start of messages, the stock directory, start of system hours, and every stock trading."""
-    s, r, h = SPECS["S"].struct.pack, SPECS["R"].struct.pack, SPECS["H"].struct.pack
-    yield s(b"S", 0, 0, *_ts(_hms(3)), b"O")
+    r, h = SPECS["R"].struct.pack, SPECS["H"].struct.pack
+    yield _system(b"O", _hms(3))
     for i, stock in enumerate(stocks):
         yield r(b"R", i + 1, 0, *_ts(_hms(3, 0, 1) + i), stock, b"Q", b"N", 100, b"N", b"C", b"Z ", b"P", b"N",
                 b"N", b"2", b"N", 0, b"N")
-    yield s(b"S", 0, 0, *_ts(_hms(4)), b"S")
+    yield _system(b"S", _hms(4))
     for i, stock in enumerate(stocks):
         yield h(b"H", i + 1, 0, *_ts(_hms(4, 0, 1) + i), stock, b"T", b" ", b"    ")
-
-
-def _system(code: bytes, t: int) -> bytes:
-    return SPECS["S"].struct.pack(b"S", 0, 0, *_ts(t), code)
 
 
 class _ReferenceFlow:
@@ -181,8 +192,7 @@ class _ReferenceFlow:
         self.live: list[list[int]] = []  # [ref, locate, side (0 bid / 1 ask), price, shares]
         self.next_ref = 1
         self.match = 1
-        self.book = Books(capacity=max(1024, p.live_orders * 2))
-        self.cum = np.cumsum([w for _, w in MIX])
+        self.book = _sent_books(p)
         self.pk = {t: SPECS[t].struct.pack for t in "AFDXECUP"}
 
     def _sent(self, msg: bytes) -> bytes:
@@ -224,7 +234,7 @@ class _ReferenceFlow:
             yield self.add(int(b.times[k]), int(b.locs[k]), int(b.sides[k]), int(b.depth[k]), int(b.lots[k]), False)
 
     def _action(self, b: FlowBatch, k: int) -> str:
-        action = MIX[int(np.searchsorted(self.cum, b.action_r[k] * self.cum[-1]))][0]
+        action = MIX[int(np.searchsorted(MIX_CUMULATIVE, b.action_r[k] * MIX_CUMULATIVE[-1]))][0]
         # Hold the live count near its target: trade adds for deletes (and back) when it drifts.
         if action == "add" and len(self.live) > self.p.live_orders * 1.1 and b.extra_r[k] < 0.5:
             action = "delete"
@@ -291,7 +301,7 @@ def _closing() -> Iterator[bytes]:
 
 def message_count(p: GenParams) -> int:
     """How many messages the session holds: system events, directory and trading actions, build-up, flow."""
-    return 6 + 2 * p.instruments + min(p.live_orders, max(1, p.messages // 5)) + p.messages
+    return 6 + 2 * p.instruments + _build_count(p) + p.messages
 
 
 def _frames_of(messages: Iterator[bytes], per_chunk: int = 8192) -> Iterator[bytes]:
@@ -307,9 +317,8 @@ def _frames_of(messages: Iterator[bytes], per_chunk: int = 8192) -> Iterator[byt
 
 def _compiled_frames(p: GenParams) -> Iterator[bytes]:
     draws = _Draws(p)
-    yield from _frames_of(_opening(p, draws.stocks))
-    flow = Flow(Books(capacity=max(1024, p.live_orders * 2)), b"".join(draws.stocks), draws.mids, p.live_orders,
-                np.cumsum([w for _, w in MIX]))
+    yield from _frames_of(_opening(draws.stocks))
+    flow = Flow(_sent_books(p), b"".join(draws.stocks), draws.mids, p.live_orders, MIX_CUMULATIVE)
     b = draws.build_up()
     yield flow.build(b.times, b.locs, b.sides, b.depth, b.lots)
     yield frame(_system(b"Q", _hms(9, 30)))
@@ -321,7 +330,7 @@ def _compiled_frames(p: GenParams) -> Iterator[bytes]:
 
 def _reference_messages(p: GenParams) -> Iterator[bytes]:
     draws = _Draws(p)
-    yield from _opening(p, draws.stocks)
+    yield from _opening(draws.stocks)
     ref = _ReferenceFlow(p, draws.stocks, draws.mids)
     yield from ref.build_up(draws.build_up())
     yield _system(b"Q", _hms(9, 30))
@@ -332,11 +341,9 @@ def _reference_messages(p: GenParams) -> Iterator[bytes]:
 
 def _unframe(chunks: Iterator[bytes]) -> Iterator[bytes]:
     for chunk in chunks:
-        view, at = memoryview(chunk), 0
-        while at < len(chunk):
-            n = (chunk[at] << 8) | chunk[at + 1]
-            yield bytes(view[at + 2:at + 2 + n])
-            at += 2 + n
+        view = memoryview(chunk)
+        for _, at, n in iter_frames(chunk):
+            yield bytes(view[at:at + n])
 
 
 def generate(p: GenParams, engine: Engine = "c") -> Iterator[bytes]:
@@ -359,6 +366,8 @@ def write_binaryfile(p: GenParams, path: Path, engine: Engine = "c") -> int:
         if f is not raw:
             f.close()
     return message_count(p)
+
+
 def write_pcap(p: GenParams, path: Path, *, group: str = "239.77.0.1", port: int = 26477,
                source: str = "10.77.0.100", max_payload: int = moldudp64.DEFAULT_PAYLOAD) -> tuple[int, int]:
     """MoldUDP64 packets (≤ max_payload bytes) in a pcap, stamped with each packet's first message time.

@@ -45,6 +45,10 @@ def _generate(params: GenParams, path: Path) -> float:
     return took
 
 
+def _session_file(cache: Path, messages: int) -> Path:
+    return cache / f"session-seed1-{messages:,}.bin".replace(",", "_")
+
+
 def _reference_generator_rate(params: GenParams) -> float:
     started = time.perf_counter()
     for _ in generate_frames(params, "python"):
@@ -128,8 +132,9 @@ def main(argv: list[str] | None = None) -> int:
     args.cache.mkdir(parents=True, exist_ok=True)
 
     day = _session(args.messages)
-    path = args.cache / f"session-seed1-{args.messages // 1_000_000}m.bin"
+    path = _session_file(args.cache, args.messages)
     took = _generate(day, path)
+    made = {args.messages}  # the sessions written by this run: each is made once
     n = message_count(day)
     size_mb = path.stat().st_size / 1e6
     ref_rate = _reference_generator_rate(_session(100_000))
@@ -149,16 +154,19 @@ def main(argv: list[str] | None = None) -> int:
     ns = 1e3 / statistics.median(rates)
     print(f"            a message every {ns:.1f} ns" + (f" ≈ {ns * ghz:.0f} cycles at {ghz:.1f} GHz" if ghz else ""))
 
-    small = args.cache / f"session-seed1-{SMALL // 1_000_000}m.bin"
-    _generate(_session(SMALL), small)
+    small = _session_file(args.cache, SMALL)
+    if SMALL not in made:
+        _generate(_session(SMALL), small)
+        made.add(SMALL)
     c, py = _replay(small, "c"), _replay(small, "python")
     c_rate, py_rate = c["messages_per_second"], py["messages_per_second"]
     print(f"reference   {c['messages']:,} messages: compiled {c_rate / 1e6:.2f} M msg/s, "
           f"Python reference {py_rate / 1e6:.2f} M msg/s (×{c_rate / py_rate:.0f})")
 
     if args.profile_messages:
-        slice_ = args.cache / f"session-seed1-{args.profile_messages // 1_000_000}m.bin"
-        _generate(_session(args.profile_messages), slice_)
+        slice_ = _session_file(args.cache, args.profile_messages)
+        if args.profile_messages not in made:
+            _generate(_session(args.profile_messages), slice_)
         profile = _callgrind(slice_)
         if not profile:
             profile = "callgrind collected nothing inside book_feed_frames (renamed or inlined?)"

@@ -122,10 +122,6 @@ def test_floor_as_its_own_process(tlab, tmp_path):
     assert run.traders["FLOOR"]["role"] == "floor" and len(run.stages["FLOOR"]) >= 38
 
 
-def _last_json(text: str) -> dict:
-    return helper.result(text)
-
-
 def _tshark_fields(pcap, decode: list[str], fields: list[str], display: str) -> list[list[str]]:
     argv = ["tshark", "-r", str(pcap), *[a for d in decode for a in ("-d", d)], "-Y", display, "-T", "fields",
             "-E", "separator=|", *[a for f in fields for a in ("-e", f)]]
@@ -218,7 +214,7 @@ def test_exchange_survives_bad_clients_and_keeps_serving(tlab, tmp_path):
                 assert sock.recv(100) == b"", "the exchange closes a bad connection"
             good.logout()
         proc.wait(timeout=60)
-    summary = _last_json(proc.output())
+    summary = helper.result(proc.output())
     closed = " | ".join(summary["closed"])
     for reason in ("garbage", "no login within 1 s", "login rejected: not authorized", "session 'NOSUCH'",
                    "CheckSum"):
@@ -241,6 +237,6 @@ def test_trader_stops_when_the_exchange_is_lost(tlab, tmp_path):
         time.sleep(2)
         os.kill(exchange.popen.pid, signal.SIGKILL)
         trader.wait(timeout=20)
-    result = _last_json(trader.output())
+    result = helper.result(trader.output())
     assert result["status"] == "exchange_lost" and "exchange connection lost" in result["killed"]
     assert result["orders"] > 0

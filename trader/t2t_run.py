@@ -97,10 +97,6 @@ class RunResult:
         return self.t_send[self.t_rx[:, self.users.index(user)] > 0]
 
 
-def _last_json(text: str, who: str) -> dict[str, Any]:
-    return helper.result(text, who)
-
-
 PASSWORD_ENV = "LATLAB_EXCHANGE_PASSWORD"
 
 
@@ -148,14 +144,14 @@ def run_t2t(lab: Lab, setups: list[TraderSetup], exchange: dict[str, Any], workd
                               *(["--cpu", str(cpu)] if cpu is not None else [])]),
                 workdir / f"trader-{tag}-{s.user}.log", f"trader {s.user}", ready="READY"))))
         ex_proc.wait(timeout=ex_cfg.triggers * (ex_cfg.interval_ms + ex_cfg.answer_timeout_ms) / 1000 + 60)
-        ex_summary = _last_json(ex_proc.output(), "exchange")
+        ex_summary = helper.result(ex_proc.output(), "exchange")
         traders, stages = {}, {}
         for s, proc in procs:
             try:
                 proc.wait(timeout=20)
             except Exception:
                 proc.stop()
-            traders[s.user] = _last_json(proc.output(), f"trader {s.user}")
+            traders[s.user] = helper.result(proc.output(), f"trader {s.user}")
             out = workdir / f"trader-{tag}-{s.user}.npz"
             saved = np.load(out) if out.exists() else {}
             stages[s.user] = saved["stages"] if "stages" in saved else np.zeros((0, 8), np.int64)

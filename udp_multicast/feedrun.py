@@ -73,10 +73,6 @@ class FeedRunResult:
         return max((sent - int(s.summary.get("live_messages", 0)) for s in self.subscribers), default=0)
 
 
-def _last_json(proc: Proc) -> dict[str, Any]:
-    return helper.result(proc.output(), proc.name)
-
-
 def run_feed(lab: Lab, spec: FeedSpec, workdir: Path, tag: str) -> FeedRunResult:
     """Run one feed from `pub` to every other host; everything started here is stopped here."""
     py = [sys.executable, "-m"]
@@ -117,7 +113,7 @@ def run_feed(lab: Lab, spec: FeedSpec, workdir: Path, tag: str) -> FeedRunResult
             pub_proc.wait(timeout=spec.messages / max(spec.rate, 1.0) + 60)
         finally:
             pub_proc.stop()
-        publisher = _last_json(pub_proc)
+        publisher = helper.result(pub_proc.output(), pub_proc.name)
         results = []
         for host, proc, out, loss in sub_procs:
             try:
@@ -125,9 +121,11 @@ def run_feed(lab: Lab, spec: FeedSpec, workdir: Path, tag: str) -> FeedRunResult
             except Exception:
                 proc.stop()
             injected = dropped(host, f"latlab_loss_{tag}_{host.name}") if loss else 0
-            results.append(_subscriber_result(host.name, _last_json(proc), out, pub_out, injected))
+            results.append(_subscriber_result(host.name, helper.result(proc.output(), proc.name), out, pub_out,
+                                              injected))
         rr_proc.stop()
-        rerequest = _last_json(rr_proc) if "{" in rr_proc.output() else {}
+        # stopped by us: a server killed before its RESULT line has none (its READY line holds JSON too)
+        rerequest = (helper.results(rr_proc.output(), rr_proc.name) or [{}])[-1]
     return FeedRunResult(spec, publisher, rerequest, results)
 
 
