@@ -1,20 +1,17 @@
-"""What the exchange and trader processes do first: read their JSON config, install the signal handlers, pin."""
+"""What a helper process does first: read its typed config, install the signal handlers, pin when asked."""
 
 from __future__ import annotations
 
-import argparse
-import json
-from pathlib import Path
-from typing import Any
+from typing import TypeVar
 
+from latlab.helper import HelperConfig
 from latlab.signals import start_helper
 
+C = TypeVar("C", bound=HelperConfig)
 
-def start(prog: str, what: str, argv: list[str] | None = None) -> dict[str, Any]:
-    """Parse `--config FILE.json [--cpu N]`, stop on SIGINT/SIGTERM, pin when asked; the config's fields."""
-    p = argparse.ArgumentParser(prog=prog)
-    p.add_argument("--config", type=Path, required=True, help=f"JSON: the fields of {what}")
-    p.add_argument("--cpu", type=int)
-    args = p.parse_args(argv)
-    start_helper(args.cpu)
-    return json.loads(args.config.read_text())
+
+def start(model: type[C], prog: str, argv: list[str] | None = None) -> C:
+    """The helper's config (`model.from_argv`); SIGINT/SIGTERM end its loop; pinned to the config's `cpu`, if any."""
+    cfg = model.from_argv(argv, prog)
+    start_helper(getattr(cfg, "cpu", None))
+    return cfg

@@ -1,79 +1,95 @@
-"""`python -m rdma.driver server|client ...`: one side of one verbs test, as a process.
+"""`python -m rdma.driver --role server|client ...` (a DriverConfig): one side of verbs tests, as a process.
 
-The client writes its samples (.npz) and both print one JSON line: what they did, or the error.
+The client writes its samples (.npz) and both say one RESULT per test (a VerbsResult): what they did, or the error.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
+from pydantic import Field, field_validator
 
 from latlab.cpu import gc_paused
 from latlab.errors import LatlabError
-from latlab.helper import say_error, say_ready, say_result
-from latlab.signals import start_helper
+from latlab.helper import HelperConfig, HelperResult, say_ready, say_result
+from latlab.helper_main import start
 from rdma.devices import Gid, pick_gid
 from rdma.verbs import TESTS, Options, run_client, run_server
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m rdma.driver")
-    p.add_argument("role", choices=("server", "client"))
-    p.add_argument("--device", required=True)
-    p.add_argument("--port", type=int, default=1, help="device port")
-    p.add_argument("--gid-index", type=int, help="default: the RoCEv2 IPv4 GID of --netdev (or the first)")
-    p.add_argument("--netdev", help="pick the GID of this netdev")
-    p.add_argument("--tests", default="send", help=f"comma-separated, run in order: {','.join(TESTS)}")
-    p.add_argument("--size", type=int, default=64)
-    p.add_argument("--iterations", type=int, default=1000)
-    p.add_argument("--warmup", type=int, default=100)
-    p.add_argument("--duration", type=float, default=0.0)
-    p.add_argument("--no-inline", action="store_true")
-    p.add_argument("--events", action="store_true", help="wait on CQ events instead of polling")
-    p.add_argument("--timeout", type=float, default=10.0, help="no answer for this long: the peer is gone")
-    p.add_argument("--host", default="0.0.0.0", help="server: bind address; client: server address")
-    p.add_argument("--tcp-port", type=int, default=18515)
-    p.add_argument("--impl", choices=("c", "python"), default="c",
-                   help="c: compiled endpoint (default); python: the pyverbs reference")
-    p.add_argument("--fault", choices=("", "bad-rkey"), default="", help="inject a fault (for tests)")
-    p.add_argument("--cpu", type=int)
-    p.add_argument("--out", type=Path, help="client: folder for one <test>.npz per test")
-    return p.parse_args(argv)
+class DriverConfig(HelperConfig):
+    """One side of one or more verbs tests."""
 
+    role: Literal["server", "client"]
+    device: str
+    port: int = Field(1, ge=1, description="device port")
+    gid_index: int | None = Field(None, description="default: the RoCEv2 IPv4 GID of netdev (or the first)")
+    netdev: str | None = Field(None, description="pick the GID of this netdev")
+    tests: str = Field("send", description=f"comma-separated, run in order: {','.join(TESTS)}")
+    size: int = Field(64, ge=1)
+    iterations: int = Field(1000, ge=1)
+    warmup: int = Field(100, ge=0)
+    duration: float = Field(0.0, ge=0)
+    inline: bool = True
+    events: bool = Field(False, description="wait on CQ events instead of polling")
+    timeout: float = Field(10.0, gt=0, description="no answer for this long: the peer is gone")
+    host: str = Field("0.0.0.0", description="server: bind address; client: server address")
+    tcp_port: int = Field(18515, ge=1, le=65535)
+    impl: Literal["c", "python"] = Field("c", description="c: compiled endpoint; python: the pyverbs reference")
+    fault: Literal["", "bad-rkey"] = Field("", description="inject a fault (for tests)")
+    cpu: int | None = None
+    out: Path | None = Field(None, description="client: folder for one <test>.npz per test")
+
+    @field_validator("tests")
+    @classmethod
+    def _known_tests(cls, tests: str) -> str:
+        bad = [t for t in tests.split(",") if t not in TESTS]
+        if bad:
+            raise ValueError(f"unknown test {bad[0]!r}; known: {', '.join(TESTS)}")
+        return tests
+
+
+class VerbsResult(HelperResult):
+    """One test's outcome on one side; the client's samples are in out/<test>.npz."""
+
+    test: str = ""
+    status: str
+    error: str = ""
+    measured: int = 0
+    warmup: int = 0
+    answered: int = 0  # server
+    gid_index: int | None = None
+    gid: str = ""
+    inline: bool | None = None
+    impl: str = ""
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run every test in --tests; one JSON line per test. Exit 1 if any failed."""
-    args = parse_args(argv)
-    start_helper(args.cpu)
-    tests = args.tests.split(",")
-    bad = [t for t in tests if t not in TESTS]
-    if bad:
-        say_error("config", f"unknown test {bad[0]!r}; known: {', '.join(TESTS)}")
-        return 1
+    """Run every test of `tests`; one RESULT per test. Exit 1 if any failed."""
+    args = start(DriverConfig, "python -m rdma.driver", argv)
     failed = False
-    for test in tests:
+    for test in args.tests.split(","):
         opts = Options(test=test, size=args.size, iterations=args.iterations, warmup=args.warmup,
-                       duration_s=args.duration, inline=not args.no_inline, events=args.events,
+                       duration_s=args.duration, inline=args.inline, events=args.events,
                        timeout_s=args.timeout, fault=args.fault)
         try:
-            record = _one(args, opts)
+            record = VerbsResult(test=test, **_one(args, opts))
         except LatlabError as exc:
-            record = {"status": "error", "error": str(exc)}
+            record = VerbsResult(test=test, status="error", error=str(exc))
         except KeyboardInterrupt:
-            record = {"status": "interrupted"}
-        failed |= record["status"] != "ok"
-        say_result({"test": test, **record})
-        if record["status"] == "interrupted":
+            record = VerbsResult(test=test, status="interrupted")
+        failed |= record.status != "ok"
+        say_result(record)
+        if record.status == "interrupted":
             break
     return 1 if failed else 0
 
 
-def _one(args: argparse.Namespace, opts: Options) -> dict[str, object]:
+def _one(args: DriverConfig, opts: Options) -> dict[str, object]:
     gid = pick_gid(args.device, args.port, args.gid_index, args.netdev)
     if opts.test == "cm":
         return _one_cm(args, opts, gid)
@@ -81,6 +97,8 @@ def _one(args: argparse.Namespace, opts: Options) -> dict[str, object]:
         record = run_server(args.device, args.port, gid.index, opts, args.host, args.tcp_port,
                             ready=lambda port: say_ready(test=opts.test, port=port), impl=args.impl)
     else:
+        if args.out is None:
+            raise LatlabError("the client needs out (a folder for its samples)")
         with gc_paused():
             out = run_client(args.device, args.port, gid.index, opts, args.host, args.tcp_port, impl=args.impl)
         args.out.mkdir(parents=True, exist_ok=True)
@@ -92,14 +110,16 @@ def _one(args: argparse.Namespace, opts: Options) -> dict[str, object]:
     return {"status": "ok", **record, "gid_index": gid.index, "gid": gid.gid, "inline": opts.inline, "impl": args.impl}
 
 
-def _one_cm(args: argparse.Namespace, opts: Options, gid: Gid) -> dict[str, object]:
-    """The rdma_cm test: the connection is set up by rdma_cm on --tcp-port + 1 (no TCP exchange)."""
+def _one_cm(args: DriverConfig, opts: Options, gid: Gid) -> dict[str, object]:
+    """The rdma_cm test: the connection is set up by rdma_cm on tcp_port + 1 (no TCP exchange)."""
     from rdma.cm import cm_client, cm_server
 
     port = args.tcp_port + 1
     if args.role == "server":
         record = cm_server(args.host, port, opts, ready=lambda p: say_ready(test="cm", port=p))
     else:
+        if args.out is None:
+            raise LatlabError("the client needs out (a folder for its samples)")
         out = cm_client(args.host, port, opts, src=gid.ipv4)
         args.out.mkdir(parents=True, exist_ok=True)
         np.savez(args.out / "cm.npz", rtt_ns=out.pop("rtt_ns"), send_ns=out.pop("send_ns"))

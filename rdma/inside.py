@@ -16,12 +16,15 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from latlab import helper
+from latlab.errors import LatlabError
 from rdma import perftest
 from rdma.devices import describe, pick_gid
+from rdma.driver import DriverConfig, VerbsResult
 
 PY = sys.executable
 
@@ -116,28 +119,28 @@ def wire_delta(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
 def _json_lines(text: str) -> list[dict]:
     """The driver's RESULT lines (one per test); its ERROR as a result row that says so."""
     try:
-        return helper.results(text, "rdma driver")
-    except helper.HelperError as exc:
+        return [r.model_dump() for r in helper.results(text, VerbsResult, "rdma driver")]
+    except LatlabError as exc:
         return [{"status": "error", "error": str(exc)}]
 
 
 def run_drivers(args: argparse.Namespace, host: str, impl: str, server_impl: str | None = None,
-                extra: list[str] | None = None, tests: str | None = None, folder: str | None = None) -> list[dict]:
+                extra: dict[str, Any] | None = None, tests: str | None = None,
+                folder: str | None = None) -> list[dict]:
     """latlab's client (`impl`) against a server (`server_impl`, default the same) for every test; samples go to
-    args.out/<folder> (default: the implementation's name)."""
+    args.out/<folder> (default: the implementation's name). `extra`: DriverConfig fields for both sides."""
     out = args.out / (folder or (impl if server_impl is None else f"{impl}-vs-{server_impl}"))
-    common = ["--tests", tests or args.tests,
-              "--size", str(args.size),
-              "--iterations", str(args.iterations), "--warmup", str(args.warmup), "--tcp-port", str(args.tcp_port),
-              "--timeout", str(args.verbs_timeout), *(["--events"] if args.events else []),
-              *(["--no-inline"] if args.no_inline else []), *(extra or [])]
+    common = {"tests": tests or args.tests, "size": args.size, "iterations": args.iterations, "warmup": args.warmup,
+              "tcp_port": args.tcp_port, "timeout": args.verbs_timeout, "events": args.events,
+              "inline": not args.no_inline, "host": host, **(extra or {})}
+    server_cfg = DriverConfig(role="server", impl=server_impl or impl, device=args.server_device,
+                              netdev=args.server_netdev, **common)
+    client_cfg = DriverConfig(role="client", impl=impl, out=out, device=args.device, netdev=args.netdev, **common)
     wire_before = args.wire.counters() if args.wire else {}
-    server = subprocess.Popen([PY, "-m", "rdma.driver", "server", "--host", host, "--impl", server_impl or impl,
-                               "--device", args.server_device, "--netdev", args.server_netdev, *common],
+    server = subprocess.Popen([PY, "-m", "rdma.driver", *server_cfg.argv()],
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        client = subprocess.run([PY, "-m", "rdma.driver", "client", "--host", host, "--impl", impl, "--out", str(out),
-                                 "--device", args.device, "--netdev", args.netdev, *common],
+        client = subprocess.run([PY, "-m", "rdma.driver", *client_cfg.argv()],
                                 capture_output=True, text=True, timeout=args.timeout)
         server_out = server.communicate(timeout=60)[0]
     finally:
@@ -317,7 +320,7 @@ def main(argv: list[str] | None = None) -> int:
             record["rdma_cm"] = run_drivers(args, host, "python", tests="cm")
         if args.fault_check:
             # A WRITE with a corrupted rkey: both engines must report the verbs status and the work request.
-            record["fault"] = {impl: run_drivers(args, host, impl, extra=["--fault", "bad-rkey", "--timeout", "5"],
+            record["fault"] = {impl: run_drivers(args, host, impl, extra={"fault": "bad-rkey", "timeout": 5},
                                                  tests="write", folder=f"fault-{impl}") for impl in ("c", "python")}
         if args.reference:
             tests = ",".join(t for t in args.tests.split(",") if t != "cm")

@@ -32,11 +32,11 @@ def mlab():
 
 def _check_identical(run, n: int) -> None:
     want = stream_digest(open_source("synthetic:40", n), n)
-    assert run.publisher["messages"] == n and run.publisher["sha256"]
+    assert run.publisher.messages == n and run.publisher.sha256
     for sub in run.subscribers:
-        assert sub.summary["complete"], sub.summary
-        assert sub.summary["delivered"] == n
-        assert sub.summary["sha256"] == want, f"{sub.name} delivered other bytes"
+        assert sub.summary.complete, sub.summary
+        assert sub.summary.delivered == n
+        assert sub.summary.sha256 == want, f"{sub.name} delivered other bytes"
 
 
 @pytest.mark.parametrize("engine", ["c", "python"])
@@ -44,10 +44,10 @@ def test_fan_out_to_three_subscribers(mlab, tmp_path, engine):
     """Both engines (compiled publisher loop and subscriber path; the Python reference) deliver the same bytes."""
     run = run_feed(mlab, FeedSpec(messages=30_000, rate=30_000, engine=engine), tmp_path, f"fan{engine}")
     _check_identical(run, 30_000)
-    assert run.publisher["engine"] == engine
-    assert all(s.summary["engine"] == engine for s in run.subscribers)
+    assert run.publisher.engine == engine
+    assert all(s.summary.engine == engine for s in run.subscribers)
     for sub in run.subscribers:
-        assert sub.summary["live_messages"] == 30_000 and sub.summary.get("gaps", 0) == 0
+        assert sub.summary.live_messages == 30_000 and sub.summary.gaps == 0
         assert len(sub.latency_ns) == 30_000 and (sub.latency_ns > 0).all()
         assert (sub.corrected_ns >= sub.latency_ns - 1_000).all()  # intended send ≤ actual send (1 µs slack)
         assert len(sub.kernel_ns) > 0
@@ -61,10 +61,10 @@ def test_recovery_under_injected_loss_is_byte_identical(mlab, tmp_path, percent,
     _check_identical(run, n)
     for sub in run.subscribers[1:]:
         assert sub.injected_drops > 0, "nftables dropped nothing"
-        assert sub.summary["live_messages"] < n and sub.summary["delivered_from_retransmission"] > 0
-        assert sub.summary["gaps"] > 0 and len(sub.recovery_ns) > 0
-    assert run.subscribers[0].summary["live_messages"] == n
-    assert run.rerequest["answered"] > 0
+        assert sub.summary.live_messages < n and sub.summary.delivered_from_retransmission > 0
+        assert sub.summary.gaps > 0 and len(sub.recovery_ns) > 0
+    assert run.subscribers[0].summary.live_messages == n
+    assert run.rerequest.answered > 0
     tables = subprocess.run(mlab.hosts["s2"].command(["nft", "list", "tables"]), capture_output=True, text=True)
     assert "latlab_loss" not in tables.stdout, "the loss table is removed after the run"
 
@@ -89,9 +89,9 @@ def test_end_of_session_when_the_tail_is_lost(mlab, tmp_path):
 def test_conflated_mode_measures_staleness(mlab, tmp_path):
     run = run_feed(mlab, FeedSpec(messages=10_000, rate=20_000, mode="conflated", packet_rate=300, instruments=40),
                    tmp_path, "conf")
-    assert run.publisher["messages"] < run.publisher["updates"]  # conflation sends fewer states than updates
+    assert run.publisher.messages < run.publisher.updates  # conflation sends fewer states than updates
     for sub in run.subscribers:
-        assert sub.summary["complete"] and len(sub.staleness_ns) == run.publisher["messages"]
+        assert sub.summary.complete and len(sub.staleness_ns) == run.publisher.messages
         assert (sub.staleness_ns > 0).all()
 
 

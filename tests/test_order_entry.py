@@ -398,7 +398,7 @@ def test_connections_past_max_sessions_are_refused(loopback_exchange):
     import sys
 
     ex = loopback_exchange
-    ex.cfg.max_sessions = 3
+    ex.cfg = ex.cfg.model_copy(update={"max_sessions": 3})
     sock, conn = _logged_in(ex)
     flood = subprocess.Popen([sys.executable, "-c", FLOOD, str(ex.cfg.soup_port), "6", "2"], stdout=subprocess.PIPE,
                              text=True)

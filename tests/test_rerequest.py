@@ -6,10 +6,11 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from latlab import helper
 from latlab.wire import moldudp64 as m
-from udp_multicast.rerequest import Store, TokenBucket
+from udp_multicast.rerequest import RerequestResult, Store, TokenBucket
 
 
 def store_with(n: int) -> Store:
@@ -71,12 +72,32 @@ def test_real_server_survives_garbage_and_rate_limits():
             client.sendto(junk, ("127.0.0.1", rr_port))
         for _ in range(20):
             client.sendto(m.encode_request("S", 1, 1), ("127.0.0.1", rr_port))
-        time.sleep(0.3)
+        _wait_until_read(rr_port, proc.pid)
         assert proc.poll() is None, "garbage must not stop it"
     finally:
         proc.terminate()
         out = proc.communicate(timeout=10)[0]
-    stats = helper.result(out, "re-request server")
-    assert stats["malformed"] == 5  # every datagram that is not exactly a 20-byte request
-    assert stats["rate_limited"] >= 10
-    assert stats.get("answered", 0) == 0  # it has seen no feed, so it has nothing to send
+    stats = helper.result(out, RerequestResult, "re-request server")
+    assert stats.malformed == 5  # every datagram that is not exactly a 20-byte request
+    assert stats.rate_limited >= 10
+    assert stats.answered == 0  # it has seen no feed, so it has nothing to send
+
+
+def _queued(port: int) -> int | None:
+    """Bytes waiting in the receive queue of this namespace's UDP socket on `port` (/proc/net/udp)."""
+    for line in Path("/proc/net/udp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if int(fields[1].split(":")[1], 16) == port:
+            return int(fields[4].split(":")[1], 16)
+    return None
+
+
+def _wait_until_read(port: int, pid: int, timeout_s: float = 30.0) -> None:
+    """Until the server has read every datagram sent to it and sleeps again in its select()."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        if _queued(port) == 0 and state == "S":
+            return
+        time.sleep(0.005)
+    raise AssertionError("the re-request server did not read its requests")

@@ -20,12 +20,14 @@ import yaml
 from nbclient import NotebookClient
 
 from latlab import helper
+from latlab.netstat import namespace_counters
 from latlab.procs import Proc, running
 from latlab.topology import BridgeSpec, bridge_lab
 from latlab.wire import soupbintcp as soup
 from trader.soup_client import LoginRejected, SoupClient
 from trader.t2t_run import TraderSetup, run_t2t
-from venue.exchange import ExchangeConfig
+from trader.trader import TraderResult
+from venue.exchange import ExchangeConfig, ExchangeResult
 
 from .conftest import REPO, latlab_cmd, needs_netns
 
@@ -108,7 +110,7 @@ def test_paired_floor_answers_only_its_own_triggers(tlab, tmp_path):
     assert (run.t_rx[to_floor, floor] > 0).sum() >= n // 2 - 2 and (run.t_rx[~to_floor, floor] == 0).all()
     assert (run.filled[to_floor] == -1).all() and (run.filled[~to_floor] == trader).sum() >= n // 2 - 2
     stats = run.traders["TRADER"]
-    assert stats["floor_datagrams"] == n // 2 and stats["orders"] == n // 2 and not stats["killed"]
+    assert stats.floor_datagrams == n // 2 and stats.orders == n // 2 and not stats.killed
     assert len(run.stages["FLOOR"]) == n // 2 and len(run.stages["TRADER"]) == n // 2
     assert (run.stages["FLOOR"][:, 7] >= run.stages["FLOOR"][:, 1]).all()
     assert len(run.wire_to_wire("FLOOR")) >= n // 2 - 2
@@ -119,7 +121,7 @@ def test_floor_as_its_own_process(tlab, tmp_path):
     run = run_t2t(tlab, [TraderSetup("t1", "FLOOR", "FL", role="floor", receive="busy-poll")],
                   {"triggers": 40, "interval_ms": 1, "group": "239.77.1.10"}, tmp_path, "floor")
     assert len(run.wire_to_wire("FLOOR")) >= 38 and not run.to_floor.any()
-    assert run.traders["FLOOR"]["role"] == "floor" and len(run.stages["FLOOR"]) >= 38
+    assert run.traders["FLOOR"].role == "floor" and len(run.stages["FLOOR"]) >= 38
 
 
 def _tshark_fields(pcap, decode: list[str], fields: list[str], display: str) -> list[list[str]]:
@@ -130,6 +132,20 @@ def _tshark_fields(pcap, decode: list[str], fields: list[str], display: str) -> 
     return [line.split("|") for line in out.stdout.splitlines() if line.strip()]
 
 
+def _captured_marker(src, dst, pcap, marker: bytes, timeout_s: float = 30.0) -> None:
+    """Send a datagram holding `marker` from src to dst (a port nobody serves) until the capture file holds it:
+    the capture is running and has written what came before."""
+    deadline = time.monotonic() + timeout_s
+    send = f"import socket; socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto({marker!r}, ({dst.address!r}, 9))"
+    while time.monotonic() < deadline:
+        subprocess.run(src.command([sys.executable, "-c", send]), check=True, timeout=30)
+        for _ in range(50):
+            if pcap.exists() and marker in pcap.read_bytes():
+                return
+            time.sleep(0.01)
+    raise AssertionError(f"the capture never held {marker!r}")
+
+
 def test_tshark_decodes_the_simulators_traffic(tlab, tmp_path):
     ex = tlab.hosts["ex"]
     pcap = tmp_path / "t2t.pcap"
@@ -138,15 +154,15 @@ def test_tshark_decodes_the_simulators_traffic(tlab, tmp_path):
                    tmp_path / "tshark.log", "tshark")
     try:
         capture.wait_for_output("Capturing on", 20)
-        time.sleep(0.5)
+        _captured_marker(ex, tlab.hosts["t1"], pcap, b"latlab-capture-start")
         run = run_t2t(tlab, [TraderSetup("t1", "OUCH1", "OU", receive="blocking"),
                              TraderSetup("t2", "FIX1", "FX", protocol="fix", receive="blocking"),      # compiled
                              TraderSetup("t2", "FIXPY", "FP", engine="python", protocol="fix", receive="blocking")],
                       {"triggers": 20, "interval_ms": 5, "group": "239.77.1.5"}, tmp_path, "cap")
-        time.sleep(0.5)
+        _captured_marker(ex, tlab.hosts["t1"], pcap, b"latlab-capture-end")  # everything before it is in too
     finally:
         capture.stop()
-    assert [run.traders[u]["orders"] for u in ("OUCH1", "FIX1", "FIXPY")] == [20, 20, 20]
+    assert [run.traders[u].orders for u in ("OUCH1", "FIX1", "FIXPY")] == [20, 20, 20]
     cfg = ExchangeConfig(iface=ex.address)
     mold = _tshark_fields(pcap, [f"udp.port=={cfg.port},moldudp64"], ["moldudp64.session", "moldudp64.sequence",
                                                                       "moldudp64.count"], "moldudp64")
@@ -181,7 +197,7 @@ def test_exchange_survives_bad_clients_and_keeps_serving(tlab, tmp_path):
     ex = tlab.hosts["ex"]
     cfg = ExchangeConfig(iface=ex.address, group="239.77.1.6", expect=["GOOD"], users={"GOOD": "secret"},
                          triggers=30, interval_ms=5, login_s=1.0, wait_login_s=30, out=str(tmp_path / "ex.npz"))
-    (tmp_path / "ex.json").write_text(json.dumps(cfg.__dict__))
+    (tmp_path / "ex.json").write_text(cfg.model_dump_json())
     address = (ex.address, cfg.soup_port)
     with running(ex.command([sys.executable, "-m", "venue.exchange", "--config", str(tmp_path / "ex.json")]),
                  tmp_path / "ex.log", "exchange", ready="READY") as proc:
@@ -214,19 +230,28 @@ def test_exchange_survives_bad_clients_and_keeps_serving(tlab, tmp_path):
                 assert sock.recv(100) == b"", "the exchange closes a bad connection"
             good.logout()
         proc.wait(timeout=60)
-    summary = helper.result(proc.output())
-    closed = " | ".join(summary["closed"])
+    summary = helper.result(proc.output(), ExchangeResult)
+    closed = " | ".join(summary.closed)
     for reason in ("garbage", "no login within 1 s", "login rejected: not authorized", "session 'NOSUCH'",
                    "CheckSum"):
         assert reason in closed, closed
-    assert summary["venue"]["rejected"] >= 1 and summary["status"] == "ok"
+    assert summary.venue["rejected"] >= 1 and summary.status == "ok"
+
+
+def _wait_for_datagrams(host, n: int, timeout_s: float = 60.0) -> None:
+    """Until the host's kernel has taken in n more UDP datagrams than when called."""
+    start = namespace_counters(host)["Udp"]["InDatagrams"]
+    deadline = time.monotonic() + timeout_s
+    while namespace_counters(host)["Udp"]["InDatagrams"] - start < n:
+        assert time.monotonic() < deadline, f"{host.name} took in fewer than {n} datagrams"
+        time.sleep(0.02)
 
 
 def test_trader_stops_when_the_exchange_is_lost(tlab, tmp_path):
     ex, t1 = tlab.hosts["ex"], tlab.hosts["t1"]
     cfg = ExchangeConfig(iface=ex.address, group="239.77.1.7", expect=["TRADER"], triggers=100_000, interval_ms=5,
                          out=str(tmp_path / "ex.npz"), users={"TRADER": "tr4der"})
-    (tmp_path / "ex.json").write_text(json.dumps(cfg.__dict__))
+    (tmp_path / "ex.json").write_text(cfg.model_dump_json())
     trader_cfg = {"iface": t1.address, "exchange": ex.address, "group": cfg.group, "receive": "blocking",
                   "out": str(tmp_path / "t.npz"), "password": "tr4der"}
     (tmp_path / "t.json").write_text(json.dumps(trader_cfg))
@@ -234,9 +259,9 @@ def test_trader_stops_when_the_exchange_is_lost(tlab, tmp_path):
                  tmp_path / "ex.log", "exchange", ready="READY") as exchange, \
             running(t1.command([sys.executable, "-m", "trader.trader", "--config", str(tmp_path / "t.json")]),
                     tmp_path / "t.log", "trader", ready="READY") as trader:
-        time.sleep(2)
+        _wait_for_datagrams(t1, 50)  # the feed is flowing to the trader: triggers, orders
         os.kill(exchange.popen.pid, signal.SIGKILL)
         trader.wait(timeout=20)
-    result = helper.result(trader.output())
-    assert result["status"] == "exchange_lost" and "exchange connection lost" in result["killed"]
-    assert result["orders"] > 0
+    result = helper.result(trader.output(), TraderResult)
+    assert result.status == "exchange_lost" and "exchange connection lost" in result.killed
+    assert result.orders > 0

@@ -1,4 +1,5 @@
-"""latlab's AF_XDP endpoint as a process: `python -m toe_bench.afxdp_engine reflector|client ...`.
+"""latlab's AF_XDP endpoint as a process: `python -m toe_bench.afxdp_engine --role reflector|client ...`
+(an AfxdpConfig).
 
 The reflector answers UDP frames to its port on an interface's queue; the client runs the timed ping-pong
 against a reflector's MAC and address. Both print `READY` once the XSK socket is bound, and one JSON line
@@ -8,19 +9,66 @@ counters, and (client) where the samples were written.
 
 from __future__ import annotations
 
-import argparse
 import ipaddress
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
+from pydantic import Field, model_validator
 
 from latlab.cpu import gc_paused, pin
-from latlab.helper import say_ready, say_result
+from latlab.helper import HelperConfig, HelperResult, say_ready, say_result
 from latlab.signals import stop_on_signals
+
+
+class AfxdpConfig(HelperConfig):
+    """latlab's AF_XDP reflector or ping-pong client on one interface queue."""
+
+    role: Literal["reflector", "client"]
+    ifname: str
+    queue: int = Field(0, ge=0)
+    mode: Literal["native", "generic"] = "native"
+    zero_copy: bool = Field(False, description="try zero-copy first (falls back to copy)")
+    port: int = Field(ge=1, le=65535, description="the reflector's UDP port")
+    cpu: int | None = None
+    clear_sockperf_flag: bool = Field(False, description="reflector: answer sockperf clients")
+    idle_timeout: float = Field(30.0, gt=0)
+    src: str | None = Field(None, description="client: own IPv4 address")
+    dst: str | None = Field(None, description="client: the reflector's IPv4 address")
+    src_mac: str | None = Field(None, description="client: own MAC (the interface's)")
+    peer_mac: str | None = Field(None, description="client: the reflector's MAC")
+    src_port: int = Field(40000, ge=1, le=65535)
+    size: int = Field(64, ge=16)
+    warmup: int = Field(1000, ge=0)
+    count: int = Field(100_000, ge=1)
+    duration: float = Field(0.0, ge=0)
+    timeout: float = Field(2.0, gt=0)
+    out: Path | None = None
+
+    @model_validator(mode="after")
+    def _client_has_its_path(self) -> AfxdpConfig:
+        if self.role == "client" and not (self.src and self.dst and self.src_mac and self.peer_mac and self.out):
+            raise ValueError("the client needs src, dst, src_mac, peer_mac and out")
+        return self
+
+
+class AfxdpResult(HelperResult):
+    """What the endpoint did: the mode the kernel accepted, its socket's counters, (client) the samples."""
+
+    status: str
+    error: str = ""
+    xdp_mode: str = ""
+    bind: str = ""
+    ifname: str = ""
+    queue: int = 0
+    xdp_program: dict[str, Any] | None = None
+    measured: int = 0
+    warmup: int = 0
+    counters: dict[str, int] = Field(default_factory=dict)
 
 
 def mac_bytes(text: str) -> bytes:
@@ -48,7 +96,7 @@ def ip_u32(address: str) -> int:
     return int.from_bytes(ipaddress.IPv4Address(address).packed, sys.byteorder)
 
 
-def run(args: argparse.Namespace) -> dict[str, object]:
+def run(args: AfxdpConfig) -> AfxdpResult:
     from toe_bench import _afxdp
 
     if args.cpu is not None:
@@ -58,12 +106,13 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         mode = {"xdp_mode": args.mode, "bind": "zero-copy" if _afxdp.zero_copy(handle) else "copy",
                 "ifname": args.ifname, "queue": args.queue, "xdp_program": attached_program(args.ifname)}
         say_ready()
-        record: dict[str, object] = {**mode}
+        record = AfxdpResult(status="", **mode)
         with gc_paused():
             if args.role == "reflector":
-                record["status"] = _afxdp.reflect(handle, args.port, args.clear_sockperf_flag,
-                                                  int(args.idle_timeout * 1e9))
+                record.status = _afxdp.reflect(handle, args.port, args.clear_sockperf_flag,
+                                               int(args.idle_timeout * 1e9))
             else:
+                assert args.src and args.dst and args.src_mac and args.peer_mac and args.out  # the validator's
                 send_ns = np.zeros(args.count, dtype=np.int64)
                 rtt_ns = np.zeros(args.count, dtype=np.int64)
                 measured, warmed, status = _afxdp.pingpong(
@@ -73,52 +122,24 @@ def run(args: argparse.Namespace) -> dict[str, object]:
                 tmp = Path(str(args.out) + ".tmp.npz")
                 np.savez(tmp, send_ns=send_ns[:measured], rtt_ns=rtt_ns[:measured])
                 os.replace(tmp, args.out)
-                record.update({"status": status, "measured": measured, "warmup": warmed})
-        record["counters"] = _afxdp.counters(handle)
+                record.status, record.measured, record.warmup = status, measured, warmed
+        record.counters = _afxdp.counters(handle)
         return record
     finally:
         _afxdp.close(handle)
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m toe_bench.afxdp_engine")
-    p.add_argument("role", choices=("reflector", "client"))
-    p.add_argument("--ifname", required=True)
-    p.add_argument("--queue", type=int, default=0)
-    p.add_argument("--mode", choices=("native", "generic"), default="native")
-    p.add_argument("--zero-copy", action="store_true", help="try zero-copy first (falls back to copy)")
-    p.add_argument("--port", type=int, required=True, help="the reflector's UDP port")
-    p.add_argument("--cpu", type=int)
-    p.add_argument("--clear-sockperf-flag", action="store_true", help="reflector: answer sockperf clients")
-    p.add_argument("--idle-timeout", type=float, default=30.0)
-    p.add_argument("--src", help="client: own IPv4 address")
-    p.add_argument("--dst", help="client: the reflector's IPv4 address")
-    p.add_argument("--src-mac", help="client: own MAC (the interface's)")
-    p.add_argument("--peer-mac", help="client: the reflector's MAC")
-    p.add_argument("--src-port", type=int, default=40000)
-    p.add_argument("--size", type=int, default=64)
-    p.add_argument("--warmup", type=int, default=1000)
-    p.add_argument("--count", type=int, default=100_000)
-    p.add_argument("--duration", type=float, default=0.0)
-    p.add_argument("--timeout", type=float, default=2.0)
-    p.add_argument("--out", type=Path)
-    args = p.parse_args(argv)
-    if args.role == "client" and not (args.src and args.dst and args.src_mac and args.peer_mac and args.out):
-        p.error("the client needs --src, --dst, --src-mac, --peer-mac and --out")
-    return args
-
-
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+    args = AfxdpConfig.from_argv(argv, "python -m toe_bench.afxdp_engine")
     stop_on_signals()
     try:
         record = run(args)
     except KeyboardInterrupt:
-        record = {"status": "interrupted", "measured": 0}
+        record = AfxdpResult(status="interrupted")
     except (OSError, ValueError) as exc:
-        record = {"status": "error", "error": str(exc)}
+        record = AfxdpResult(status="error", error=str(exc))
     say_result(record)
-    return 0 if record["status"] in ("ok", "idle", "interrupted") else 1
+    return 0 if record.status in ("ok", "idle", "interrupted") else 1
 
 
 if __name__ == "__main__":

@@ -1,14 +1,13 @@
-"""The ping-pong engine's two processes: `python -m toe_bench.engine server|client ...`.
+"""The ping-pong engine's two processes: `python -m toe_bench.engine --role server|client ...` (an EngineConfig).
 
 The client pins itself, turns the garbage collector off, preallocates its sample buffers, runs the
-timed loop (compiled by default, the pure-Python reference with --impl python), then writes the
+timed loop (compiled by default, the pure-Python reference with impl python), then writes the
 samples (.npz) and prints one JSON line. A SIGINT or SIGTERM ends the loop early: what was measured
 is still written, with status "interrupted".
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import socket
 import struct
@@ -16,16 +15,53 @@ import sys
 import time
 from pathlib import Path
 from types import ModuleType
+from typing import Literal
 
 import numpy as np
+from pydantic import Field
 
 from latlab.cpu import gc_paused, pin
-from latlab.helper import say_ready, say_result
+from latlab.helper import HelperConfig, HelperResult, say_ready, say_result
 from latlab.signals import stop_on_signals
 
 RCV_POLL_S = 0.1  # blocking receives wake this often to look at deadlines and signals
 SO_BUSY_POLL = 46  # Linux socket options Python's socket module does not name
 SO_INCOMING_NAPI_ID = 56
+
+
+class EngineConfig(HelperConfig):
+    """One side of latlab's ping-pong engine."""
+
+    role: Literal["client", "server"]
+    proto: Literal["udp", "tcp"]
+    host: str = Field(description="server address (client: connect to, server: bind)")
+    port: int = Field(ge=0, le=65535, description="server: 0 picks a free port (said in READY)")
+    cpu: int | None = None
+    busy: bool = Field(False, description="busy-poll receive (else block)")
+    impl: Literal["c", "python"] = "c"
+    busy_poll_us: int = Field(0, ge=0, description="SO_BUSY_POLL on the socket (µs; 0: off)")
+    size: int = Field(64, ge=16)
+    warmup: int = Field(1000, ge=0)
+    count: int = Field(100_000, ge=1, description="measured samples at most")
+    duration: float = Field(0.0, ge=0, description="stop measuring after this many s (0: none)")
+    rate: float = Field(0.0, ge=0, description="open loop: messages/s (0: closed loop)")
+    timeout: float = Field(2.0, gt=0, description="no echo for this long ends the run")
+    idle_timeout: float = Field(30.0, gt=0, description="server: exit after this long idle")
+    out: Path | None = Field(None, description="client: samples file (.npz)")
+
+
+class EngineResult(HelperResult):
+    """What one side did: the client's samples are in its `out` file."""
+
+    status: str
+    errno: int = 0
+    error: str = ""
+    napi_id: int = 0
+    measured: int = 0  # client
+    warmup: int = 0
+    impl: str = ""
+    busy_poll_us: int = 0
+    echoed: int = 0  # server
 
 
 def loops(impl: str) -> ModuleType:
@@ -79,15 +115,15 @@ def connect(proto: str, host: str, port: int, timeout: float) -> socket.socket:
             time.sleep(0.05)
 
 
-def run_client(args: argparse.Namespace) -> dict[str, object]:
-    """Measure; write samples to args.out; return the status record."""
-    if args.cpu is not None:
-        pin(args.cpu)
-    sock = connect(args.proto, args.host, args.port, args.timeout)
-    set_busy_poll(sock, args.busy_poll_us)
+def run_client(cfg: EngineConfig) -> EngineResult:
+    """Measure; write samples to cfg.out; return the status record."""
+    if cfg.cpu is not None:
+        pin(cfg.cpu)
+    sock = connect(cfg.proto, cfg.host, cfg.port, cfg.timeout)
+    set_busy_poll(sock, cfg.busy_poll_us)
     _set_rcvtimeo(sock, RCV_POLL_S)
-    period_ns = int(1e9 / args.rate) if args.rate > 0 else 0
-    count = args.count
+    period_ns = int(1e9 / cfg.rate) if cfg.rate > 0 else 0
+    count = cfg.count
     send_ns = np.zeros(count, dtype=np.int64)
     rtt_ns = np.zeros(count, dtype=np.int64)
     corrected_ns = np.zeros(count, dtype=np.int64) if period_ns else None
@@ -95,86 +131,68 @@ def run_client(args: argparse.Namespace) -> dict[str, object]:
     for buf in (send_ns, rtt_ns, corrected_ns):
         if buf is not None:
             buf.fill(0)
-    impl = loops(args.impl)
+    impl = loops(cfg.impl)
     with gc_paused():
         measured, warmed, status, err = impl.client_loop(
-            sock.fileno(), args.proto == "tcp", args.size, args.warmup, count, int(args.duration * 1e9),
-            args.busy, period_ns, int(args.timeout * 1e9), send_ns, rtt_ns, corrected_ns)
+            sock.fileno(), cfg.proto == "tcp", cfg.size, cfg.warmup, count, int(cfg.duration * 1e9),
+            cfg.busy, period_ns, int(cfg.timeout * 1e9), send_ns, rtt_ns, corrected_ns)
     incoming_napi = napi_id(sock)
     sock.close()
     arrays = {"send_ns": send_ns[:measured], "rtt_ns": rtt_ns[:measured]}
     if corrected_ns is not None:
         arrays["corrected_ns"] = corrected_ns[:measured]
-    tmp = Path(str(args.out) + ".tmp.npz")
+    assert cfg.out is not None  # checked by main
+    tmp = Path(str(cfg.out) + ".tmp.npz")
     np.savez(tmp, **arrays)
-    os.replace(tmp, args.out)
-    return {"measured": measured, "warmup": warmed, "status": status, "errno": err,
-            "error": os.strerror(err) if err else "", "impl": args.impl, "napi_id": incoming_napi,
-            "busy_poll_us": args.busy_poll_us}
+    os.replace(tmp, cfg.out)
+    return EngineResult(measured=measured, warmup=warmed, status=status, errno=err,
+                        error=os.strerror(err) if err else "", impl=cfg.impl, napi_id=incoming_napi,
+                        busy_poll_us=cfg.busy_poll_us)
 
 
-def run_server(args: argparse.Namespace) -> dict[str, object]:
+def run_server(cfg: EngineConfig) -> EngineResult:
     """Echo until the peer closes, it goes idle, or a signal arrives."""
-    if args.cpu is not None:
-        pin(args.cpu)
-    kind = socket.SOCK_STREAM if args.proto == "tcp" else socket.SOCK_DGRAM
+    if cfg.cpu is not None:
+        pin(cfg.cpu)
+    kind = socket.SOCK_STREAM if cfg.proto == "tcp" else socket.SOCK_DGRAM
     lsock = socket.socket(socket.AF_INET, kind)
     lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    lsock.bind((args.host, args.port))
-    if args.proto == "tcp":
+    lsock.bind((cfg.host, cfg.port))
+    if cfg.proto == "tcp":
         lsock.listen(1)
-        lsock.settimeout(args.idle_timeout)
+        lsock.settimeout(cfg.idle_timeout)
         say_ready(port=lsock.getsockname()[1])
         try:
             sock, _ = lsock.accept()
         except TimeoutError:
-            return {"echoed": 0, "status": "idle", "errno": 0}
+            return EngineResult(status="idle")
         sock.settimeout(None)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         lsock.close()
     else:
         sock = lsock
         say_ready(port=lsock.getsockname()[1])
-    set_busy_poll(sock, args.busy_poll_us)
+    set_busy_poll(sock, cfg.busy_poll_us)
     _set_rcvtimeo(sock, RCV_POLL_S)
     with gc_paused():
-        echoed, status, err = loops(args.impl).server_loop(sock.fileno(), args.proto == "tcp",
-                                                           int(args.idle_timeout * 1e9), args.busy)
+        echoed, status, err = loops(cfg.impl).server_loop(sock.fileno(), cfg.proto == "tcp",
+                                                           int(cfg.idle_timeout * 1e9), cfg.busy)
     incoming_napi = napi_id(sock)
     sock.close()
-    return {"echoed": echoed, "status": status, "errno": err, "napi_id": incoming_napi}
-
-
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m toe_bench.engine")
-    parser.add_argument("role", choices=("client", "server"))
-    parser.add_argument("--proto", choices=("udp", "tcp"), required=True)
-    parser.add_argument("--host", required=True, help="server address (client: connect to, server: bind)")
-    parser.add_argument("--port", type=int, required=True, help="server: 0 picks a free port (printed)")
-    parser.add_argument("--cpu", type=int)
-    parser.add_argument("--busy", action="store_true", help="busy-poll receive (else block)")
-    parser.add_argument("--impl", choices=("c", "python"), default="c")
-    parser.add_argument("--busy-poll-us", type=int, default=0, help="SO_BUSY_POLL on the socket (µs; 0: off)")
-    parser.add_argument("--size", type=int, default=64)
-    parser.add_argument("--warmup", type=int, default=1000)
-    parser.add_argument("--count", type=int, default=100_000, help="measured samples at most")
-    parser.add_argument("--duration", type=float, default=0.0, help="stop measuring after this many s (0: none)")
-    parser.add_argument("--rate", type=float, default=0.0, help="open loop: messages/s (0: closed loop)")
-    parser.add_argument("--timeout", type=float, default=2.0, help="no echo for this long ends the run")
-    parser.add_argument("--idle-timeout", type=float, default=30.0, help="server: exit after this long idle")
-    parser.add_argument("--out", type=Path, help="client: samples file (.npz)")
-    return parser.parse_args(argv)
+    return EngineResult(echoed=echoed, status=status, errno=err, napi_id=incoming_napi)
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+    cfg = EngineConfig.from_argv(argv, "python -m toe_bench.engine")
+    if cfg.role == "client" and cfg.out is None:
+        sys.exit("python -m toe_bench.engine: the client needs --out")
     stop_on_signals()
     try:
-        record = run_client(args) if args.role == "client" else run_server(args)
+        record = run_client(cfg) if cfg.role == "client" else run_server(cfg)
     except KeyboardInterrupt:
-        record = {"status": "interrupted", "measured": 0}
+        record = EngineResult(status="interrupted")
     say_result(record)
-    return 0 if record["status"] in ("ok", "closed", "idle", "interrupted") else 1
+    return 0 if record.status in ("ok", "closed", "idle", "interrupted") else 1
 
 
 if __name__ == "__main__":

@@ -26,9 +26,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from latlab import helper
 from latlab.netstat import delta, namespace_counters
 from latlab.topology import LabHost
-from toe_bench.runs import last_json
+from toe_bench.engine import EngineConfig, EngineResult
 from toe_bench.stacks import get
 from toe_bench.stacks.base import read_features
 from toe_bench.stacks.kernel import BUSY_POLL_US, BUSY_READ, kernel_received
@@ -63,13 +64,13 @@ def _write_busy_read(value: str) -> None:
         BUSY_READ.write_text(value)
 
 
-def _runtime(stack: str) -> tuple[list[str], list[str], bool]:
-    """(argv prefix, extra engine arguments, spinning receive) of a stack on a lab host."""
+def _runtime(stack: str) -> tuple[list[str], dict[str, Any], bool]:
+    """(argv prefix, EngineConfig fields of its own, spinning receive) of a stack on a lab host."""
     if stack == "busy-poll":
-        return [], ["--busy-poll-us", str(BUSY_POLL_US)], False
+        return [], {"busy_poll_us": BUSY_POLL_US}, False
     if stack == "onload":
-        return [installed_onload() or "onload", "--profile=latency"], [], True
-    return [], [], True
+        return [installed_onload() or "onload", "--profile=latency"], {}, True
+    return [], {}, True
 
 
 def _prepare(stack: str, address: str, workdir: Path, side: str) -> None:
@@ -101,12 +102,13 @@ def serve(args: argparse.Namespace) -> dict[str, Any]:
     availability = get(args.stack).detect()
     if not availability.available:
         return {"available": False, "reason": availability.describe(args.stack)}
-    wrap, engine_args, busy = _runtime(args.stack)
+    wrap, engine_options, busy = _runtime(args.stack)
     _prepare(args.stack, args.host, args.workdir, "server")
     pids = []
+    cfg = EngineConfig(role="server", proto=args.proto, host=args.host, port=args.port, busy=busy, idle_timeout=120,
+                       **engine_options)
     for name, argv in (
-            ("engine", [*wrap, *ENGINE, "server", "--proto", args.proto, "--host", args.host, "--port", str(args.port),
-                        *(["--busy"] if busy else []), *engine_args, "--idle-timeout", "120"]),
+            ("engine", [*wrap, *ENGINE, *cfg.argv()]),
             ("sockperf", [*wrap, "sockperf", "server", "-i", args.host, "-p", str(args.port + 1),
                           *(["--tcp"] if args.proto == "tcp" else []), *(["--nonblocked"] if busy else [])])):
         log = open(args.workdir / f"server-{args.stack}-{args.proto}-{name}.log", "wb")  # noqa: SIM115
@@ -118,12 +120,13 @@ def serve(args: argparse.Namespace) -> dict[str, Any]:
     return {"available": True, "pids": pids}
 
 
-def _evidence(stack: str, proto: str, before: dict, after: dict, samples: int, status: dict) -> tuple[bool, dict, str]:
+def _evidence(stack: str, proto: str, before: dict, after: dict, samples: int,
+              status: EngineResult | None) -> tuple[bool, dict, str]:
     d = delta(before, after)
     kernel_in = kernel_received(before, after, proto)
     if stack == "busy-poll":
         polled = d["TcpExt"].get("BusyPollRxPackets", 0)
-        napi = status.get("napi_id")
+        napi = None if status is None else status.napi_id
         return (polled > 0 and napi != 0, {"busy_poll_rx_packets": polled, "client_napi_id": napi},
                 f"client BusyPollRxPackets +{polled}" + (f", NAPI id {napi}" if napi is not None else ""))
     if stack == "onload":
@@ -143,22 +146,24 @@ def client(args: argparse.Namespace) -> list[dict[str, Any]]:
     if not availability.available:
         return [{"group": group, "engine": "-", "role": "skipped", "metric": "RTT", "file": "-", "params": params,
                  "note": f"skipped: {availability.describe(args.stack)}", "status": {"status": "ok"}}]
-    wrap, engine_args, busy = _runtime(args.stack)
+    wrap, engine_options, busy = _runtime(args.stack)
     _prepare(args.stack, args.server, args.workdir, "client")
     tag = f"{args.stack}-{args.proto}"
     descriptors = []
     try:
         before = _counters()
-        out = subprocess.run([*wrap, *ENGINE, "client", "--proto", args.proto, "--host", args.server, "--port",
-                              str(args.port), *(["--busy"] if busy else []), *engine_args, "--size", str(args.size),
-                              "--warmup", "500", "--count", "1000000", "--duration", str(args.seconds),
-                              "--out", str(args.workdir / f"{tag}.npz")],
-                             capture_output=True, text=True, timeout=args.seconds + 120)
-        status = last_json(out.stdout) or {"status": "error", "error": (out.stdout + out.stderr)[-300:]}
+        cfg = EngineConfig(role="client", proto=args.proto, host=args.server, port=args.port, busy=busy,
+                           size=args.size, warmup=500, count=1_000_000, duration=args.seconds,
+                           out=args.workdir / f"{tag}.npz", **engine_options)
+        out = subprocess.run([*wrap, *ENGINE, *cfg.argv()], capture_output=True, text=True,
+                             timeout=args.seconds + 120)
+        status = (helper.result_or_none(out.stdout, EngineResult, "latlab client")
+                  or EngineResult(status="error", error=(out.stdout + out.stderr)[-300:]))
         mid = _counters()
-        holds, facts, summary = _evidence(args.stack, args.proto, before, mid, int(status.get("measured", 0)), status)
+        holds, facts, summary = _evidence(args.stack, args.proto, before, mid, status.measured, status)
         descriptors.append({"group": group, "engine": "latlab", "role": "own", "metric": "RTT", "format": "npz",
-                            "file": f"{tag}.npz", "key": "rtt_ns", "send_key": "send_ns", "status": status,
+                            "file": f"{tag}.npz", "key": "rtt_ns", "send_key": "send_ns",
+                            "status": status.model_dump(),
                             "timestamps": "latlab user space CLOCK_MONOTONIC on the client host",
                             "params": {**params, "evidence": {"holds": holds, **facts}},
                             "note": ("evidence: " if holds else "not accelerated: ") + summary,
@@ -171,7 +176,7 @@ def client(args: argparse.Namespace) -> list[dict[str, Any]]:
         from latlab.reference.sockperf import parse_full_log
 
         n = len(parse_full_log(log).rtt_ns) if log.exists() else 0
-        holds, facts, summary = _evidence(args.stack, args.proto, mid, _counters(), n, {})
+        holds, facts, summary = _evidence(args.stack, args.proto, mid, _counters(), n, None)
         descriptors.append({"group": group, "engine": "sockperf", "role": "reference", "metric": "RTT",
                             "format": "sockperf-full-log", "file": log.name,
                             "timestamps": "sockperf --full-log on the client host",

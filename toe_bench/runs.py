@@ -24,6 +24,7 @@ from latlab.plugin import RunContext
 from latlab.procs import Proc, running
 from latlab.reference import sockperf
 from latlab.results import RTT, CaseResult
+from toe_bench.engine import EngineConfig, EngineResult
 from toe_bench.stacks.base import CaseSpec
 
 if TYPE_CHECKING:
@@ -38,7 +39,7 @@ class Runtime:
 
     client_wrap: list[str] = field(default_factory=list)
     server_wrap: list[str] = field(default_factory=list)
-    engine_args: list[str] = field(default_factory=list)
+    engine_options: dict[str, Any] = field(default_factory=dict)  # EngineConfig fields (busy_poll_us=50)
     serve: bool = True  # start latlab's (or sockperf's) own server; False: the stack's reflector answers
     ready_timeout: float = 30.0  # a first start in the emulated VM (cold caches, numpy) can take 10 s and more
     while_serving: Callable[[], None] | None = None  # called after the client ends, before the server stops
@@ -50,16 +51,13 @@ class EngineRun:
     """latlab's engine on one case: its row (samples, no evidence yet) and what both processes said."""
 
     result: CaseResult
-    client: dict[str, Any]
-    server: dict[str, Any]
+    client: EngineResult
+    server: EngineResult | None
 
 
-def last_json(text: str) -> dict[str, Any] | None:
-    """The helper's RESULT (latlab.helper), or None when it printed none (or an ERROR)."""
-    try:
-        return helper.result(text)
-    except LatlabError:
-        return None
+def engine_result(text: str) -> EngineResult | None:
+    """The engine's RESULT, or None when it printed none (or an ERROR)."""
+    return helper.result_or_none(text, EngineResult, "latlab engine")
 
 
 def interrupt(proc: Proc) -> None:
@@ -89,21 +87,18 @@ def run_engine(ctx: RunContext, p: PingPongParams, spec: CaseSpec, runtime: Runt
                group: str) -> EngineRun:
     """latlab's engine: server on host b (unless the stack reflects), client on host a, each pinned."""
     client, server = ctx.lab.hosts["a"], ctx.lab.hosts["b"]
-    common = ["--proto", spec.proto, "--host", server.address, "--port", str(spec.port), "--impl", p.engine,
-              *(["--busy"] if spec.busy else []), *runtime.engine_args]
+    common = {"proto": spec.proto, "host": server.address, "port": spec.port, "impl": p.engine, "busy": spec.busy,
+              **runtime.engine_options}
     engine = [sys.executable, "-m", "toe_bench.engine"]
     tag = f"{stack}-{spec.proto}-{spec.size}-{spec.port}"
     out = ctx.workdir / f"own-{tag}.npz"
-    client_argv = client.command([
-        *runtime.client_wrap, *engine, "client", *common,
-        *(["--cpu", str(client.cpu)] if client.cpu is not None else []),
-        "--size", str(spec.size), "--warmup", str(p.warmup), "--count", str(p.count),
-        "--duration", str(p.duration_s), "--rate", str(p.rate), "--timeout", str(p.timeout_s), "--out", str(out)])
+    client_cfg = EngineConfig(role="client", cpu=client.cpu, size=spec.size, warmup=p.warmup, count=p.count,
+                              duration=p.duration_s, rate=p.rate, timeout=p.timeout_s, out=out, **common)
+    client_argv = client.command([*runtime.client_wrap, *engine, *client_cfg.argv()])
     server_ctx: contextlib.AbstractContextManager[Proc | None] = contextlib.nullcontext()
     if runtime.serve:
-        server_argv = server.command([*runtime.server_wrap, *engine, "server", *common,
-                                      *(["--cpu", str(server.cpu)] if server.cpu is not None else []),
-                                      "--idle-timeout", str(max(60.0, p.timeout_s * 4))])
+        server_cfg = EngineConfig(role="server", cpu=server.cpu, idle_timeout=max(60.0, p.timeout_s * 4), **common)
+        server_argv = server.command([*runtime.server_wrap, *engine, *server_cfg.argv()])
         server_ctx = running(server_argv, ctx.workdir / f"own-server-{tag}.log", "latlab server", ready="READY",
                              ready_timeout=runtime.ready_timeout)
     with server_ctx as srv:
@@ -114,8 +109,8 @@ def run_engine(ctx: RunContext, p: PingPongParams, spec: CaseSpec, runtime: Runt
         interrupted = wait_client(cli, p.duration_s + 120 if p.duration_s else None)
         if runtime.while_serving and not interrupted:
             runtime.while_serving()
-    server_status = (last_json(srv.output()) or {}) if srv is not None else {}
-    status = last_json(cli.output())
+    server_status = engine_result(srv.output()) if srv is not None else None
+    status = engine_result(cli.output())
     params = {"stack": stack, "proto": spec.proto, "size": spec.size, "receive": spec.receive, "engine": p.engine,
               "rate": p.rate, "client_cpu": client.cpu, "server_cpu": server.cpu,
               "loop": "open (rate-driven)" if p.rate else "closed (next send after each echo)"}
@@ -123,16 +118,16 @@ def run_engine(ctx: RunContext, p: PingPongParams, spec: CaseSpec, runtime: Runt
             "params": params}
     if (status is None or not out.exists()) and interrupted:
         return EngineRun(CaseResult(**base, complete=False, note="incomplete: interrupted before the first sample"),
-                         {}, server_status)
+                         EngineResult(status="interrupted"), server_status)
     if status is None or not out.exists():
         raise LatlabError(f"latlab client wrote no samples: {cli.tail()}")
     data = np.load(out)
-    complete = status["status"] == "ok" and not interrupted
-    note = "" if complete else f"incomplete: {'interrupted' if interrupted else status['status']}"
-    if status.get("error"):
-        note += f" ({status['error']})"
+    complete = status.status == "ok" and not interrupted
+    note = "" if complete else f"incomplete: {'interrupted' if interrupted else status.status}"
+    if status.error:
+        note += f" ({status.error})"
     return EngineRun(CaseResult(**base, samples_ns=data["rtt_ns"], send_ns=data["send_ns"],
-                                corrected_ns=data.get("corrected_ns", None), warmup=int(status["warmup"]),
+                                corrected_ns=data.get("corrected_ns", None), warmup=status.warmup,
                                 complete=complete, note=note.strip()), status, server_status)
 
 

@@ -244,11 +244,11 @@ class TickToTradeCase:
         if pairs is not None:
             figures["trigger pairs"] = float(len(pairs[0]))
         stats = [r.traders["TRADER"] for r in traders]
-        figures["orders"] = float(sum(int(s.get("orders", 0)) for s in stats))
+        figures["orders"] = float(sum(s.orders for s in stats))
         figures["fills"] = float(sum(int((r.filled >= 0).sum()) for r in traders))
         rejects: dict[str, int] = {}
         for s in stats:
-            for k, v in s.get("rejects", {}).items():
+            for k, v in s.rejects.items():
                 rejects[k] = rejects.get(k, 0) + int(v)
         how = ("the floor on the trader's loop, triggers alternating in seeded random pairs" if p.floor == "paired"
                else "floor and trader processes alternating")
@@ -257,7 +257,7 @@ class TickToTradeCase:
             note += f" (interval: the {len(pairs[0])} trigger pairs resampled jointly)"
         if rejects:
             note += "; risk rejects " + ", ".join(f"{k} {v}" for k, v in sorted(rejects.items()))
-        killed = {s.get("killed") for s in stats if s.get("killed")}
+        killed = {s.killed for s in stats if s.killed}
         if killed:
             note += "; kill switch: " + "; ".join(sorted(killed))
         params = {"triggers": p.triggers, "rounds": p.rounds, "floor": p.floor, "interval_ms": p.interval_ms,
@@ -310,10 +310,10 @@ class TickToTradeCase:
         group = RACE_GROUP
         note = "IOC orders for one resting order: the first in is filled; the traders are unpinned, blocking"
         for name in ("FULL", "FAST"):
-            stats = race.traders.get(name, {})
+            orders = race.traders[name].orders if name in race.traders else 0
             out.append(CaseResult(group=group, engine=RACE_LABELS[name], role="context", metric=W2W,
                                   timestamps=W2W_TIMESTAMPS, samples_ns=race.wire_to_wire(name),
-                                  figures=figures if name == "FAST" else {"orders": float(stats.get("orders", 0))},
+                                  figures=figures if name == "FAST" else {"orders": float(orders)},
                                   note=note if name == "FAST" else "risk gate and a sqlite position store"))
 
 

@@ -6,7 +6,6 @@ Everything started here is stopped here; the exchange's and the traders' records
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import secrets
 import sys
@@ -19,8 +18,8 @@ import numpy as np
 from latlab import helper
 from latlab.procs import running
 from latlab.topology import Lab
-from trader.trader import TraderConfig
-from venue.exchange import ExchangeConfig
+from trader.trader import TraderConfig, TraderResult
+from venue.exchange import ExchangeConfig, ExchangeResult
 
 
 @dataclass
@@ -47,8 +46,8 @@ class RunResult:
     t_rx: np.ndarray            # per trigger × user, kernel receive time of the first order bytes (0: none)
     filled: np.ndarray          # per trigger, index of the user that took it (−1: nobody)
     to_floor: np.ndarray        # per trigger, sent to the paired floor (all False without one)
-    exchange: dict[str, Any]
-    traders: dict[str, dict[str, Any]]
+    exchange: ExchangeResult
+    traders: dict[str, TraderResult]
     stages: dict[str, np.ndarray]
 
     def wire_to_wire(self, user: str) -> np.ndarray:
@@ -117,7 +116,7 @@ def run_t2t(lab: Lab, setups: list[TraderSetup], exchange: dict[str, Any], workd
     ex_cfg = ExchangeConfig(iface=ex_host.address, users=users, expect=names,
                             out=str(workdir / f"exchange-{tag}.npz"), **exchange)
     limit = ex_cfg.limit
-    (workdir / f"exchange-{tag}.json").write_text(json.dumps(ex_cfg.__dict__))
+    (workdir / f"exchange-{tag}.json").write_text(ex_cfg.model_dump_json())
     py = [sys.executable, "-m"]
     with contextlib.ExitStack() as stack:
         ex_proc = stack.enter_context(running(
@@ -137,21 +136,21 @@ def run_t2t(lab: Lab, setups: list[TraderSetup], exchange: dict[str, Any], workd
                                floor_group=ex_cfg.floor_group if s.paired_floor else "",
                                floor_user=s.paired_floor or "FLOOR")
             path = workdir / f"trader-{tag}-{s.user}.json"
-            path.write_text(json.dumps(cfg.__dict__))
+            path.write_text(cfg.model_dump_json())
             cpu = host.cpu if s.pin else None
             procs.append((s, stack.enter_context(running(
                 host.command([*py, "trader.trader", "--config", str(path),
                               *(["--cpu", str(cpu)] if cpu is not None else [])]),
                 workdir / f"trader-{tag}-{s.user}.log", f"trader {s.user}", ready="READY"))))
         ex_proc.wait(timeout=ex_cfg.triggers * (ex_cfg.interval_ms + ex_cfg.answer_timeout_ms) / 1000 + 60)
-        ex_summary = helper.result(ex_proc.output(), "exchange")
+        ex_summary = helper.result(ex_proc.output(), ExchangeResult, "exchange")
         traders, stages = {}, {}
         for s, proc in procs:
             try:
                 proc.wait(timeout=20)
             except Exception:
                 proc.stop()
-            traders[s.user] = helper.result(proc.output(), f"trader {s.user}")
+            traders[s.user] = helper.result(proc.output(), TraderResult, f"trader {s.user}")
             out = workdir / f"trader-{tag}-{s.user}.npz"
             saved = np.load(out) if out.exists() else {}
             stages[s.user] = saved["stages"] if "stages" in saved else np.zeros((0, 8), np.int64)

@@ -14,13 +14,13 @@ import select
 import sqlite3
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
+from pydantic import Field
 
-from latlab.helper import say_ready, say_result
+from latlab.helper import HelperConfig, HelperResult, say_ready, say_result
 from latlab.helper_main import start
 from latlab.manifest import invariant_tsc
 from latlab.mcast import kernel_rx_ns, receiver
@@ -31,8 +31,9 @@ from trader.soup_client import SoupClient
 from trader.trader_core import OrderTemplate, TraderCore, TraderSpec, compiled, stage_rows
 
 
-@dataclass
-class TraderConfig:
+class TraderConfig(HelperConfig):
+    """One trader (or floor) process of tick-to-trade; written as a JSON file (it holds its password)."""
+
     iface: str
     exchange: str                       # host of the exchange
     group: str = "239.77.1.1"
@@ -41,25 +42,58 @@ class TraderConfig:
     fix_port: int = 26492
     user: str = "TRADER"
     password: str = ""
-    role: str = "trader"                # trader | floor
-    engine: str = "c"                   # c | python
-    protocol: str = "ouch"              # ouch | fix (fix: python engine)
-    receive: str = "blocking"           # blocking | busy-poll
-    locate: int = 51
-    stock: str = "LLTRIG"
-    limit: int = 1_000_000
-    clip: int = 100
-    prefix: str = "AA"
+    role: Literal["trader", "floor"] = "trader"
+    engine: Literal["c", "python"] = "c"
+    protocol: Literal["ouch", "fix"] = "ouch"
+    receive: Literal["blocking", "busy-poll"] = "blocking"
+    locate: int = Field(51, ge=1, le=65535)
+    stock: str = Field("LLTRIG", max_length=8)
+    limit: int = Field(1_000_000, ge=1)
+    clip: int = Field(100, ge=1)
+    prefix: str = Field("AA", min_length=2, max_length=2)
     last_trade: int = 1_000_000
-    risk: dict[str, Any] = field(default_factory=dict)
+    risk: dict[str, Any] = Field(default_factory=dict)
     store: str = ""                     # sqlite file: the full-risk path also consults it per order
-    max_rows: int = 100_000
+    max_rows: int = Field(100_000, ge=1)
     out: str = "trader.npz"
     # Paired mode (compiled trader): the floor on the same loop, with its own feed group and session;
     # the exchange alternates triggers between the two, so they are measured trigger by trigger.
     floor_group: str = ""
     floor_user: str = "FLOOR"
-    floor_prefix: str = "FL"
+    floor_prefix: str = Field("FL", min_length=2, max_length=2)
+    cpu: int | None = None              # pinned to this CPU
+
+
+class TraderResult(HelperResult):
+    """What the trader (or floor) did: its path's counters (the compiled and the reference path count alike)."""
+
+    status: str
+    user: str = ""
+    engine: str = ""
+    role: str = ""
+    replies: dict[str, int] = Field(default_factory=dict)
+    rows: int = 0
+    packets: int = 0
+    messages: int = 0
+    malformed: int = 0
+    gaps: int = 0
+    duplicates: int = 0
+    heartbeats: int = 0
+    triggers: int = 0
+    orders: int = 0
+    sent: int = 0
+    reply_bytes: int = 0
+    passed: int = 0
+    rejects: dict[str, int] = Field(default_factory=dict)
+    killed: str = ""
+    ended: int = 0
+    last_trade: int = 0
+    stage_clock: str = ""
+    floor_rows: int = 0
+    floor_datagrams: int = 0
+    floor_reply_bytes: int = 0
+    warm_orders: int = 0
+    fix_seq: int = 0
 
 
 class SqliteStore:
@@ -109,7 +143,7 @@ def _login(cfg: TraderConfig) -> tuple[Any, Any]:
     return client, client.sock
 
 
-def run(cfg: TraderConfig) -> dict[str, Any]:
+def run(cfg: TraderConfig) -> TraderResult:
     feed = receiver(cfg.group, cfg.port, cfg.iface)
     feed.setblocking(False)
     client, tcp = _login(cfg)
@@ -192,14 +226,14 @@ def run(cfg: TraderConfig) -> dict[str, Any]:
     if client is None:
         tcp.close()
     if engine is None:
-        stats: dict[str, Any] = {"rows": nrows, "role": "floor"}
+        stats: dict[str, Any] = {"rows": nrows}
     else:
         stats = engine.stats()
         nrows = int(stats["rows"])
     tmp = Path(cfg.out + ".tmp.npz")
     np.savez(tmp, stages=rows[:nrows], floor_stages=floor_rows[:int(stats.get("floor_rows", 0))])
     os.replace(tmp, cfg.out)
-    return {"status": status, "user": cfg.user, "engine": cfg.engine, "role": cfg.role, "replies": replies, **stats}
+    return TraderResult(status=status, user=cfg.user, engine=cfg.engine, role=cfg.role, replies=replies, **stats)
 
 
 def _python_round(core: TraderCore, feed: Any, tcp: Any) -> str:
@@ -243,7 +277,7 @@ def _drain_replies(tcp: Any, replies: dict[str, int]) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    config = TraderConfig(**start("python -m trader.trader", "TraderConfig", argv))
+    config = start(TraderConfig, "python -m trader.trader", argv)
     say_result(run(config))
     return 0
 

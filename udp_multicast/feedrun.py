@@ -13,7 +13,6 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -21,6 +20,9 @@ from latlab import helper
 from latlab.loss import dropped, udp_loss
 from latlab.procs import Proc, running
 from latlab.topology import Lab
+from udp_multicast.publisher import PublisherConfig, PublisherResult
+from udp_multicast.rerequest import RerequestConfig, RerequestResult
+from udp_multicast.subscriber import SubscriberConfig, SubscriberSummary
 
 PUBLISHER_TIMESTAMPS = ("publisher CLOCK_MONOTONIC before sendto() → subscriber CLOCK_MONOTONIC after recvmsg() "
                         "(one machine, one clock)")
@@ -49,7 +51,7 @@ class FeedSpec:
 @dataclass
 class SubscriberResult:
     name: str
-    summary: dict[str, Any]
+    summary: SubscriberSummary
     latency_ns: np.ndarray
     corrected_ns: np.ndarray
     kernel_ns: np.ndarray
@@ -62,15 +64,14 @@ class SubscriberResult:
 @dataclass
 class FeedRunResult:
     spec: FeedSpec
-    publisher: dict[str, Any]
-    rerequest: dict[str, Any]
+    publisher: PublisherResult
+    rerequest: RerequestResult
     subscribers: list[SubscriberResult]
 
     @property
     def live_loss(self) -> int:
         """Messages that some subscriber did not receive live (before recovery)."""
-        sent = int(self.publisher.get("messages", 0))
-        return max((sent - int(s.summary.get("live_messages", 0)) for s in self.subscribers), default=0)
+        return max((self.publisher.messages - s.summary.live_messages for s in self.subscribers), default=0)
 
 
 def run_feed(lab: Lab, spec: FeedSpec, workdir: Path, tag: str) -> FeedRunResult:
@@ -78,11 +79,12 @@ def run_feed(lab: Lab, spec: FeedSpec, workdir: Path, tag: str) -> FeedRunResult
     py = [sys.executable, "-m"]
     pub = lab.hosts["pub"]
     subs = [h for name, h in lab.hosts.items() if name != "pub"]
-    common = ["--group", spec.group, "--port", str(spec.port)]
+    common = {"group": spec.group, "port": spec.port}
     with contextlib.ExitStack() as stack:
+        rr_cfg = RerequestConfig(iface=pub.address, payload=spec.payload, idle_timeout=spec.idle_timeout + 10,
+                                 **common)
         rr_proc = stack.enter_context(running(
-            pub.command([*py, "udp_multicast.rerequest", *common, "--iface", pub.address, "--payload",
-                         str(spec.payload), "--idle-timeout", str(spec.idle_timeout + 10)]),
+            pub.command([*py, "udp_multicast.rerequest", *rr_cfg.argv()]),
             workdir / f"rerequest-{tag}.log", "re-request server", ready="READY"))
         rr_port = int(helper.ready_fields(rr_proc.output())["port"])
         sub_procs = []
@@ -90,30 +92,27 @@ def run_feed(lab: Lab, spec: FeedSpec, workdir: Path, tag: str) -> FeedRunResult
             loss = spec.loss_percent.get(host.name, 0.0)
             stack.enter_context(udp_loss(host, spec.port, loss, f"latlab_loss_{tag}_{host.name}"))
             out = workdir / f"sub-{tag}-{host.name}.npz"
-            argv = host.command([*py, "udp_multicast.subscriber", *common, "--iface", host.address, "--name",
-                                 host.name, "--engine", spec.engine, "--idle-timeout", str(spec.idle_timeout),
-                                 "--out", str(out),
-                                 *(["--rerequest", f"{pub.address}:{rr_port}"] if spec.rerequest else []),
-                                 *(["--conflated"] if spec.mode == "conflated" else []),
-                                 *(["--cpu", str(host.cpu)] if host.cpu is not None else [])])
+            sub_cfg = SubscriberConfig(iface=host.address, name=host.name, engine=spec.engine,
+                                       idle_timeout=spec.idle_timeout, out=out,
+                                       rerequest=f"{pub.address}:{rr_port}" if spec.rerequest else None,
+                                       conflated=spec.mode == "conflated", cpu=host.cpu, **common)
+            argv = host.command([*py, "udp_multicast.subscriber", *sub_cfg.argv()])
             proc = stack.enter_context(running(argv, workdir / f"sub-{tag}-{host.name}.log", f"subscriber {host.name}",
                                                ready="READY"))
             sub_procs.append((host, proc, out, loss))
         time.sleep(0.2)  # IGMP joins reach the bridge
         pub_out = workdir / f"pub-{tag}.npz"
-        pub_proc = Proc(pub.command([*py, "udp_multicast.publisher", *common, "--iface", pub.address, "--session",
-                                     spec.session, "--source", spec.source, "--messages", str(spec.messages),
-                                     "--rate", str(spec.rate), "--payload", str(spec.payload), "--mode", spec.mode,
-                                     "--packet-rate", str(spec.packet_rate), "--instruments", str(spec.instruments),
-                                     "--engine", spec.engine,
-                                     "--out", str(pub_out),
-                                     *(["--cpu", str(pub.cpu)] if pub.cpu is not None else [])]),
-                        workdir / f"pub-{tag}.log", "publisher")
+        pub_cfg = PublisherConfig(iface=pub.address, session=spec.session, source=spec.source,
+                                  messages=spec.messages, rate=spec.rate, payload=spec.payload, mode=spec.mode,
+                                  packet_rate=spec.packet_rate, instruments=spec.instruments, engine=spec.engine,
+                                  out=pub_out, cpu=pub.cpu, **common)
+        pub_proc = Proc(pub.command([*py, "udp_multicast.publisher", *pub_cfg.argv()]), workdir / f"pub-{tag}.log",
+                        "publisher")
         try:
             pub_proc.wait(timeout=spec.messages / max(spec.rate, 1.0) + 60)
         finally:
             pub_proc.stop()
-        publisher = helper.result(pub_proc.output(), pub_proc.name)
+        publisher = helper.result(pub_proc.output(), PublisherResult, pub_proc.name)
         results = []
         for host, proc, out, loss in sub_procs:
             try:
@@ -121,15 +120,15 @@ def run_feed(lab: Lab, spec: FeedSpec, workdir: Path, tag: str) -> FeedRunResult
             except Exception:
                 proc.stop()
             injected = dropped(host, f"latlab_loss_{tag}_{host.name}") if loss else 0
-            results.append(_subscriber_result(host.name, helper.result(proc.output(), proc.name), out, pub_out,
-                                              injected))
+            results.append(_subscriber_result(host.name, helper.result(proc.output(), SubscriberSummary, proc.name),
+                                              out, pub_out, injected))
         rr_proc.stop()
         # stopped by us: a server killed before its RESULT line has none (its READY line holds JSON too)
-        rerequest = (helper.results(rr_proc.output(), rr_proc.name) or [{}])[-1]
+        rerequest = helper.result_or_none(rr_proc.output(), RerequestResult, rr_proc.name) or RerequestResult()
     return FeedRunResult(spec, publisher, rerequest, results)
 
 
-def _subscriber_result(name: str, summary: dict[str, Any], out: Path, pub_out: Path,
+def _subscriber_result(name: str, summary: SubscriberSummary, out: Path, pub_out: Path,
                        injected: int) -> SubscriberResult:
     empty = np.zeros(0, np.int64)
     if not out.exists():

@@ -94,7 +94,7 @@ def _pooled(run: FeedRunResult, attr: str) -> np.ndarray:
 
 
 def _loss_fraction(run: FeedRunResult) -> float:
-    sent = max(1, int(run.publisher.get("messages", 0)))
+    sent = max(1, run.publisher.messages)
     return run.live_loss / sent
 
 
@@ -150,16 +150,16 @@ class FanoutCase:
             run = self._feed(lab, ctx, rate, f"sweep{rate}")
             loss = _loss_fraction(run)
             if loss == 0:
-                self.best_packet_rate = max(self.best_packet_rate, float(run.publisher["packet_rate"]))
+                self.best_packet_rate = max(self.best_packet_rate, run.publisher.packet_rate)
             out.append(CaseResult(
                 group="mcast sweep", engine=f"latlab {rate:,}/s", role="context", metric=ONE_WAY,
                 timestamps=PUBLISHER_TIMESTAMPS, samples_ns=_pooled(run, "latency_ns"),
                 send_ns=_pooled(run, "send_ns"),
-                figures={"msg/s": run.publisher["message_rate"], "pkt/s": run.publisher["packet_rate"],
+                figures={"msg/s": run.publisher.message_rate, "pkt/s": run.publisher.packet_rate,
                          "loss %": 100 * loss}, params={"rate": rate, "subscribers": p.subscribers}))
             if loss > 0:
                 break
-            achieved = float(run.publisher["message_rate"])
+            achieved = run.publisher.message_rate
             if achieved < 0.9 * rate:
                 # The publisher could not offer this rate: the highest loss-free rate is what it did send.
                 loss_free = max(loss_free, int(achieved))
@@ -175,8 +175,8 @@ class FanoutCase:
             out.append(CaseResult(
                 group=group, engine=f"latlab {sub.name}", role="own", metric=ONE_WAY, timestamps=PUBLISHER_TIMESTAMPS,
                 samples_ns=sub.latency_ns, send_ns=sub.send_ns, corrected_ns=sub.corrected_ns,
-                complete=bool(sub.summary.get("complete")),
-                figures={"delivered": sub.summary.get("delivered", 0), "gaps": sub.summary.get("gaps", 0)},
+                complete=sub.summary.complete,
+                figures={"delivered": sub.summary.delivered, "gaps": sub.summary.gaps},
                 params={"rate": target, "highest_loss_free_rate": loss_free}))
             out.append(CaseResult(group=group, engine=f"kernel rx {sub.name}", role="context", metric=ONE_WAY,
                                   timestamps=KERNEL_TIMESTAMPS, samples_ns=sub.kernel_ns,
@@ -184,8 +184,8 @@ class FanoutCase:
         self._reference_underload(lab, ctx, group, target, out)
         top = self._feed(lab, ctx, 0, "max")
         if _loss_fraction(top) == 0:
-            self.best_packet_rate = max(self.best_packet_rate, float(top.publisher["packet_rate"]))
-        figures = {"pkt/s": top.publisher["packet_rate"], "msg/s": top.publisher["message_rate"],
+            self.best_packet_rate = max(self.best_packet_rate, top.publisher.packet_rate)
+        figures = {"pkt/s": top.publisher.packet_rate, "msg/s": top.publisher.message_rate,
                    "loss %": 100 * _loss_fraction(top), "highest loss-free msg/s": loss_free,
                    "highest loss-free pkt/s": self.best_packet_rate}
         out.append(CaseResult(group="mcast top rate", engine="latlab publisher", role="own", metric=ONE_WAY,
@@ -208,7 +208,7 @@ class FanoutCase:
         except MissingTool as exc:
             out.append(CaseResult(**base, complete=False, note=exc.short))
             return
-        unpaced = top.publisher["packet_rate"] / tp.rate if tp.rate else 0.0
+        unpaced = top.publisher.packet_rate / tp.rate if tp.rate else 0.0
         ratio = self.best_packet_rate / tp.rate if tp.rate else 0.0
         received, dropped = sum(tp.received.values()), sum(tp.dropped.values())
         lost = 100 * dropped / (received + dropped) if received + dropped else 0.0
@@ -251,7 +251,7 @@ class FanoutCase:
             timestamps="age of the newest update in each delivered snapshot: receive time − update time",
             samples_ns=_pooled(run, "staleness_ns"),
             figures={"pkt/s cap": p.conflated_packet_rate, "instruments": p.conflated_instruments,
-                     "updates": run.publisher.get("updates", 0), "snapshots": run.publisher.get("messages", 0)}))
+                     "updates": run.publisher.updates, "snapshots": run.publisher.messages}))
 
 
 class MulticastBenchmark:

@@ -1,27 +1,28 @@
-"""The MoldUDP64 publisher: `python -m udp_multicast.publisher ...`.
+"""The MoldUDP64 publisher: `python -m udp_multicast.publisher ...` (a PublisherConfig).
 
 Open loop: message `seq` is due at t0 + (seq − 1)/rate. Whatever is due is packed into one packet
-(up to --payload bytes) and sent; each packet's send time (CLOCK_MONOTONIC and CLOCK_REALTIME) is
+(up to `payload` bytes) and sent; each packet's send time (CLOCK_MONOTONIC and CLOCK_REALTIME) is
 recorded with its first sequence number and count, so subscribers' receive times give one-way
 latency from the actual send and from the intended send (coordinated-omission corrected).
-Idle for a second: a heartbeat. At the end: end-of-session packets. --mode conflated sends, at a
+Idle for a second: a heartbeat. At the end: end-of-session packets. Mode conflated sends, at a
 capped packet rate, the latest state of each instrument instead of every update.
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import os
 import struct
 import sys
 import time
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
+from pydantic import Field
 
 from latlab.cpu import gc_paused
-from latlab.helper import say_result
+from latlab.helper import HelperConfig, HelperResult, say_result
 from latlab.mcast import sender
 from latlab.signals import start_helper
 from latlab.wire import moldudp64
@@ -29,6 +30,42 @@ from udp_multicast import _mold
 from udp_multicast.sources import Source, SyntheticSource, open_source, stream_digest
 
 CONFLATED = struct.Struct(">cHQQI")  # 'Z', instrument, update sequence, update time (monotonic ns), price
+
+
+class PublisherConfig(HelperConfig):
+    """One MoldUDP64 feed to a multicast group."""
+
+    group: str
+    port: int = Field(ge=1, le=65535)
+    iface: str = Field(description="address of the interface to send from")
+    session: str = Field("LATLAB0001", max_length=10)
+    source: str = Field("synthetic:64", description="synthetic:SIZE or itch:PATH")
+    messages: int = Field(ge=1)
+    rate: float = Field(0.0, ge=0, description="messages/s (0: as fast as possible)")
+    payload: int = Field(moldudp64.DEFAULT_PAYLOAD, ge=moldudp64.HEADER_LEN + 3)
+    mode: Literal["incremental", "conflated"] = "incremental"
+    packet_rate: float = Field(1000.0, gt=0, description="conflated: packets/s at most")
+    instruments: int = Field(100, ge=1, le=65535, description="conflated: instruments updated")
+    seed: int = 1
+    engine: Literal["c", "python"] = Field("c", description="c: the compiled loop (synthetic sources); "
+                                                            "python: the reference loop")
+    cpu: int | None = None
+    out: Path = Path("publisher.npz")
+
+
+class PublisherResult(HelperResult):
+    """What the publisher sent; its per-packet send records are in its `out` file."""
+
+    status: str
+    engine: str = ""
+    messages: int = 0
+    packets: int = 0
+    updates: int = 0  # conflated: updates made (messages: snapshots sent)
+    sha256: str = ""
+    elapsed_s: float = 0.0
+    packet_rate: float = 0.0
+    message_rate: float = 0.0
+    end_sequence: int = 0
 
 
 
@@ -54,22 +91,22 @@ def _pack(source: Source, seq: int, due: int, room: int) -> tuple[bytes, int]:
     return b"".join(blocks), n
 
 
-def publish(args: argparse.Namespace) -> dict[str, object]:
-    """The incremental feed: the compiled loop for synthetic messages unless --engine python."""
+def publish(args: PublisherConfig) -> PublisherResult:
+    """The incremental feed: the compiled loop for synthetic messages unless engine python."""
     source = open_source(args.source, args.messages)
     if args.engine == "c" and isinstance(source, SyntheticSource):
         return publish_compiled(args, source)
     return publish_python(args, source)
 
 
-def _result(status: str, seq: int, packets: int, digest: str, mono: np.ndarray, engine: str) -> dict[str, object]:
+def _result(status: str, seq: int, packets: int, digest: str, mono: np.ndarray, engine: str) -> PublisherResult:
     elapsed = (mono[packets - 1] - mono[0]) / 1e9 if packets > 1 else 0.0
-    return {"status": status, "engine": engine, "messages": seq - 1, "packets": packets, "sha256": digest,
-            "elapsed_s": elapsed, "packet_rate": packets / elapsed if elapsed else 0.0,
-            "message_rate": (seq - 1) / elapsed if elapsed else 0.0, "end_sequence": seq}
+    return PublisherResult(status=status, engine=engine, messages=seq - 1, packets=packets, sha256=digest,
+                           elapsed_s=elapsed, packet_rate=packets / elapsed if elapsed else 0.0,
+                           message_rate=(seq - 1) / elapsed if elapsed else 0.0, end_sequence=seq)
 
 
-def publish_compiled(args: argparse.Namespace, source: SyntheticSource) -> dict[str, object]:
+def publish_compiled(args: PublisherConfig, source: SyntheticSource) -> PublisherResult:
     """The same open loop as publish_python, in _mold.publish; the digest is computed after the loop."""
     count = min(args.messages, source.count)
     sock = sender(args.iface)
@@ -91,7 +128,7 @@ def publish_compiled(args: argparse.Namespace, source: SyntheticSource) -> dict[
     return _result(status, seq, packets, stream_digest(source, seq - 1), mono, "c")
 
 
-def publish_python(args: argparse.Namespace, source: Source) -> dict[str, object]:
+def publish_python(args: PublisherConfig, source: Source) -> PublisherResult:
     """The reference loop, for any source."""
     count = min(args.messages, source.count)
     sock = sender(args.iface)
@@ -152,7 +189,7 @@ def publish_python(args: argparse.Namespace, source: Source) -> dict[str, object
     return _result(status, seq, packets, digest.hexdigest(), mono, "python")
 
 
-def publish_conflated(args: argparse.Namespace) -> dict[str, object]:
+def publish_conflated(args: PublisherConfig) -> PublisherResult:
     """Updates arrive at --rate across --instruments; packets leave at most --packet-rate per second,
     each carrying the latest state of the instruments that changed since they were last sent."""
     sock = sender(args.iface)
@@ -200,7 +237,8 @@ def publish_conflated(args: argparse.Namespace) -> dict[str, object]:
     _end_of_session(sock, dest, session, seq)
     table = np.array(sent, dtype=np.int64).reshape(-1, 4)
     _save(args.out, table[:, 0], table[:, 1], table[:, 2], table[:, 3], t0, 0.0)
-    return {"status": status, "updates": updates, "packets": packets, "messages": seq - 1, "end_sequence": seq}
+    return PublisherResult(status=status, engine="python", updates=updates, packets=packets, messages=seq - 1,
+                           end_sequence=seq)
 
 
 def _save(out: Path, first: np.ndarray, counts: np.ndarray, mono: np.ndarray, real: np.ndarray, t0: int,
@@ -212,29 +250,8 @@ def _save(out: Path, first: np.ndarray, counts: np.ndarray, mono: np.ndarray, re
     os.replace(tmp, out)
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m udp_multicast.publisher")
-    p.add_argument("--group", required=True)
-    p.add_argument("--port", type=int, required=True)
-    p.add_argument("--iface", required=True, help="address of the interface to send from")
-    p.add_argument("--session", default="LATLAB0001")
-    p.add_argument("--source", default="synthetic:64", help="synthetic:SIZE or itch:PATH")
-    p.add_argument("--messages", type=int, required=True)
-    p.add_argument("--rate", type=float, default=0.0, help="messages/s (0: as fast as possible)")
-    p.add_argument("--payload", type=int, default=moldudp64.DEFAULT_PAYLOAD)
-    p.add_argument("--mode", choices=("incremental", "conflated"), default="incremental")
-    p.add_argument("--packet-rate", type=float, default=1000.0, help="conflated: packets/s at most")
-    p.add_argument("--instruments", type=int, default=100, help="conflated: instruments updated")
-    p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--engine", choices=("c", "python"), default="c",
-                   help="c: the compiled loop (synthetic sources); python: the reference loop")
-    p.add_argument("--cpu", type=int)
-    p.add_argument("--out", type=Path, default=Path("publisher.npz"))
-    return p.parse_args(argv)
-
-
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+    args = PublisherConfig.from_argv(argv, "python -m udp_multicast.publisher")
     start_helper(args.cpu)
     record = publish_conflated(args) if args.mode == "conflated" else publish(args)
     say_result(record)

@@ -1,4 +1,5 @@
-"""The re-request (retransmission) server: `python -m udp_multicast.rerequest ...`.
+"""The re-request (retransmission) server: `python -m udp_multicast.rerequest ...` (a
+RerequestConfig).
 
 It listens to the feed itself and keeps every message it sees, then answers unicast MoldUDP64
 requests (session, first sequence, count) with one packet holding what it has from that sequence,
@@ -8,18 +9,44 @@ requester is rate limited (token bucket); nothing a client sends can stop it.
 
 from __future__ import annotations
 
-import argparse
 import select
 import socket
 import sys
 import time
 from collections import Counter
 
-from latlab.helper import say_ready, say_result
+from pydantic import Field
+
+from latlab.helper import HelperConfig, HelperResult, say_ready, say_result
 from latlab.mcast import receiver
 from latlab.signals import stop_on_signals
 from latlab.wire import moldudp64
 from udp_multicast._mold import check_packet
+
+
+class RerequestConfig(HelperConfig):
+    """The re-request server of one feed."""
+
+    group: str
+    port: int = Field(ge=1, le=65535)
+    iface: str
+    listen_port: int = Field(0, ge=0, le=65535, description="0: a free port (said in READY)")
+    payload: int = Field(moldudp64.DEFAULT_PAYLOAD, ge=moldudp64.HEADER_LEN + 3)
+    rate_limit: float = Field(5000.0, gt=0, description="requests/s per requester")
+    burst: float = Field(200.0, ge=1)
+    idle_timeout: float = Field(30.0, gt=0)
+
+
+class RerequestResult(HelperResult):
+    """What the server stored and how it answered."""
+
+    stored: int = 0
+    sessions: int = 0
+    requests: int = 0
+    malformed: int = 0
+    rate_limited: int = 0
+    unanswered: int = 0
+    answered: int = 0
 
 
 class TokenBucket:
@@ -88,7 +115,7 @@ class Store:
         return moldudp64.encode_packet(session, first, out)
 
 
-def serve(args: argparse.Namespace) -> dict[str, object]:
+def serve(args: RerequestConfig) -> RerequestResult:
     feed = receiver(args.group, args.port, args.iface, timestamps=False)
     feed.setblocking(False)
     req = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -132,26 +159,12 @@ def serve(args: argparse.Namespace) -> dict[str, object]:
                     counts["answered"] += 1
     except KeyboardInterrupt:
         pass
-    return {"stored": store.stored, "sessions": len(store.sessions), **counts}
-
-
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m udp_multicast.rerequest")
-    p.add_argument("--group", required=True)
-    p.add_argument("--port", type=int, required=True)
-    p.add_argument("--iface", required=True)
-    p.add_argument("--listen-port", type=int, default=0)
-    p.add_argument("--payload", type=int, default=moldudp64.DEFAULT_PAYLOAD)
-    p.add_argument("--rate-limit", type=float, default=5000.0, help="requests/s per requester")
-    p.add_argument("--burst", type=float, default=200.0)
-    p.add_argument("--idle-timeout", type=float, default=30.0)
-    return p.parse_args(argv)
-
+    return RerequestResult(stored=store.stored, sessions=len(store.sessions), **counts)
 
 
 def main(argv: list[str] | None = None) -> int:
     stop_on_signals()
-    say_result(serve(parse_args(argv)))
+    say_result(serve(RerequestConfig.from_argv(argv, "python -m udp_multicast.rerequest")))
     return 0
 
 

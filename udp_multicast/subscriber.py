@@ -1,4 +1,5 @@
-"""A MoldUDP64 subscriber with gap recovery: `python -m udp_multicast.subscriber ...`.
+"""A MoldUDP64 subscriber with gap recovery: `python -m udp_multicast.subscriber ...` (a
+SubscriberConfig).
 
 `Subscriber` is the protocol logic (no sockets, so the tests drive it directly): it validates each
 packet (malformed ones are counted by kind, logged with a hex sample, and never delivered), delivers
@@ -9,7 +10,6 @@ the one-way latency. The process around it joins the group and records the resul
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import os
 import resource
@@ -20,11 +20,13 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
+from pydantic import Field
 
 from latlab.cpu import gc_paused
-from latlab.helper import say_ready, say_result
+from latlab.helper import HelperConfig, HelperResult, say_ready, say_result
 from latlab.mcast import kernel_rx_ns, receiver
 from latlab.signals import start_helper
 from latlab.wire import moldudp64
@@ -32,6 +34,47 @@ from udp_multicast._mold import check_packet, drain
 from udp_multicast.publisher import CONFLATED
 
 MAX_SAMPLES_LOGGED = 5
+
+
+class SubscriberConfig(HelperConfig):
+    """One subscriber of a MoldUDP64 feed."""
+
+    group: str
+    port: int = Field(ge=1, le=65535)
+    iface: str = Field(description="address of the interface to join on")
+    session: str | None = Field(None, max_length=10, description="expected session (default: the first one seen)")
+    rerequest: str | None = Field(None, pattern=r"^[^:]+:\d+$", description="HOST:PORT of the re-request server")
+    conflated: bool = Field(False, description="messages are conflated snapshots: measure staleness")
+    idle_timeout: float = Field(5.0, gt=0)
+    name: str = "subscriber"
+    cpu: int | None = None
+    engine: Literal["c", "python"] = Field("c", description="c: in-order live packets through the compiled path; "
+                                                            "python: every packet through on_packet")
+    out: Path = Path("subscriber.npz")
+
+
+class SubscriberSummary(HelperResult):
+    """What a subscriber received; its per-packet receive records are in its `out` file."""
+
+    status: str
+    name: str = ""
+    engine: str = ""
+    cpu_s: float = 0.0
+    delivered: int = 0
+    expected_next: int = 0
+    end_sequence: int | None = None
+    complete: bool = False
+    sha256: str = ""
+    live_messages: int = 0
+    delivered_from_retransmission: int = 0
+    malformed: dict[str, int] = Field(default_factory=dict)
+    malformed_samples: list[str] = Field(default_factory=list)
+    heartbeats: int = 0
+    duplicates: int = 0
+    reordered: int = 0
+    late_retransmissions: int = 0
+    gaps: int = 0
+    requests: int = 0
 _HEADER = moldudp64.HEADER
 
 
@@ -229,7 +272,7 @@ class Subscriber:
                 "malformed_samples": self.malformed_samples, **self.counts}
 
 
-def run(args: argparse.Namespace) -> dict[str, object]:
+def run(args: SubscriberConfig) -> SubscriberSummary:
     feed = receiver(args.group, args.port, args.iface)
     feed.setblocking(False)
     rr = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -293,8 +336,8 @@ def run(args: argparse.Namespace) -> dict[str, object]:
              t_kernel_real_ns=sub.t_kernel[:n], recovery_ns=np.array(sub.recovery_ns, np.int64),
              staleness_ns=np.array(sub.staleness_ns, np.int64))
     os.replace(tmp, args.out)
-    return {"status": status, "name": args.name, "engine": args.engine,
-            "cpu_s": round(_cpu_seconds() - cpu_at_ready, 3), **sub.summary()}
+    return SubscriberSummary(status=status, name=args.name, engine=args.engine,
+                             cpu_s=round(_cpu_seconds() - cpu_at_ready, 3), **sub.summary())
 
 
 def _cpu_seconds() -> float:
@@ -302,26 +345,8 @@ def _cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m udp_multicast.subscriber")
-    p.add_argument("--group", required=True)
-    p.add_argument("--port", type=int, required=True)
-    p.add_argument("--iface", required=True, help="address of the interface to join on")
-    p.add_argument("--session", help="expected session (default: the first one seen)")
-    p.add_argument("--rerequest", help="HOST:PORT of the re-request server")
-    p.add_argument("--conflated", action="store_true", help="messages are conflated snapshots: measure staleness")
-    p.add_argument("--idle-timeout", type=float, default=5.0)
-    p.add_argument("--name", default="subscriber")
-    p.add_argument("--cpu", type=int)
-    p.add_argument("--engine", choices=("c", "python"), default="c",
-                   help="c: in-order live packets through the compiled path; python: every packet through on_packet")
-    p.add_argument("--out", type=Path, default=Path("subscriber.npz"))
-    return p.parse_args(argv)
-
-
-
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+    args = SubscriberConfig.from_argv(argv, "python -m udp_multicast.subscriber")
     start_helper(args.cpu)
     say_result(run(args))
     return 0

@@ -22,14 +22,15 @@ import selectors
 import socket
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydantic import Field
 
 from feed_handler.generator import GenParams, generate
-from latlab.helper import say_ready, say_result
+from latlab.helper import HelperConfig, HelperResult, say_ready, say_result
 from latlab.helper_main import start
 from latlab.mcast import (
     SO_TIMESTAMPING,
@@ -71,9 +72,8 @@ class _Records:
         os.replace(tmp, out)
 
 
-@dataclass
-class ExchangeConfig:
-    """Everything the exchange needs; the tick_to_trade plugin writes it as JSON."""
+class ExchangeConfig(HelperConfig):
+    """Everything the exchange needs; the tick_to_trade plugin writes it as a JSON file (it holds passwords)."""
 
     iface: str
     group: str = "239.77.1.1"
@@ -81,8 +81,8 @@ class ExchangeConfig:
     soup_port: int = 26491
     fix_port: int = 26492
     session: str = "LATLAB0001"
-    users: dict[str, str] = field(default_factory=dict)  # login -> password: from the config, none built in
-    expect: list[str] = field(default_factory=list)     # users that must be logged in before the run
+    users: dict[str, str] = Field(default_factory=dict)  # login -> password: from the config, none built in
+    expect: list[str] = Field(default_factory=list)     # users that must be logged in before the run
     triggers: int = 1000
     interval_ms: float = 2.0
     answer_timeout_ms: float = 20.0
@@ -100,11 +100,26 @@ class ExchangeConfig:
     floor_session: str = "LATLABFLR1"
     floor_user: str = "FLOOR"
     max_sessions: int = 64                              # connections served at once; more are refused
+    cpu: int | None = None                              # pinned to this CPU
 
     @property
     def trigger_locate(self) -> int:
         """The trigger instrument's stock locate: after the generated instruments."""
         return self.instruments + 1
+
+
+class ExchangeResult(HelperResult):
+    """What the exchange did: its triggers, who was there, what its venue and sessions counted."""
+
+    status: str
+    triggers: int = 0
+    users: list[str] = Field(default_factory=list)
+    venue: dict[str, int] = Field(default_factory=dict)
+    ouch_malformed: int = 0
+    closed: list[str] = Field(default_factory=list)
+    log: list[str] = Field(default_factory=list)
+    connections_refused: int = 0
+    accept_failures: int = 0
 
 
 class Feed:
@@ -354,7 +369,7 @@ class Exchange:
                 break
         return out
 
-    def run(self) -> dict[str, Any]:
+    def run(self) -> ExchangeResult:
         """The session: wait for every expected login, open, send the triggers (one every interval), close; the
         wire-to-wire records are written to cfg.out. Ctrl-C ends the triggers early: status "interrupted"."""
         cfg = self.cfg
@@ -376,9 +391,9 @@ class Exchange:
             status = "interrupted"
         self._close()
         rec.save(cfg.out)
-        return {"status": status, "triggers": cfg.triggers, "users": rec.users, "venue": self.venue.counts,
-                "ouch_malformed": self.ouch.malformed, "closed": self.closed_log, "log": self.venue.log[:20],
-                "connections_refused": self.refused, "accept_failures": self.accept_failures}
+        return ExchangeResult(status=status, triggers=cfg.triggers, users=rec.users, venue=self.venue.counts,
+                              ouch_malformed=self.ouch.malformed, closed=self.closed_log, log=self.venue.log[:20],
+                              connections_refused=self.refused, accept_failures=self.accept_failures)
 
     def _wait_for_logins(self) -> None:
         cfg = self.cfg
@@ -465,7 +480,7 @@ class Exchange:
 
 
 def main(argv: list[str] | None = None) -> int:
-    exchange = Exchange(ExchangeConfig(**start("python -m venue.exchange", "ExchangeConfig", argv)))
+    exchange = Exchange(start(ExchangeConfig, "python -m venue.exchange", argv))
     say_ready()
     say_result(exchange.run())
     return 0

@@ -10,13 +10,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from latlab import helper
 from latlab.errors import LatlabError
 from latlab.netstat import delta, namespace_counters
 from latlab.plugin import RunContext
 from latlab.procs import Proc, running
 from latlab.results import CaseResult
 from latlab.topology import Lab, LabHost
-from toe_bench.runs import Runtime, last_json, run_sockperf, wait_client
+from toe_bench.afxdp_engine import AfxdpConfig, AfxdpResult
+from toe_bench.runs import Runtime, run_sockperf, wait_client
 from toe_bench.stacks.base import (
     SPIN,
     Availability,
@@ -56,13 +58,17 @@ def af_xdp_unavailable_reason() -> str | None:
 def reflector(ctx: RunContext, host: LabHost, port: int, mode: str, *, clear_sockperf_flag: bool,
               tag: str) -> Iterator[Proc]:
     """latlab's AF_XDP reflector on the host's lab interface, pinned to the host's CPU, until the block ends."""
-    argv = host.command([sys.executable, "-m", "toe_bench.afxdp_engine", "reflector", "--ifname", host.ifname,
-                         "--port", str(port), "--mode", mode, "--idle-timeout", "60",
-                         *(["--cpu", str(host.cpu)] if host.cpu is not None else []),
-                         *(["--clear-sockperf-flag"] if clear_sockperf_flag else [])])
+    cfg = AfxdpConfig(role="reflector", ifname=host.ifname, port=port, mode=mode, idle_timeout=60, cpu=host.cpu,
+                      clear_sockperf_flag=clear_sockperf_flag)
+    argv = host.command([sys.executable, "-m", "toe_bench.afxdp_engine", *cfg.argv()])
     with running(argv, ctx.workdir / f"afxdp-reflector-{tag}.log", "AF_XDP reflector", ready="READY",
                  ready_timeout=60) as proc:
         yield proc
+
+
+def _result(text: str, who: str) -> AfxdpResult:
+    """The endpoint's RESULT; an empty one (status "") when it said none."""
+    return helper.result_or_none(text, AfxdpResult, who) or AfxdpResult(status="")
 
 
 class AfXdpStack(Stack):
@@ -104,56 +110,54 @@ class AfXdpStack(Stack):
                 result = run_sockperf(ctx, params, spec, Runtime(serve=False), stack=self.name,
                                       group=self.group(spec), role="context")
                 result.note = REFLECTOR_NOTE + (f"; {result.note}" if result.note else "")
-                client_status = {}
+                client_status = AfxdpResult(status="")
             stack.close()  # the reflector reports its counters as it stops
-            reflected = last_json(refl.output()) or {}
+            reflected = _result(refl.output(), "AF_XDP reflector")
             after = namespace_counters(server)
         # each endpoint reports the XDP program on its interface once its socket is bound
-        attached = {"server": reflected.get("xdp_program"), "client": client_status.get("xdp_program")}
+        attached = {"server": reflected.xdp_program, "client": client_status.xdp_program}
         return [with_evidence(result, self._evidence(spec, result, reflected, client_status, attached,
                                                      delta(before, after)))]
 
     def _own(self, ctx: RunContext, params: PingPongParams, spec: CaseSpec, mode: str,
-             tag: str) -> tuple[CaseResult, dict[str, Any]]:
+             tag: str) -> tuple[CaseResult, AfxdpResult]:
         client, server = ctx.lab.hosts["a"], ctx.lab.hosts["b"]
         out = ctx.workdir / f"afxdp-{tag}.npz"
-        argv = client.command([
-            sys.executable, "-m", "toe_bench.afxdp_engine", "client", "--ifname", client.ifname, "--mode", mode,
-            "--port", str(spec.port), "--src", client.address, "--dst", server.address,
-            "--src-mac", interface_mac(client), "--peer-mac", interface_mac(server),
-            "--size", str(spec.size), "--warmup", str(params.warmup),
-            "--count", str(params.count), "--duration", str(params.duration_s), "--timeout", str(params.timeout_s),
-            "--out", str(out), *(["--cpu", str(client.cpu)] if client.cpu is not None else [])])
+        cfg = AfxdpConfig(role="client", ifname=client.ifname, mode=mode, port=spec.port, src=client.address,
+                          dst=server.address, src_mac=interface_mac(client), peer_mac=interface_mac(server),
+                          size=spec.size, warmup=params.warmup, count=params.count, duration=params.duration_s,
+                          timeout=params.timeout_s, out=out, cpu=client.cpu)
+        argv = client.command([sys.executable, "-m", "toe_bench.afxdp_engine", *cfg.argv()])
         cli = Proc(argv, ctx.workdir / f"afxdp-client-{tag}.log", "AF_XDP client")
         interrupted = wait_client(cli, params.duration_s + 120 if params.duration_s else None)
-        status = last_json(cli.output()) or {}
-        base = {"params": {"xdp_mode": status.get("xdp_mode", mode), "bind": status.get("bind"),
+        status = _result(cli.output(), "AF_XDP client")
+        base = {"params": {"xdp_mode": status.xdp_mode or mode, "bind": status.bind or None,
                            "client_cpu": client.cpu, "server_cpu": server.cpu}}
         if not out.exists():
             if interrupted:
                 return self.row(spec, "latlab af_xdp", "own", TIMESTAMPS, complete=False,
                                 note="incomplete: interrupted before the first sample", **base), status
-            raise LatlabError(f"AF_XDP client wrote no samples: {status.get('error') or cli.tail()}")
+            raise LatlabError(f"AF_XDP client wrote no samples: {status.error or cli.tail()}")
         data = np.load(out)
-        complete = status.get("status") == "ok" and not interrupted
-        note = "" if complete else f"incomplete: {'interrupted' if interrupted else status.get('status')}"
+        complete = status.status == "ok" and not interrupted
+        note = "" if complete else f"incomplete: {'interrupted' if interrupted else status.status}"
         return self.row(spec, "latlab af_xdp", "own", TIMESTAMPS, samples_ns=data["rtt_ns"], send_ns=data["send_ns"],
-                        warmup=int(status.get("warmup", 0)), complete=complete, note=note, **base), status
+                        warmup=status.warmup, complete=complete, note=note, **base), status
 
-    def _evidence(self, spec: CaseSpec, result: CaseResult, reflected: dict[str, Any],
-                  client_status: dict[str, Any], attached: dict[str, Any], kernel: dict) -> Evidence:
+    def _evidence(self, spec: CaseSpec, result: CaseResult, reflected: AfxdpResult, client_status: AfxdpResult,
+                  attached: dict[str, Any], kernel: dict) -> Evidence:
         n = 0 if result.samples_ns is None else len(result.samples_ns)
-        answered = reflected.get("counters", {}).get("answered", 0)
+        answered = reflected.counters.get("answered", 0)
         kernel_rx = kernel["Udp"].get("InDatagrams", 0)
         facts: dict[str, Any] = {"xdp_programs": attached, "reflector_answered": answered,
-                                 "reflector_mode": {k: reflected.get(k) for k in ("xdp_mode", "bind")},
+                                 "reflector_mode": {"xdp_mode": reflected.xdp_mode or None,
+                                                    "bind": reflected.bind or None},
                                  "server_kernel_udp_in": kernel_rx, "samples": n}
-        if client_status.get("counters"):
-            facts["client_counters"] = client_status["counters"]
+        if client_status.counters:
+            facts["client_counters"] = client_status.counters
         holds = bool(attached.get("server")) and answered >= n and kernel_rx == 0
         if result.engine.startswith("latlab"):
-            holds = holds and bool(attached.get("client")) and \
-                client_status.get("counters", {}).get("answered", 0) >= n
+            holds = holds and bool(attached.get("client")) and client_status.counters.get("answered", 0) >= n
         prog = attached.get("server") or {}
         return Evidence(holds, facts, f"XDP program {prog.get('name')} ({prog.get('mode')}) on the server, its "
                                       f"socket answered {answered} for {n} samples, server kernel UDP in +{kernel_rx}")

@@ -19,6 +19,7 @@ from latlab.plugin import RunContext
 from latlab.procs import die_with_parent
 from latlab.results import CaseResult
 from latlab.topology import Lab, LabHost
+from toe_bench.engine import EngineResult
 from toe_bench.runs import Runtime, run_engine
 from toe_bench.stacks.af_xdp import af_xdp_unavailable_reason
 from toe_bench.stacks.base import (
@@ -170,9 +171,9 @@ class DpdkStack(Stack):
         result.attachments[f"testpmd-{tag}.log"] = pmd.log
         return [with_evidence(result, self._evidence(result, run.client, stats, prog, delta(before, after)))]
 
-    def _evidence(self, result: CaseResult, client: dict[str, Any], stats: PortStats | None, prog: dict[str, Any],
+    def _evidence(self, result: CaseResult, client: EngineResult, stats: PortStats | None, prog: dict[str, Any],
                   kernel: dict) -> Evidence:
-        sent = int(client.get("measured", 0)) + int(client.get("warmup", 0))
+        sent = client.measured + client.warmup
         kernel_rx = kernel["Udp"].get("InDatagrams", 0)
         facts: dict[str, Any] = {"xdp_program": prog, "client_round_trips": sent, "server_kernel_udp_in": kernel_rx}
         if stats is None:

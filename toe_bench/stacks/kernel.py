@@ -12,7 +12,7 @@ from latlab.netstat import delta, namespace_counters
 from latlab.plugin import RunContext
 from latlab.results import CaseResult
 from latlab.topology import Lab
-from toe_bench.engine import SO_BUSY_POLL
+from toe_bench.engine import SO_BUSY_POLL, EngineResult
 from toe_bench.stacks.base import BLOCK, Availability, CaseSpec, Evidence, Stack, ethtool_features, with_evidence
 
 if TYPE_CHECKING:
@@ -57,12 +57,12 @@ class KernelStack(Stack):
                 result, client, srv = run.result, run.client, run.server
             else:
                 result = run_sockperf(ctx, params, spec, runtime, stack=self.name, group=self.group(spec))
-                client, srv = {}, {}
+                client, srv = None, None
             after = {h: namespace_counters(ctx.lab.hosts[h]) for h in ("a", "b")}
         return [with_evidence(result, self.evidence(spec, result, before, after, client, srv))]
 
-    def evidence(self, spec: CaseSpec, result: CaseResult, before: dict, after: dict, client: dict,
-                 srv: dict) -> Evidence:
+    def evidence(self, spec: CaseSpec, result: CaseResult, before: dict, after: dict,
+                 client: EngineResult | None, srv: EngineResult | None) -> Evidence:
         """The server's kernel took in at least one datagram (segment) per sample."""
         got = kernel_received(before["b"], after["b"], spec.proto)
         n = 0 if result.samples_ns is None else len(result.samples_ns)
@@ -96,7 +96,7 @@ class BusyPollStack(KernelStack):
     @contextlib.contextmanager
     def session(self, ctx: RunContext, spec: CaseSpec) -> Iterator[Runtime]:
         runtime = self.runtime()
-        runtime.engine_args = ["--busy-poll-us", str(BUSY_POLL_US)]
+        runtime.engine_options = {"busy_poll_us": BUSY_POLL_US}
         with contextlib.ExitStack() as stack:
             for host in ("a", "b"):
                 stack.enter_context(ethtool_features(ctx.lab.hosts[host], {"gro": "on", "tso": "off"}))
@@ -105,17 +105,16 @@ class BusyPollStack(KernelStack):
             stack.enter_context(sysctl_value(BUSY_READ, str(BUSY_POLL_US)))
             yield runtime
 
-    def evidence(self, spec: CaseSpec, result: CaseResult, before: dict, after: dict, client: dict,
-                 srv: dict) -> Evidence:
+    def evidence(self, spec: CaseSpec, result: CaseResult, before: dict, after: dict,
+                 client: EngineResult | None, srv: EngineResult | None) -> Evidence:
         """BusyPollRxPackets rose on both ends, and both sockets had a NAPI context."""
         polled = {h: delta(before[h], after[h])["TcpExt"].get("BusyPollRxPackets", 0) for h in ("a", "b")}
-        facts = {"busy_poll_rx_packets": polled, "client_napi_id": client.get("napi_id"),
-                 "server_napi_id": srv.get("napi_id")}
-        napi_ok = all(v != 0 for v in (client.get("napi_id"), srv.get("napi_id")) if v is not None)
+        ids = [None if r is None else r.napi_id for r in (client, srv)]
+        facts = {"busy_poll_rx_packets": polled, "client_napi_id": ids[0], "server_napi_id": ids[1]}
+        napi_ok = all(v != 0 for v in ids if v is not None)
         holds = polled["a"] > 0 and polled["b"] > 0 and napi_ok
         return Evidence(holds, facts, f"BusyPollRxPackets +{polled['a']} (client) +{polled['b']} (server)"
-                                      + (f", NAPI ids {client.get('napi_id')}/{srv.get('napi_id')}"
-                                         if client or srv else ""))
+                                      + (f", NAPI ids {ids[0]}/{ids[1]}" if client or srv else ""))
 
 
 @contextlib.contextmanager
