@@ -10,7 +10,7 @@ SYSTEM_PYTHON := /usr/bin/python3
 CONFIG ?= configs/bench.yaml
 BENCH_ARGS ?=
 
-.PHONY: sanitized test-sanitized bench-fuzz vm-kernel-refresh bench-hosts lab-check setup setup-rdma vm-kernel onload-vm bench bench-stacks bench-multicast bench-t2t bench-local bench-replay bench-speed bench-rdma test lint report clean-venv
+.PHONY: sanitized test-sanitized bench-fuzz vm-kernel-refresh bench-hosts lab-check setup setup-rdma vm-kernel onload-vm bench bench-stacks bench-multicast bench-t2t bench-local bench-replay bench-speed bench-engine bench-rdma test lint report clean-venv
 
 setup: $(STAMPS)/venv
 
@@ -88,6 +88,10 @@ bench-local: setup
 # lists each trial's own ratios and costs ("per trial").
 bench-speed: setup
 	$(PY) -m latlab.cli bench --config configs/speed.yaml --trials 5 $(BENCH_ARGS)
+
+# latlab's compiled ping-pong loop against its pure-Python reference on loopback, five trials alternating.
+bench-engine: setup
+	$(PY) -m toe_bench.engine_bench $(BENCH_ARGS)
 
 # A trading day's worth of ITCH (seed 1, 50 M order-flow messages, ~1.5 GB in .cache/itch): generated (timed),
 # replayed five times (median and spread, peak RSS), the reference books beside, and a callgrind profile.

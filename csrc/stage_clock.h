@@ -43,7 +43,7 @@ static inline int64_t clock_stamp(const StageClock *c) {
 }
 
 /* ns per TSC tick, measured against CLOCK_REALTIME over `ms` milliseconds (0: no TSC, stages use the clock). */
-static double calibrate_tsc(int ms) {
+static inline double calibrate_tsc(int ms) {
     if (!HAVE_TSC)
         return 0.0;
     int64_t n0 = now_ns(), n1;

@@ -102,7 +102,9 @@ static void api_prefetch(PyObject *books, const unsigned char *p, Py_ssize_t len
 
 static void api_warm(PyObject *books, uint16_t locate) { book_warm(&((Books *)books)->core, locate); }
 
-static BookApi API = {api_apply, api_best, api_prefetch, api_warm, NULL};
+static BookCore *api_core(PyObject *books) { return &((Books *)books)->core; }
+
+static BookApi API = {api_apply, api_best, api_prefetch, api_warm, NULL, api_core};
 
 static PyObject *Books_type_counts(Books *b, PyObject *Py_UNUSED(ignored)) {
     PyObject *out = PyDict_New();

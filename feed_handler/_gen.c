@@ -16,11 +16,11 @@ typedef struct {
     int ready;
 } Flow;
 
-static int book_apply(void *ctx, const unsigned char *msg, size_t len) {
+static int books_apply(void *ctx, const unsigned char *msg, size_t len) {
     return API->apply((PyObject *)ctx, msg, (Py_ssize_t)len);
 }
 
-static uint32_t book_best(void *ctx, uint16_t locate, int side) {
+static uint32_t books_best(void *ctx, uint16_t locate, int side) {
     uint32_t price;
     uint64_t shares;
     API->best((PyObject *)ctx, locate, side, &price, &shares);
@@ -72,7 +72,7 @@ static int Flow_init(Flow *self, PyObject *args, PyObject *kwds) {
         if (view(cum_obj, &v[1], 8, &ncum, "cum", "d") == 0) {
             if (self->ready)
                 gen_free(&self->state);
-            GenBook book = {books, book_apply, book_best};
+            GenBook book = {books, books_apply, books_best};
             if (gen_init(&self->state, book, stocks.buf, v[0].buf, (size_t)instruments, live_orders, v[1].buf) < 0)
                 PyErr_NoMemory();
             else {

@@ -1,9 +1,11 @@
-/* The compiled books' C API, shared by _book.c (which fills it) and _trader.c (which imports it). */
+/* The compiled books' C API, shared by _book.c (which fills it), _gen.c and _trader.c (which import it). */
 #ifndef LATLAB_BOOK_API_H
 #define LATLAB_BOOK_API_H
 
 #include <Python.h>
 #include <stdint.h>
+
+#include "book_core.h"
 
 #define BOOK_API_CAPSULE "feed_handler._book._C_API"
 
@@ -19,6 +21,9 @@ typedef struct {
      * on the books. */
     void (*warm)(PyObject *books, uint16_t locate);
     PyTypeObject *type; /* feed_handler._book.Books */
+    /* The plain-C books inside a Books object, for a plain-C core that calls book_core.c itself (the trader's
+     * path); the object keeps them alive. */
+    BookCore *(*core)(PyObject *books);
 } BookApi;
 
 #endif

@@ -187,9 +187,26 @@ def test_missing_reference_tool_is_a_row_not_a_failure(tmp_path: Path):
     assert engines["sockperf"]["complete"] is False
 
 
-def _interrupt_bench(tmp_path: Path, protocols: list[str], after_start_s: float) -> tuple[int, str, str, Path]:
-    """A long ping-pong bench, Ctrl-C'd `after_start_s` after its first case says it is running.
-    Returns (exit code, stdout, stderr, run folder)."""
+def _lab_datagrams(pid: int) -> int:
+    """UDP datagrams the namespaces claimed by the run `pid` have taken in (0 before it has claimed any)."""
+    total = 0
+    for path in Path("/run/latlab/owners").glob("*.json") if Path("/run/latlab/owners").is_dir() else []:
+        try:
+            claim = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        for ns in claim.get("namespaces", []) if claim.get("pid") == pid else []:
+            out = subprocess.run(["ip", "netns", "exec", ns, "cat", "/proc/net/snmp"], capture_output=True, text=True,
+                                 timeout=30)
+            rows = [line.split() for line in out.stdout.splitlines() if line.startswith("Udp:")]
+            if len(rows) == 2:
+                total += int(rows[1][rows[0].index("InDatagrams")])
+    return total
+
+
+def _interrupt_bench(tmp_path: Path, protocols: list[str], round_trips: int) -> tuple[int, str, str, Path]:
+    """A long ping-pong bench, Ctrl-C'd once its first case says it is running and its lab has carried about
+    `round_trips` round trips. Returns (exit code, stdout, stderr, run folder)."""
     config = short_config(tmp_path, protocols=protocols, duration_s=20, count=50_000_000)
     results = tmp_path / "r"
     proc, err_lines, reader = started_bench(config, results)
@@ -197,7 +214,8 @@ def _interrupt_bench(tmp_path: Path, protocols: list[str], after_start_s: float)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not any("running udp" in line for line in err_lines):
             time.sleep(0.01)
-        time.sleep(after_start_s)
+        while round_trips and time.monotonic() < deadline and _lab_datagrams(proc.pid) < 2 * round_trips:
+            time.sleep(0.05)
         proc.send_signal(signal.SIGINT)
         stdout = proc.stdout.read()
         proc.wait(timeout=60)
@@ -211,8 +229,8 @@ def _interrupt_bench(tmp_path: Path, protocols: list[str], after_start_s: float)
 
 
 def test_ctrl_c_keeps_what_was_measured_and_cleans_up(tmp_path: Path):
-    # the first 20-second case has started; its engine needs about a second to start up and warm up
-    code, stdout, stderr, run = _interrupt_bench(tmp_path, ["udp", "tcp"], after_start_s=4)
+    # the first 20-second case has started and measured: 500 warm-up round trips, then some
+    code, stdout, stderr, run = _interrupt_bench(tmp_path, ["udp", "tcp"], round_trips=5000)
     assert code == 130, stderr
     assert "marked incomplete" in stderr
     summary = json.loads((run / "summary.json").read_text())
@@ -229,7 +247,7 @@ def test_ctrl_c_keeps_what_was_measured_and_cleans_up(tmp_path: Path):
 def test_ctrl_c_before_the_first_sample_still_names_the_case(tmp_path: Path):
     """Ctrl-C as the first case starts: the case still has a row, incomplete and interrupted, not a failure (the
     plug-in's own when the engine had started, else the core's)."""
-    code, _, stderr, run = _interrupt_bench(tmp_path, ["udp"], after_start_s=0)
+    code, _, stderr, run = _interrupt_bench(tmp_path, ["udp"], round_trips=0)
     assert code == 130, stderr
     [first] = json.loads((run / "summary.json").read_text())["cases"]
     assert first["engine"] in ("latlab", "-") and first["role"] in ("own", "interrupted"), first

@@ -132,6 +132,20 @@ def test_store_rejection_counts_and_is_not_sent():
         assert sum(1 for f in frames if f) == 1 and core.stats()["rejects"].get("store") == 2 and len(calls) == 3
 
 
+def test_a_store_that_fails_fails_the_packet_with_its_own_error():
+    class StoreDown(Exception):
+        pass
+
+    def store(token: bytes, shares: int, price: int) -> str | None:
+        raise StoreDown("sqlite is locked")
+
+    for core in (compiled(SPEC, stage_rows(4), store), TraderCore(SPEC, stage_rows(4), store)):
+        handle = core.on_packet if hasattr(core, "check_order") else core.handle
+        with pytest.raises(StoreDown, match="sqlite is locked"):
+            for p in feed():
+                handle(p, 0)
+
+
 def test_cache_warming_changes_nothing_and_tsc_stages_are_ordered():
     """The busy-poll loop's warm pass between packets leaves orders, counters and the book as they were; the TSC
     stage clock gives ordered stamps on the CLOCK_REALTIME scale."""

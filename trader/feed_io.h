@@ -11,7 +11,7 @@
 #include "rx_timestamp.h"
 
 /* recvmsg without waiting; >0 bytes, 0 nothing there, -1 error (errno). */
-static ssize_t receive(int fd, unsigned char *buf, size_t cap, int64_t *t_kernel) {
+static inline ssize_t receive(int fd, unsigned char *buf, size_t cap, int64_t *t_kernel) {
     static char control[256];
     struct iovec iov = {buf, cap};
     struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control, .msg_controllen = sizeof control};
@@ -25,7 +25,7 @@ static ssize_t receive(int fd, unsigned char *buf, size_t cap, int64_t *t_kernel
 /* Read what the exchange sent (acknowledgements, executions, heartbeats) without leaving C: the order path
  * does not need them, and a trip through Python between two triggers would evict it from the caches.
  * Returns -1 when the exchange closed the connection or it failed. */
-static int drain_tcp(int tcp, uint64_t *bytes) {
+static inline int drain_tcp(int tcp, uint64_t *bytes) {
     static unsigned char sink[65536];
     for (;;) {
         ssize_t n = recv(tcp, sink, sizeof sink, MSG_DONTWAIT);
@@ -43,7 +43,7 @@ static int drain_tcp(int tcp, uint64_t *bytes) {
 
 /* Wait for a feed (busy: return at once) up to wait_ms: 1 a feed is ready, 0 timeout, 2 a session is readable.
  * fds: feed, session, and in paired mode the floor's feed and session (-1: absent). */
-static int wait_feed(const int fds_in[4], int wait_ms, int busy) {
+static inline int wait_feed(const int fds_in[4], int wait_ms, int busy) {
     struct pollfd fds[4];
     int n = 0;
     for (int k = 0; k < 4; k++)

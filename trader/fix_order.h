@@ -16,13 +16,13 @@ typedef struct {
     char stamp[24];         /* UTCTimestamp, YYYYMMDD-HH:MM:SS.sss */
 } FixOrder;
 
-static size_t fix_put(char *p, const char *s) {
+static inline size_t fix_put(char *p, const char *s) {
     size_t n = strlen(s);
     memcpy(p, s, n);
     return n;
 }
 
-static size_t fix_put_uint(char *p, uint64_t v) {
+static inline size_t fix_put_uint(char *p, uint64_t v) {
     char tmp[20];
     size_t n = 0;
     do
@@ -34,7 +34,7 @@ static size_t fix_put_uint(char *p, uint64_t v) {
 }
 
 /* The UTCTimestamp of now_ns; the date and time part is formatted once a second. */
-static const char *fix_stamp(FixOrder *f, int64_t now_ns) {
+static inline const char *fix_stamp(FixOrder *f, int64_t now_ns) {
     int64_t sec = now_ns / 1000000000LL;
     if (sec != f->stamp_sec) {
         time_t t = (time_t)sec;
@@ -50,7 +50,7 @@ static const char *fix_stamp(FixOrder *f, int64_t now_ns) {
 }
 
 /* One order into out (at least 256 bytes); returns its length. price has 4 implied decimals, as in ITCH. */
-static size_t fix_new_order(FixOrder *f, unsigned char *out, const unsigned char *token, size_t token_len,
+static inline size_t fix_new_order(FixOrder *f, unsigned char *out, const unsigned char *token, size_t token_len,
                             uint32_t shares, uint32_t price, int64_t now_ns) {
     char body[224], *p = body;
     const char *stamp = fix_stamp(f, now_ns);

@@ -1,11 +1,11 @@
 /* The floor of tick-to-trade: a bare UDP-in → TCP-out reflector, no logic. It runs alone (reflect) or on the
- * trader's own loop (paired mode), with the same receive and the same stage rows. */
+ * trader's own loop (paired mode), with the same receive and the same stage rows. Plain C: the caller owns the
+ * frame and the rows. */
 #ifndef LATLAB_FLOOR_H
 #define LATLAB_FLOOR_H
 
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
 #include <string.h>
+#include <sys/types.h>
 
 #include "feed_io.h"
 #include "stage_clock.h"
@@ -14,55 +14,43 @@
 /* The floor's state: its own feed socket and session, the frame it sends, its stage rows. */
 typedef struct {
     int udp, tcp;
-    Py_buffer frame, rows;
-    Py_ssize_t seq_off, nrows, cap;
+    unsigned char *frame; /* written: the sequence digits at seq_off */
+    size_t frame_len;
+    int64_t *rows;        /* cap × STAGES */
+    ssize_t seq_off;      /* -1: the frame is sent as it is */
+    size_t nrows, cap;
     uint64_t reply_bytes, datagrams;
 } Floor;
 
-static void floor_release(Floor *f) {
-    if (f->frame.obj)
-        PyBuffer_Release(&f->frame);
-    if (f->rows.obj)
-        PyBuffer_Release(&f->rows);
-}
-
-/* The floor's sockets, frame and rows; the buffers are held until floor_release. -1 with a Python error. */
-static int floor_init(Floor *f, int udp, int tcp, PyObject *frame, PyObject *rows, Py_ssize_t seq_off) {
+/* The floor's sockets, frame and rows (not owned); -1 when the sequence digits at seq_off do not fit the frame. */
+static inline int floor_init(Floor *f, int udp, int tcp, unsigned char *frame, size_t frame_len, int64_t *rows, size_t cap,
+                      ssize_t seq_off) {
     memset(f, 0, sizeof *f);
-    f->udp = udp, f->tcp = tcp, f->seq_off = seq_off;
-    if (PyObject_GetBuffer(frame, &f->frame, PyBUF_WRITABLE) < 0 ||
-        PyObject_GetBuffer(rows, &f->rows, PyBUF_WRITABLE) < 0) {
-        floor_release(f);
+    if (seq_off + 12 > (ssize_t)frame_len)
         return -1;
-    }
-    if (seq_off + 12 > f->frame.len || f->rows.len % (STAGES * 8) != 0) {
-        floor_release(f);
-        PyErr_Format(PyExc_ValueError, "floor: seq_off %zd does not fit the frame, or rows are not n x %d int64",
-                     seq_off, STAGES);
-        return -1;
-    }
-    f->cap = f->rows.len / (STAGES * 8);
+    f->udp = udp, f->tcp = tcp, f->frame = frame, f->frame_len = frame_len, f->rows = rows, f->cap = cap;
+    f->seq_off = seq_off;
     return 0;
 }
 
 /* One datagram through the floor: the frame out on tcp (with the datagram's sequence number written at
  * seq_off when seq_off >= 0, so each frame is a new order to the exchange) and a stage row (kernel rx, user
  * receive, sent). Returns 0 sent, 1 end of session (nothing sent), -1 send failed. */
-static int reflect_one(Floor *f, const unsigned char *buf, ssize_t n, int64_t t_kernel, int64_t t_user) {
+static inline int reflect_one(Floor *f, const unsigned char *buf, ssize_t n, int64_t t_kernel, int64_t t_user) {
     if (n >= HEADER_LEN && be16(buf + 18) == 0xFFFF)
         return 1;
     if (f->seq_off >= 0 && n >= HEADER_LEN) { /* a fresh token per datagram: its sequence number, 12 digits */
-        unsigned char *digits = (unsigned char *)f->frame.buf + f->seq_off;
+        unsigned char *digits = f->frame + f->seq_off;
         uint64_t v = be64(buf + 10);
         for (int k = 11; k >= 0; k--, v /= 10)
             digits[k] = (unsigned char)('0' + v % 10);
     }
-    ssize_t s = send(f->tcp, f->frame.buf, (size_t)f->frame.len, MSG_NOSIGNAL | MSG_DONTWAIT);
+    ssize_t s = send(f->tcp, f->frame, f->frame_len, MSG_NOSIGNAL | MSG_DONTWAIT);
     int64_t t_sent = now_ns();
-    if (s != f->frame.len)
+    if (s != (ssize_t)f->frame_len)
         return -1;
     if (f->nrows < f->cap) {
-        int64_t *r = (int64_t *)f->rows.buf + f->nrows * STAGES;
+        int64_t *r = f->rows + f->nrows * STAGES;
         r[0] = t_kernel, r[1] = t_user;
         for (int k = 2; k < 7; k++)
             r[k] = t_user;
@@ -76,7 +64,7 @@ enum { FLOOR_SERVED = -100, FLOOR_SEND_FAILED = -101 };
 
 /* The floor's socket in paired mode: FLOOR_SERVED when a datagram went through the floor, 0 when none was
  * there, -1 on a receive error (errno), FLOOR_SEND_FAILED when its order could not be sent. */
-static ssize_t serve_floor(Floor *f, unsigned char *buf, size_t cap) {
+static inline ssize_t serve_floor(Floor *f, unsigned char *buf, size_t cap) {
     int64_t t_kernel = 0;
     ssize_t m = receive(f->udp, buf, cap, &t_kernel);
     if (m <= 0)

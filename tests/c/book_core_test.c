@@ -6,20 +6,7 @@
 #include "book_core.h"
 #include "byteorder.h"
 #include "check.h"
-
-
-/* An 'A' add (36 bytes) into m. */
-static size_t add(unsigned char *m, uint16_t locate, uint64_t ref, char side, uint32_t shares, uint32_t price) {
-    memset(m, 0, 36);
-    m[0] = 'A';
-    put_be16(m + 1, locate);
-    put_be64(m + 11, ref);
-    m[19] = (unsigned char)side;
-    put_be32(m + 20, shares);
-    memcpy(m + 24, "ZVZZT   ", 8);
-    put_be32(m + 32, price);
-    return 36;
-}
+#include "itch_build.h"
 
 static size_t with_ref(unsigned char *m, char type, size_t len, uint16_t locate, uint64_t ref) {
     memset(m, 0, len);
@@ -37,9 +24,9 @@ int main(void) {
     if (book_init(&b, 4) < 0)
         return 100;
 
-    CHECK(book_apply(&b, m, (int64_t)add(m, 7, 1, 'B', 100, 1000000), 0) == 0);
-    CHECK(book_apply(&b, m, (int64_t)add(m, 7, 2, 'B', 50, 1000000), 0) == 0);
-    CHECK(book_apply(&b, m, (int64_t)add(m, 7, 3, 'S', 30, 1010000), 0) == 0);
+    CHECK(book_apply(&b, m, (int64_t)itch_add(m, 7, 1, 'B', 100, 1000000), 0) == 0);
+    CHECK(book_apply(&b, m, (int64_t)itch_add(m, 7, 2, 'B', 50, 1000000), 0) == 0);
+    CHECK(book_apply(&b, m, (int64_t)itch_add(m, 7, 3, 'S', 30, 1010000), 0) == 0);
     book_best(&b, 7, 0, &price, &shares);
     CHECK(price == 1000000 && shares == 150);
     book_best(&b, 7, 1, &price, &shares);
@@ -66,7 +53,7 @@ int main(void) {
 
     /* the map grows past its capacity and every order is still found */
     for (uint64_t ref = 100; ref < 1100; ref++)
-        CHECK(book_apply(&b, m, (int64_t)add(m, 8, ref, 'S', 10, 2000000 + (uint32_t)ref * 100), 0) == 0);
+        CHECK(book_apply(&b, m, (int64_t)itch_add(m, 8, ref, 'S', 10, 2000000 + (uint32_t)ref * 100), 0) == 0);
     for (uint64_t ref = 100; ref < 1099; ref++)
         book_apply(&b, m, (int64_t)with_ref(m, 'D', 19, 8, ref), 0);
     book_best(&b, 8, 1, &price, &shares);
@@ -77,7 +64,7 @@ int main(void) {
     size_t at = 0;
     for (uint64_t ref = 5000; ref < 5003; ref++) {
         put_be16(d + at, 36);
-        add(d + at + 2, 9, ref, 'B', 1, 500000);
+        itch_add(d + at + 2, 9, ref, 'B', 1, 500000);
         at += 38;
     }
     int64_t framed = 0, used = book_feed_frames(&b, d, (int64_t)sizeof d - 5, 0, 0, &framed);
