@@ -17,20 +17,32 @@ def udp_loss(host: LabHost, port: int, percent: float, name: str) -> Iterator[No
     if percent <= 0:
         yield
         return
-    require_tool("nft", "nftables")
     if not 0 < percent < 100:
         raise LatlabError(f"loss percent must be between 0 and 100, got {percent}")
     # numgen draws 0..9999, so fractional percentages (0.5 %) are honoured too.
-    threshold = round(percent * 100)
-    ruleset = "\n".join([
-        f"table inet {name} {{",
-        "  chain ingress {",
-        "    type filter hook prerouting priority -300;",
-        f"    udp dport {port} numgen random mod 10000 < {threshold} counter drop",
-        "  }",
-        "}",
-        "",
-    ])
+    with _drop_table(host, name, "prerouting",
+                     f"udp dport {port} numgen random mod 10000 < {round(percent * 100)} counter drop"):
+        yield
+
+
+@contextlib.contextmanager
+def tcp_blackhole(host: LabHost, port: int, direction: str, name: str) -> Iterator[None]:
+    """Drop every TCP segment of `host`'s connections on its `port`, `direction` "out" (what the host sends
+    from it) or "in" (what arrives for it), until the block ends; the table `name` is deleted on exit. TCP
+    retransmits what is dropped, so what the application wrote is lost only if the connection dies meanwhile."""
+    if direction not in ("in", "out"):
+        raise LatlabError(f"direction must be 'in' or 'out', got {direction!r}")
+    hook, match = ("output", f"tcp sport {port}") if direction == "out" else ("prerouting", f"tcp dport {port}")
+    with _drop_table(host, name, hook, f"{match} counter drop"):
+        yield
+
+
+@contextlib.contextmanager
+def _drop_table(host: LabHost, name: str, hook: str, rule: str) -> Iterator[None]:
+    """An nft table `name` in the host's namespace holding one rule on `hook`, for the block."""
+    require_tool("nft", "nftables")
+    ruleset = f"table inet {name} {{\n  chain {hook} {{\n    type filter hook {hook} priority -300;\n" \
+              f"    {rule}\n  }}\n}}\n"
     _nft(host, ["-f", "-"], ruleset)
     try:
         yield

@@ -40,6 +40,7 @@ from latlab.mcast import (
     sender,
 )
 from latlab.wire import itch, moldudp64
+from latlab.wire.fix_session import FixEnd
 from venue.matching import TICK, MatchingBook
 from venue.order_entry import FixSession, OuchHandler, Venue
 from venue.soup_session import ServerSession, SoupConfig, Stream
@@ -100,6 +101,7 @@ class ExchangeConfig(HelperConfig):
     floor_session: str = "LATLABFLR1"
     floor_user: str = "FLOOR"
     max_sessions: int = 64                              # connections served at once; more are refused
+    fix_resend_timeout_s: float = 5.0                   # FIX: a peer that leaves a gap unfilled this long is logged out
     cpu: int | None = None                              # pinned to this CPU
 
     @property
@@ -120,6 +122,7 @@ class ExchangeResult(HelperResult):
     log: list[str] = Field(default_factory=list)
     connections_refused: int = 0
     accept_failures: int = 0
+    fix_sessions: dict[str, dict[str, int]] = Field(default_factory=dict)  # per user: gaps, resends, …
 
 
 class Feed:
@@ -186,6 +189,7 @@ class Exchange:
         self.sel = selectors.DefaultSelector()
         self.conns: dict[int, Conn] = {}
         self.closed_log: list[str] = []
+        self.fix_ends: dict[str, FixEnd] = {}  # FIX sequence numbers per user, across connections
         self.listeners = [(_listener(cfg.iface, port), kind) for port, kind in ((cfg.soup_port, "soup"),
                                                                                  (cfg.fix_port, "fix"))]
         for listener, kind in self.listeners:
@@ -228,7 +232,7 @@ class Exchange:
         sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPING, SOF_TIMESTAMPING_RX_SOFTWARE | SOF_TIMESTAMPING_SOFTWARE)
         now = time.monotonic()
         session = (ServerSession(self.soup_cfg, self.streams, self.ouch, now, self.soup_logins) if kind == "soup" else
-                   FixSession(self.venue, self.cfg.users, "LATLABX", now))
+                   FixSession(self.venue, self.cfg.users, "LATLABX", now, self.fix_ends, self.cfg.fix_resend_timeout_s))
         self.conns[sock.fileno()] = Conn(sock, session)
         self.sel.register(sock, selectors.EVENT_READ, "conn")
 
@@ -371,17 +375,18 @@ class Exchange:
 
     def run(self) -> ExchangeResult:
         """The session: wait for every expected login, open, send the triggers (one every interval), close; the
-        wire-to-wire records are written to cfg.out. Ctrl-C ends the triggers early: status "interrupted"."""
+        wire-to-wire records are written to cfg.out. Ctrl-C (or SIGTERM) ends it early, in any phase: status
+        "interrupted"."""
         cfg = self.cfg
-        self._wait_for_logins()
-        self.opening()
-        self._poll_for(0.3, 0.01)
         rec = _Records.of(cfg.triggers, list(cfg.expect), self._floor_turns(cfg.triggers))
         status = "ok"
-        # the next trader packet's background is made ahead, so that just before a send the exchange does the
-        # same work for the trader and for the floor
-        background = self._background(cfg.background)
-        try:
+        try:  # a stop at any point still gives the result, with what was done so far
+            self._wait_for_logins()
+            self.opening()
+            self._poll_for(0.3, 0.01)
+            # the next trader packet's background is made ahead, so that just before a send the exchange does the
+            # same work for the trader and for the floor
+            background = self._background(cfg.background)
             for i in range(cfg.triggers):
                 self._trigger(i, background, rec)
                 if not rec.to_floor[i]:
@@ -393,7 +398,8 @@ class Exchange:
         rec.save(cfg.out)
         return ExchangeResult(status=status, triggers=cfg.triggers, users=rec.users, venue=self.venue.counts,
                               ouch_malformed=self.ouch.malformed, closed=self.closed_log, log=self.venue.log[:20],
-                              connections_refused=self.refused, accept_failures=self.accept_failures)
+                              connections_refused=self.refused, accept_failures=self.accept_failures,
+                              fix_sessions={user: end.counts for user, end in self.fix_ends.items()})
 
     def _wait_for_logins(self) -> None:
         cfg = self.cfg

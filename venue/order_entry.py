@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from latlab.wire import fix44, itch, ouch
+from latlab.wire.fix_session import FixEnd
 from venue.matching import TICK, Fill, MatchingBook
 from venue.soup_session import ServerSession
 
@@ -134,30 +135,41 @@ class OuchHandler:
 
 
 class FixSession:
-    """One FIX 4.4 connection: Logon (Username 553 / Password 554), heartbeats at HeartBtInt, orders."""
+    """One FIX 4.4 connection: Logon (Username 553 / Password 554), heartbeats at HeartBtInt, orders. Its sequence
+    numbers are the user's FixEnd (latlab.wire.fix_session), kept in `ends` across connections: a reconnect goes on
+    from them (gap recovery, resends), a Logon with ResetSeqNumFlag(141)=Y starts both directions again at 1."""
 
-    def __init__(self, venue: Venue, users: dict[str, str], comp_id: str, now: float) -> None:
+    def __init__(self, venue: Venue, users: dict[str, str], comp_id: str, now: float,
+                 ends: dict[str, FixEnd] | None = None, resend_timeout_s: float = 5.0) -> None:
         self.venue = venue
         self.users = users
         self.comp_id = comp_id
+        self.ends = {} if ends is None else ends
+        self.resend_timeout_s = resend_timeout_s
         self.reader = fix44.FixReader()
-        self.peer = ""
+        self.end: FixEnd | None = None
         self.user: str | None = None
-        self.seq = 1
         self.heartbeat_s = 30.0
         self.opened = self.last_received = self.last_sent = now
         self.closed: str | None = None
-        self.out: list[bytes] = []
+        self.refusal = b""  # the Logout of a Logon refused before a session exists
         self.exec_ids = itertools.count(1)
 
     def _send(self, msg_type: str, fields: list[tuple[int, str | int]], now: float) -> None:
-        self.out.append(fix44.encode(msg_type, self.comp_id, self.peer, self.seq, fields))
-        self.seq += 1
+        assert self.end is not None
+        self.end.send(msg_type, fields)
         self.last_sent = now
 
+    def _refuse(self, msg: fix44.FixMessage, text: str, reason: str = "") -> None:
+        self.refusal = fix44.encode(fix44.LOGOUT, self.comp_id, msg.get(49), 1, [(58, text)])
+        self.closed = reason or text
+
     def _take(self) -> bytes:
-        data = b"".join(self.out)
-        self.out.clear()
+        data, self.refusal = self.refusal, b""
+        if self.end is not None:
+            data += self.end.take()
+            if self.end.closed and not self.closed:
+                self.closed = self.end.closed
         return data
 
     def receive(self, data: bytes, now: float) -> bytes:
@@ -170,35 +182,51 @@ class FixSession:
             self.closed = f"garbage: {exc}"
             return self._take()
         for msg in messages:
-            self._message(msg, now)
-            if self.closed:
+            if self.end is None:
+                self._logon(msg, now)
+            else:
+                checked = self.end.receive(msg, now)
+                if checked is not None:
+                    self._message(checked, now)
+            if self.closed or (self.end is not None and self.end.closed):
                 break
         return self._take()
 
-    def _message(self, msg: fix44.FixMessage, now: float) -> None:
-        if self.user is None:
-            user, password = msg.get(553), msg.get(554)
-            if msg.type != fix44.LOGON or self.users.get(user) != password:
-                self.peer = msg.get(49)
-                self._send(fix44.LOGOUT, [(58, "logon rejected: not authorized")], now)
-                self.closed = "logon rejected"
-                return
-            self.peer = msg.get(49)
-            try:
-                heartbeat = fix44.int_field(msg, 108, 1, MAX_HEARTBEAT_S, default=30)
-            except fix44.FieldError as exc:
-                self._send(fix44.LOGOUT, [(58, f"logon rejected: {exc}")], now)
-                self.closed = f"logon rejected: {exc}"
-                return
-            self.user, self.heartbeat_s = user, float(heartbeat)
-            self._send(fix44.LOGON, [(98, 0), (108, heartbeat)], now)
+    def _logon(self, msg: fix44.FixMessage, now: float) -> None:
+        user, password = msg.get(553), msg.get(554)
+        if msg.type != fix44.LOGON or self.users.get(user) != password:
+            self._refuse(msg, "logon rejected: not authorized", "logon rejected")
             return
+        try:
+            heartbeat = fix44.int_field(msg, 108, 1, MAX_HEARTBEAT_S, default=30)
+        except fix44.FieldError as exc:
+            self._refuse(msg, f"logon rejected: {exc}")
+            return
+        end = self.ends.get(user)
+        if end is None or end.target != msg.get(49):
+            end = self.ends[user] = FixEnd(self.comp_id, msg.get(49), self.resend_timeout_s)
+        reset = msg.get(141) == "Y"
+        if reset:
+            end.reset()
+        end.closed = None  # a new connection of the same session
+        self.end, self.user, self.heartbeat_s = end, user, float(heartbeat)
+        next_before = end.next_in
+        if end.receive(msg, now) is None:  # too low (a stale sequence): the FixEnd logged it out, saying why
+            return
+        fields: list[tuple[int, str | int]] = [(98, 0), (108, heartbeat), *([(141, "Y")] if reset else [])]
+        self._send(fix44.LOGON, fields, now)
+        if end.gap_since is None and int(msg.get(34)) > next_before:
+            end.request_resend(now)  # the Logon revealed a gap: asked for after the Logon's answer
+
+    def _message(self, msg: fix44.FixMessage, now: float) -> None:
         if msg.type == fix44.NEW_ORDER_SINGLE:
             self._order(msg, now)
         elif msg.type == fix44.LOGOUT:
             self._send(fix44.LOGOUT, [], now)
             self.closed = "logout"
-        elif msg.type not in (fix44.HEARTBEAT, "1"):
+        elif msg.type == fix44.LOGON:
+            self._send(fix44.REJECT, [(45, msg.get(34)), (58, "a second Logon on a logged-on session")], now)
+        elif msg.type != fix44.REJECT:
             self._send(fix44.REJECT, [(45, msg.get(34)), (58, f"unsupported MsgType {msg.type!r}")], now)
 
     def _order(self, msg: fix44.FixMessage, now: float) -> None:
@@ -212,16 +240,14 @@ class FixSession:
             return
         out = self.venue.enter(self.user or "", msg.get(11), side, shares, msg.get(55), price)
         if out is None:
-            return
+            return  # a ClOrdID seen before (a resend of an order that arrived): nothing is done twice
         common = {"order_id": str(out.order_ref), "cl_ord_id": msg.get(11), "symbol": msg.get(55),
                   "side": msg.get(54), "qty": shares}
         state = fix44.OrderState(shares)
 
         def report(exec_type: str, **extra: object) -> None:
-            self.out.append(fix44.execution_report(self.comp_id, self.peer, self.seq, exec_id=str(next(self.exec_ids)),
-                                                   exec_type=exec_type, state=state, **common, **extra))  # type: ignore[arg-type]
-            self.seq += 1
-            self.last_sent = now
+            self._send(fix44.EXECUTION_REPORT, fix44.execution_report_fields(
+                exec_id=str(next(self.exec_ids)), exec_type=exec_type, state=state, **common, **extra), now)  # type: ignore[arg-type]
 
         if out.reject:
             state.done = True
@@ -238,10 +264,15 @@ class FixSession:
     def tick(self, now: float) -> bytes:
         if self.closed:
             return b""
-        if self.user is None and now - self.opened >= 30.0:
-            self.closed = "no logon within 30 s"
-        elif self.user is not None and now - self.last_received >= 2.5 * self.heartbeat_s:
+        if self.end is None:
+            if now - self.opened >= 30.0:
+                self.closed = "no logon within 30 s"
+            return b""
+        self.end.tick(now)
+        if self.end.closed:
+            return self._take()
+        if now - self.last_received >= 2.5 * self.heartbeat_s:
             self.closed = f"silent for {2.5 * self.heartbeat_s:g} s"
-        elif self.user is not None and now - self.last_sent >= self.heartbeat_s:
+        elif now - self.last_sent >= self.heartbeat_s:
             self._send(fix44.HEARTBEAT, [], now)
         return self._take()

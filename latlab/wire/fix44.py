@@ -31,15 +31,20 @@ def utc_timestamp(ns: int | None = None) -> str:
 
 
 def encode(msg_type: str, sender: str, target: str, seq: int, fields: list[tuple[int, str | int]],
-           sending_time: str | None = None) -> bytes:
-    """A whole message: header (35, 49, 56, 34, 52), then `fields` in order, then the trailer."""
+           sending_time: str | None = None, poss_dup_of: str | None = None) -> bytes:
+    """A whole message: header (35, 49, 56, 34, 52; with `poss_dup_of`, a resend: PossDupFlag 43=Y and
+    OrigSendingTime 122), then `fields` in order, then the trailer."""
     m = simplefix.FixMessage()
     m.append_pair(8, "FIX.4.4", header=True)
     m.append_pair(35, msg_type, header=True)
     m.append_pair(49, sender, header=True)
     m.append_pair(56, target, header=True)
     m.append_pair(34, seq, header=True)
+    if poss_dup_of is not None:
+        m.append_pair(43, "Y", header=True)
     m.append_pair(52, sending_time or utc_timestamp(), header=True)
+    if poss_dup_of is not None:
+        m.append_pair(122, poss_dup_of, header=True)
     for tag, value in fields:
         m.append_pair(tag, value)
     return m.encode()
@@ -206,14 +211,14 @@ class OrderState:
         return "1" if self.cum_qty else "0"
 
 
-def execution_report(sender: str, target: str, seq: int, *, order_id: str, cl_ord_id: str, exec_id: str,
-                     exec_type: str, symbol: str, side: str, qty: int, state: OrderState, last_qty: int = 0,
-                     last_px: int = 0, text: str = "") -> bytes:
-    """An ExecutionReport(8) whose CumQty/AvgPx/LeavesQty/OrdStatus come from the order's state after it."""
+def execution_report_fields(*, order_id: str, cl_ord_id: str, exec_id: str, exec_type: str, symbol: str, side: str,
+                            qty: int, state: OrderState, last_qty: int = 0, last_px: int = 0,
+                            text: str = "") -> list[tuple[int, str | int]]:
+    """The body of an ExecutionReport(8) whose CumQty/AvgPx/LeavesQty/OrdStatus come from the order's state."""
     fields: list[tuple[int, str | int]] = [
         (37, order_id), (11, cl_ord_id), (17, exec_id), (150, exec_type), (39, state.status(exec_type)),
         (55, symbol), (54, side), (38, qty), (32, last_qty), (31, price_text(last_px)),
         (151, state.leaves_qty), (14, state.cum_qty), (6, state.avg_px)]
     if text:
         fields.append((58, text))
-    return encode(EXECUTION_REPORT, sender, target, seq, fields)
+    return fields
