@@ -140,7 +140,7 @@ SANITIZED_ENV := LD_PRELOAD="$$(gcc -print-file-name=libasan.so)" ASAN_OPTIONS=d
   UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 LATLAB_SANITIZED=$(SANITIZED_DIR)
 SANITIZED_TESTS := tests/test_sanitized.py tests/test_feed_differential.py tests/test_moldudp64.py tests/test_book.py \
   tests/test_risk_and_trader.py tests/test_subscriber.py tests/test_itch.py tests/test_order_entry.py tests/test_engine.py \
-  tests/test_generator_engines.py
+  tests/test_generator_engines.py tests/test_router.py
 
 sanitized: setup
 	CFLAGS="$(SANITIZE) -g" LDFLAGS="$(SANITIZE)" $(PY) setup.py -q build_ext --build-lib $(SANITIZED_DIR) \

@@ -49,8 +49,9 @@ setup(
         ),
         Extension(
             "trader._trader",
-            sources=["trader/_trader.c", "trader/path_core.c", "feed_handler/book_core.c"],
-            depends=["feed_handler/book_api.h", "feed_handler/book_core.h", "trader/path_core.h", "trader/floor.h",
+            sources=["trader/_trader.c", "trader/path_core.c", "trader/router_core.c", "feed_handler/book_core.c"],
+            depends=["feed_handler/book_api.h", "feed_handler/book_core.h", "trader/path_core.h",
+                     "trader/router_core.h", "trader/floor.h",
                      "trader/feed_io.h",
                      "trader/t2t_common.h", "trader/fix_order.h", "csrc/rx_timestamp.h",
                      "csrc/named_counts.h", "csrc/stage_clock.h", "csrc/byteorder.h"],

@@ -383,6 +383,16 @@ void book_best(const BookCore *b, uint16_t locate, int side, uint32_t *price, ui
     *shares = s->n ? s->v[s->n - 1].shares : 0;
 }
 
+int book_level(const BookCore *b, uint16_t locate, int side, uint32_t k, uint32_t *price, uint64_t *shares) {
+    const BookSide *s = &b->inst[locate].side[side];
+    if (k >= s->n)
+        return 0;
+    const BookLevel *l = &s->v[s->n - 1 - k];
+    *price = side == 0 ? l->key : ~l->key;
+    *shares = l->shares;
+    return 1;
+}
+
 void book_prefetch_message(const BookCore *b, const unsigned char *p, int64_t len) {
     if (len >= 19 && refers_to_order(p[0]))
         prefetch(&b->slots[hslot(be64(p + 11), b->bits)]);

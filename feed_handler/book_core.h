@@ -54,6 +54,9 @@ int64_t book_feed_frames(BookCore *b, const unsigned char *d, int64_t end, int64
 /* Best level of one side (0 bid, 1 ask): price and shares, 0 and 0 when empty. */
 void book_best(const BookCore *b, uint16_t locate, int side, uint32_t *price, uint64_t *shares);
 
+/* The k-th best level of one side (k = 0: the best): 1 and its price and shares, or 0 past the last level. */
+int book_level(const BookCore *b, uint16_t locate, int side, uint32_t k, uint32_t *price, uint64_t *shares);
+
 /* Prefetch the hash slot the message refers to; no effect on the books. */
 void book_prefetch_message(const BookCore *b, const unsigned char *p, int64_t len);
 

@@ -11,13 +11,14 @@ import tempfile
 import threading
 import traceback
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import Field
 
-from latlab import compact
+from latlab import budgets, compact
+from latlab.budgets import BudgetsConfig
 from latlab.config import Schema, load_config, validate
 from latlab.errors import ConfigError, LabUnavailable, LatlabError
 from latlab.manifest import build_manifest
@@ -38,7 +39,7 @@ from latlab.topology import (
     two_host_lab,
 )
 
-CORE_SECTIONS = {"lab", "results"}
+CORE_SECTIONS = {"lab", "results", "budgets"}
 
 
 @dataclass
@@ -49,6 +50,7 @@ class BenchPlan:
     lab: LabSpec
     hlog_interval_ns: int
     benchmarks: list[tuple[Benchmark, Any]]
+    budgets: BudgetsConfig = field(default_factory=BudgetsConfig)
 
     @property
     def two_host_users(self) -> list[str]:
@@ -79,6 +81,7 @@ def check_sections(config: dict[str, Any]) -> dict[str, Benchmark]:
             raise ConfigError(str(key), f"unknown section; {hint}benchmarks installed: {', '.join(sorted(known))}")
     validate(LabConfig, config.get("lab"), "lab")
     validate(ResultsConfig, config.get("results"), "results")
+    validate(BudgetsConfig, config.get("budgets"), "budgets")
     for name, bench in known.items():
         if name in config:
             validate(bench.schema, config[name], name)
@@ -101,7 +104,8 @@ def plan(config: dict[str, Any], only: list[str] | None = None) -> BenchPlan:
             raise ConfigError(missing[0], "not configured in this config file")
     if not selected:
         raise ConfigError("(top level)", f"no benchmark configured; known: {', '.join(sorted(known))}")
-    return BenchPlan(config=config, lab=lab, hlog_interval_ns=interval_ns, benchmarks=selected)
+    return BenchPlan(config=config, lab=lab, hlog_interval_ns=interval_ns, benchmarks=selected,
+                     budgets=validate(BudgetsConfig, config.get("budgets"), "budgets"))
 
 
 @contextlib.contextmanager
@@ -168,7 +172,8 @@ def run_bench(config_path: Path, results_root: Path, *, local: bool = False, onl
             os._exit(1)  # a forked helper (pyroute2's) unwinding a copy of this frame must not touch the run
         stop.set()
         with _signals_held():  # a second Ctrl-C must not cut the summary short
-            record.finish(complete=not interrupted_reason, reason=interrupted_reason)
+            record.finish(complete=not interrupted_reason, reason=interrupted_reason,
+                          budgets=budgets.judge(record.cases, bench_plan.budgets))
     compact.print_run(record.dir)
     if interrupted_reason:
         raise KeyboardInterrupt

@@ -15,7 +15,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-from latlab import trials
+from latlab import budgets, trials
 from latlab.caveats import run_warnings
 from latlab.report import matrix_rows, ratio_rows
 
@@ -217,6 +217,7 @@ def render(summary: dict[str, Any], run_dir: Path | None = None, columns: int | 
                 if corrected.get("count"):
                     lines.append(_case_line(case, corrected, "  CO-corrected", name_w, None, notes, cols))
     lines += matrix_lines(summary, cols, notes)
+    lines += budgets.report_lines(summary.get("budgets"), cols)
     lines += per_trial
     if notes.texts:
         lines += ["", "notes"]

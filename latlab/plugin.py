@@ -2,9 +2,9 @@
 
 A benchmark is an object with a `name` (its config section), `configure(section)` that validates the
 section's YAML data against the benchmark's Schema before anything starts, `cases(params)` listing what to
-run, and `tool_versions()` for the manifest. A case has a `title`, an `expected_seconds` for the progress
-bar, and `run(ctx)` returning CaseResults. Other packages add manifest sections through the
-`latlab.manifest` group: callables returning a JSON-able value.
+run, and `tool_versions()` for the manifest; `SectionBenchmark` declares one as data. A case has a `title`, an
+`expected_seconds` for the progress bar, and `run(ctx)` returning CaseResults. Other packages add manifest
+sections through the `latlab.manifest` group: callables returning a JSON-able value.
 """
 
 from __future__ import annotations
@@ -54,6 +54,21 @@ class Benchmark(Protocol):
     def cases(self, params: Any) -> list[Case]: ...
 
     def tool_versions(self) -> dict[str, str]: ...
+
+
+@dataclass(frozen=True)
+class SectionBenchmark:
+    """A benchmark declared as data: its section's `name` and `schema`, the lab it needs (latlab.topology's
+    TWO_HOST or OWN), the function turning its section into run parameters, the one listing its cases, the one
+    giving its tools' versions, and (optional) what it prepares before a lab VM boots."""
+
+    name: str
+    schema: type[Schema]
+    lab: str
+    configure: Callable[[Mapping[str, Any] | None], Any]
+    cases: Callable[[Any], list[Any]]
+    tool_versions: Callable[[], dict[str, str]] = dict
+    prepare_vm: Callable[..., Any] | None = None
 
 
 def load_benchmarks() -> dict[str, Benchmark]:

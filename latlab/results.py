@@ -26,7 +26,7 @@ class CaseResult:
     `figures` carries named non-latency results (rates, loss counts) that the report prints in the note.
     `attachments` are files (a VM console log, say) copied into the run folder under the given names.
     `path` describes where the traffic ran (lab, VM, kernel, devices); the core fills in its a/b lab for
-    benchmarks that run there.
+    benchmarks that run there. `budget` names the trading path the row measures (latlab.budgets), if any.
     """
 
     group: str
@@ -45,6 +45,7 @@ class CaseResult:
     figures: dict[str, float] = field(default_factory=dict)
     attachments: dict[str, Path] = field(default_factory=dict)
     path: dict[str, Any] = field(default_factory=dict)
+    budget: str = ""  # the path this row measures, judged against its latency budget (latlab.budgets.PATHS)
 
     @property
     def slug(self) -> str:

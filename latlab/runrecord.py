@@ -111,6 +111,8 @@ class RunRecord:
             "note": result.note, "params": result.params, "figures": result.figures, "files": {},
             "path": result.path,
         }
+        if result.budget:
+            entry["budget"] = result.budget
         if benchmark:
             entry["benchmark"] = benchmark
         if self.trials > 1:
@@ -162,8 +164,9 @@ class RunRecord:
             files[kind] = self.write_text(f"{stem}.{kind}", text).name
         return stats
 
-    def finish(self, complete: bool, reason: str = "") -> Path:
-        """Write summary.json: every case so far, and whether the run completed. Only the first call writes."""
+    def finish(self, complete: bool, reason: str = "", budgets: dict[str, Any] | None = None) -> Path:
+        """Write summary.json: every case so far, whether the run completed, and (given) the latency budgets
+        judged on them (latlab.budgets). Only the first call writes."""
         if (self.dir / SUMMARY).exists():
             return self.dir / SUMMARY
         all_complete = complete and all(c["complete"] for c in self.cases)
@@ -175,4 +178,5 @@ class RunRecord:
             "finished": time.time(),
             "trials": self.trials,
             "cases": self.cases,
+            **({"budgets": budgets} if budgets is not None else {}),
         })

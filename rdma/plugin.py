@@ -23,7 +23,7 @@ from pydantic import Field
 from latlab import vm
 from latlab.config import OneOrMore, Schema, validate
 from latlab.errors import LatlabError
-from latlab.plugin import RunContext
+from latlab.plugin import RunContext, SectionBenchmark
 from latlab.procs import tool_version
 from latlab.results import RTT, CaseResult
 from latlab.topology import OWN
@@ -240,19 +240,6 @@ def wire_evidence(path: str | None, wire: dict[str, int] | None, iterations: int
     return note, {"holds": holds, "path": "wire", **wire}
 
 
-class RdmaBenchmark:
-    name = "rdma"
-    lab = OWN  # an RDMA device here, or rxe on a veth pair in the soft-RoCE VM; each result says which
-    schema = RdmaParams
-
-    def configure(self, section: Mapping[str, Any] | None) -> RdmaParams:
-        return configure(section)
-
-    def cases(self, params: RdmaParams) -> list[Any]:
-        return [RdmaCase(params)]
-
-    def tool_versions(self) -> dict[str, str]:
-        return {"perftest": tool_version(["ib_send_lat", "--version"]), "rdma_vm_kernel": vm.KERNEL_VERSION}
-
-
-BENCHMARK = RdmaBenchmark()
+# OWN: an RDMA device here, or rxe on a veth pair in the soft-RoCE VM; each result says which
+BENCHMARK = SectionBenchmark("rdma", RdmaParams, OWN, configure, lambda params: [RdmaCase(params)], lambda: {
+    "perftest": tool_version(["ib_send_lat", "--version"]), "rdma_vm_kernel": vm.KERNEL_VERSION})

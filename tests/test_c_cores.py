@@ -41,5 +41,5 @@ def test_the_c_cores_do_not_include_python():
     for core in ("feed_handler/book_core.c", "feed_handler/book_core.h", "feed_handler/gen_core.c",
                  "feed_handler/gen_core.h", "udp_multicast/mold_core.c", "udp_multicast/mold_core.h",
                  "trader/path_core.c", "trader/path_core.h", "trader/floor.h", "trader/feed_io.h",
-                 "trader/fix_order.h", "trader/t2t_common.h"):
+                 "trader/fix_order.h", "trader/t2t_common.h", "trader/router_core.c", "trader/router_core.h"):
         assert "#include <Python.h>" not in (REPO / core).read_text(), core

@@ -49,13 +49,27 @@ def test_bench_tick_to_trade_case_with_race(tmp_path):
     config.write_text(yaml.safe_dump({
         "lab": {"hosts": {"a": {"address": "10.77.7.1/24"}, "b": {"address": "10.77.7.2/24"}}},
         "tick_to_trade": {"network": "10.79.6.0/24", "triggers": 300, "rounds": 1, "interval_ms": 1,
-                          "race": {"triggers": 150}}}))
+                          "race": {"triggers": 150}},
+        "budgets": {"tick_to_trade_us": 1_000_000}}))
     out = subprocess.run(latlab_cmd("bench", "--config", str(config), "--results", str(tmp_path / "r")),
                          capture_output=True, text=True, cwd=REPO, timeout=300, env={**os.environ, "CI": "true"})
     assert out.returncode == 0, out.stderr
     [run] = list((tmp_path / "r").iterdir())
-    cases = {(c["group"], c["engine"]): c for c in json.loads((run / "summary.json").read_text())["cases"]}
+    summary = json.loads((run / "summary.json").read_text())
+    cases = {(c["group"], c["engine"]): c for c in summary["cases"]}
     trader = cases[("tick-to-trade OUCH (busy-poll)", "latlab trader (c)")]
+    # the order round trip at the trader (order out → the exchange's answer seen), one per order
+    round_trip = cases[("tick-to-trade OUCH (busy-poll) order round trip", "latlab trader (c)")]
+    assert round_trip["stats_ns"]["count"] >= 290 and round_trip["stats_ns"]["p50"] > 0
+    # each path against its configured budget (1 s for tick-to-trade: within on any machine), in the report too
+    budgets = {b["path"]: b for b in summary["budgets"]["rows"]}
+    budget = budgets["tick_to_trade"]
+    assert budget["engine"] == "latlab trader (c)" and budget["within"]
+    assert budget["p50_us"] == pytest.approx(trader["stats_ns"]["p50"] / 1000)
+    assert budget["headroom_p99_us"] == pytest.approx(1_000_000 - trader["stats_ns"]["p99"] / 1000)
+    assert budgets["order_round_trip"]["budget_us"] == 10_000 and set(budgets) == {"tick_to_trade", "order_round_trip"}
+    assert "latency budgets" in out.stdout and "tick_to_trade ≤ 1,000,000: within" in out.stdout
+    assert "not measured in this run: market_data_one_way (≤ 10,000)" in out.stdout
     floor = cases[("tick-to-trade OUCH (busy-poll)", "floor (UDP→TCP reflector)")]
     assert trader["stats_ns"]["count"] >= 290 and floor["stats_ns"]["count"] >= 290
     assert trader["figures"]["orders"] >= 290 and trader["figures"]["fills"] >= 290
@@ -93,6 +107,7 @@ def test_bench_tick_to_trade_case_with_race(tmp_path):
     assert "application cost p50" in (run / "report.html").read_text()  # the run's own page, written at its end
     text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
     assert "app cost p50 µs" in text
+    assert "tick_to_trade ≤ 1,000,000: within" in text and "latency budgets" in (run / "report.html").read_text()
 
 
 def test_paired_floor_answers_only_its_own_triggers(tlab, tmp_path):

@@ -18,7 +18,7 @@ from pydantic import Field
 
 from latlab.config import AnyNumberOf, OneOrMore, Port, Schema, validate
 from latlab.errors import ConfigError, MissingTool
-from latlab.plugin import RunContext
+from latlab.plugin import RunContext, SectionBenchmark
 from latlab.reference import qperf, sockperf
 from latlab.results import RTT, CaseResult
 from latlab.topology import TWO_HOST
@@ -221,49 +221,45 @@ def matrix(params: PingPongParams) -> list[tuple[str, str]]:
     return [("kernel", m) for m in kernel_modes] + [(s, modes[s]) for s in runnable if s != "kernel"]
 
 
-class PingPongBenchmark:
-    """Plugs the ping-pong matrix into latlab's core."""
-
-    name = "pingpong"
-    lab = TWO_HOST  # the a → b veth pair of the `lab` section
-    schema = PingPongConfig
-
-    def configure(self, section: Mapping[str, Any] | None) -> PingPongParams:
-        return configure(section)
-
-    def cases(self, params: PingPongParams) -> list[Any]:
-        cases: list[Any] = [SkippedStack(name, reason) for name, reason in params.unavailable]
-        port = params.port
-        for stack_name, receive in matrix(params):
-            stack = _instance(stack_name)
-            for proto in [p for p in params.protocols if p in stack.protocols]:
-                for size in params.sizes:
-                    engines = [e for e in stack.engines if e == "latlab" or e in params.references]
-                    for engine in engines:
-                        cases.append(StackCase(params, stack_name, CaseSpec(proto, size, receive, port), engine))
-                        port += 1
-                    if stack_name == "kernel" and "qperf" in params.references and receive == params.receive:
-                        cases.append(QperfCase(params, CaseSpec(proto, size, receive, port)))
-                        port += 1
-        return cases
-
-    def tool_versions(self) -> dict[str, str]:
-        return {"sockperf": sockperf.version(), "qperf": qperf.version()}
-
-    def prepare_vm(self, section: dict[str, Any], kernelver: str, log_dir: Path) -> VmPreparation:
-        """Before a VM boot: build Onload from ONLOAD_SRC for the VM's kernel (the guest's file system is read-only;
-        the build is cached, so this is quick after the first time) and share its folder with the guest."""
-        wanted = section.get("stacks") or []
-        src = os.environ.get("ONLOAD_SRC")
-        if "onload" not in wanted or not src:
-            return VmPreparation()
-        from toe_bench.onload_build import OnloadBuildError, build, cache_root
-
-        try:
-            built = build(Path(src), kernelver, log_to=log_dir / "onload-build.log")
-        except OnloadBuildError as exc:
-            return VmPreparation(f"onload: the build for {kernelver} failed: {exc}")
-        return VmPreparation(f"onload: built for {kernelver} at {built.root}", [cache_root()])
+def pingpong_cases(params: PingPongParams) -> list[Any]:
+    """Every stack × protocol × size × engine of the matrix (and qperf beside the kernel's), each on its own port."""
+    cases: list[Any] = [SkippedStack(name, reason) for name, reason in params.unavailable]
+    port = params.port
+    for stack_name, receive in matrix(params):
+        stack = _instance(stack_name)
+        for proto in [p for p in params.protocols if p in stack.protocols]:
+            for size in params.sizes:
+                engines = [e for e in stack.engines if e == "latlab" or e in params.references]
+                for engine in engines:
+                    cases.append(StackCase(params, stack_name, CaseSpec(proto, size, receive, port), engine))
+                    port += 1
+                if stack_name == "kernel" and "qperf" in params.references and receive == params.receive:
+                    cases.append(QperfCase(params, CaseSpec(proto, size, receive, port)))
+                    port += 1
+    return cases
 
 
-BENCHMARK = PingPongBenchmark()
+def tool_versions() -> dict[str, str]:
+    """The versions of the reference tools the matrix runs beside latlab's engine."""
+    return {"sockperf": sockperf.version(), "qperf": qperf.version()}
+
+
+def prepare_vm(section: dict[str, Any], kernelver: str, log_dir: Path) -> VmPreparation:
+    """Before a VM boot: build Onload from ONLOAD_SRC for the VM's kernel (the guest's file system is read-only;
+    the build is cached, so this is quick after the first time) and share its folder with the guest."""
+    wanted = section.get("stacks") or []
+    src = os.environ.get("ONLOAD_SRC")
+    if "onload" not in wanted or not src:
+        return VmPreparation()
+    from toe_bench.onload_build import OnloadBuildError, build, cache_root
+
+    try:
+        built = build(Path(src), kernelver, log_to=log_dir / "onload-build.log")
+    except OnloadBuildError as exc:
+        return VmPreparation(f"onload: the build for {kernelver} failed: {exc}")
+    return VmPreparation(f"onload: built for {kernelver} at {built.root}", [cache_root()])
+
+
+# TWO_HOST: the a → b veth pair of the `lab` section
+BENCHMARK = SectionBenchmark("pingpong", PingPongConfig, TWO_HOST, configure, pingpong_cases, tool_versions,
+                             prepare_vm)

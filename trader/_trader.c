@@ -14,6 +14,7 @@
 #include "feed_io.h"
 #include "named_counts.h"
 #include "path_core.h"
+#include "router_core.h"
 #include "t2t_common.h"
 
 static BookApi *API;
@@ -23,7 +24,7 @@ typedef struct Trader {
     TraderPath path;
     int ready; /* trader_init succeeded: trader_free at the end */
     PyObject *books, *shadow, *store;
-    Py_buffer rows;
+    Py_buffer rows, acks;
     /* paired mode: the floor served by the same loop (attach_floor), its frame and rows held here */
     Floor floor;
     Py_buffer floor_frame, floor_rows;
@@ -186,8 +187,8 @@ static int fix_init(FixOrder *f, PyObject *fix) {
 static int Trader_init(Trader *t, PyObject *args, PyObject *kw) {
     static char *names[] = {"books", "locate", "limit", "clip", "prefix", "frame", "token_off", "shares_off",
                             "price_off", "rows", "max_order_shares", "max_notional", "price_band_bps",
-                            "max_orders_per_second", "last_trade", "store", "tsc", "shadow", "fix", NULL};
-    PyObject *books, *store = Py_None, *shadow = Py_None, *fix = Py_None;
+                            "max_orders_per_second", "last_trade", "store", "tsc", "shadow", "fix", "acks", NULL};
+    PyObject *books, *store = Py_None, *shadow = Py_None, *fix = Py_None, *acks = Py_None;
     int tsc = 0;
     unsigned int locate, limit, clip;
     const char *prefix;
@@ -200,9 +201,9 @@ static int Trader_init(Trader *t, PyObject *args, PyObject *kw) {
         PyErr_SetString(PyExc_RuntimeError, "Trader: initialised already");
         return -1;
     }
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "OIIIsy*nnnOLdLLL|OpOO", names, &books, &locate, &limit, &clip,
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OIIIsy*nnnOLdLLL|OpOOO", names, &books, &locate, &limit, &clip,
                                      &prefix, &frame, &token_off, &shares_off, &price_off, &rows, &max_shares,
-                                     &notional, &band, &per_second, &last_trade, &store, &tsc, &shadow, &fix))
+                                     &notional, &band, &per_second, &last_trade, &store, &tsc, &shadow, &fix, &acks))
         return -1;
     FixOrder fix_ids;
     int ok = PyObject_TypeCheck(books, API->type) &&
@@ -219,10 +220,23 @@ static int Trader_init(Trader *t, PyObject *args, PyObject *kw) {
         PyBuffer_Release(&frame);
         return -1;
     }
+    if (acks != Py_None) { /* one int64 per stage row */
+        if (PyObject_GetBuffer(acks, &t->acks, PyBUF_WRITABLE) < 0 ||
+            t->acks.len != t->rows.len / STAGES) {
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_ValueError, "Trader: acks must be one int64 per stage row");
+            if (t->acks.obj)
+                PyBuffer_Release(&t->acks);
+            PyBuffer_Release(&t->rows);
+            PyBuffer_Release(&frame);
+            return -1;
+        }
+    }
     TraderParams p = {.locate = (uint16_t)locate, .limit = limit, .clip = clip, .prefix = {prefix[0], prefix[1]},
                       .frame = frame.buf, .frame_len = (size_t)frame.len, .token_off = (size_t)token_off,
                       .shares_off = (size_t)shares_off, .price_off = (size_t)price_off, .rows = t->rows.buf,
-                      .rows_cap = (size_t)t->rows.len / (STAGES * 8), .max_shares = max_shares, .band_bps = band,
+                      .rows_cap = (size_t)t->rows.len / (STAGES * 8), .acks = t->acks.obj ? t->acks.buf : NULL,
+                      .max_shares = max_shares, .band_bps = band,
                       .per_second = per_second, .last_trade = last_trade, .max_notional = notional, .tsc = tsc,
                       .fix = fix != Py_None ? &fix_ids : NULL};
     const char *why;
@@ -230,6 +244,8 @@ static int Trader_init(Trader *t, PyObject *args, PyObject *kw) {
     PyBuffer_Release(&frame);
     if (r < 0) {
         PyBuffer_Release(&t->rows);
+        if (t->acks.obj)
+            PyBuffer_Release(&t->acks);
         if (r == -2)
             PyErr_NoMemory();
         else
@@ -260,7 +276,7 @@ static void Trader_dealloc(Trader *t) {
     Py_XDECREF(t->books);
     Py_XDECREF(t->shadow);
     Py_XDECREF(t->store);
-    Py_buffer *held[] = {&t->rows, &t->floor_frame, &t->floor_rows};
+    Py_buffer *held[] = {&t->rows, &t->acks, &t->floor_frame, &t->floor_rows};
     for (size_t k = 0; k < sizeof held / sizeof *held; k++)
         if (held[k]->obj)
             PyBuffer_Release(held[k]);
@@ -357,7 +373,58 @@ static PyObject *reflect(PyObject *self, PyObject *args, PyObject *kw) {
     return Py_BuildValue("(snK)", status, (Py_ssize_t)f.nrows, (unsigned long long)f.reply_bytes);
 }
 
+/* The router's split (router_core.c) over compiled books: venues = [(books, locate, taker_fee, latency_ns, up)]. */
+static PyObject *split(PyObject *self, PyObject *args) {
+    (void)self;
+    PyObject *seq;
+    int side;
+    unsigned int shares, limit;
+    if (!PyArg_ParseTuple(args, "OCII", &seq, &side, &shares, &limit))
+        return NULL;
+    PyObject *venues = PySequence_Fast(seq, "split: venues must be a sequence");
+    if (!venues)
+        return NULL;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(venues);
+    if (n > ROUTER_MAX_VENUES) {
+        Py_DECREF(venues);
+        return PyErr_Format(PyExc_ValueError, "split: at most %d venues", ROUTER_MAX_VENUES);
+    }
+    RouterVenue v[ROUTER_MAX_VENUES];
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *books;
+        unsigned int locate;
+        long long fee, latency;
+        int up;
+        if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(venues, i), "OILLp", &books, &locate, &fee, &latency, &up) ||
+            !PyObject_TypeCheck(books, API->type) || locate > 65535) {
+            Py_DECREF(venues);
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_ValueError, "split: a venue is (Books, locate < 65536, fee, latency_ns, up)");
+            return NULL;
+        }
+        v[i] = (RouterVenue){API->core(books), (uint16_t)locate, fee, latency, up};
+    }
+    RouterChild out[ROUTER_MAX_VENUES];
+    uint32_t placed;
+    int count = router_split(v, (int)n, (char)side, shares, limit, out, &placed);
+    Py_DECREF(venues);
+    if (count < 0)
+        return PyErr_Format(PyExc_ValueError, "split: side must be 'B' or 'S'");
+    PyObject *children = PyList_New(count);
+    for (int k = 0; children && k < count; k++) {
+        PyObject *child = Py_BuildValue("(iII)", out[k].venue, out[k].shares, out[k].price);
+        if (!child) {
+            Py_CLEAR(children);
+            break;
+        }
+        PyList_SET_ITEM(children, k, child);
+    }
+    return children;
+}
+
 static PyMethodDef methods[] = {
+    {"split", split, METH_VARARGS,
+     "split(venues, side, shares, limit) -> [(venue, shares, price)]: the router's split (trader/router.py)"},
     {"reflect", (PyCFunction)(void (*)(void))reflect, METH_VARARGS | METH_KEYWORDS,
      "The floor: UDP in → a frame out on TCP, no logic. -> (status, rows, reply bytes read)"},
     {NULL, NULL, 0, NULL},

@@ -41,7 +41,8 @@ static inline int drain_tcp(int tcp, uint64_t *bytes) {
     }
 }
 
-/* Wait for a feed (busy: return at once) up to wait_ms: 1 a feed is ready, 0 timeout, 2 a session is readable.
+/* Wait for a feed (busy: return at once) up to wait_ms: 1 a feed is ready, 0 timeout, 2 the (trader's) session is
+ * readable, 3 the floor's session is.
  * fds: feed, session, and in paired mode the floor's feed and session (-1: absent). */
 static inline int wait_feed(const int fds_in[4], int wait_ms, int busy) {
     struct pollfd fds[4];
@@ -54,7 +55,7 @@ static inline int wait_feed(const int fds_in[4], int wait_ms, int busy) {
         return 0;
     for (int k = 0; k < n; k++)
         if (fds[k].revents && (fds[k].fd == fds_in[1] || fds[k].fd == fds_in[3]))
-            return 2;
+            return fds[k].fd == fds_in[1] ? 2 : 3;
     return 1;
 }
 

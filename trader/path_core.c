@@ -359,7 +359,7 @@ int trader_init(TraderPath *t, BookCore *books, const TraderParams *p, const cha
     t->token_off = p->token_off, t->shares_off = p->shares_off, t->price_off = p->price_off;
     t->max_shares = p->max_shares, t->max_notional = p->max_notional, t->band_bps = p->band_bps;
     t->per_second = p->per_second, t->last_trade = p->last_trade;
-    t->rows = p->rows, t->cap = p->rows_cap;
+    t->rows = p->rows, t->cap = p->rows_cap, t->acks = p->acks;
     if (p->fix) {
         t->fix = *p->fix;
         t->has_fix = 1;
@@ -412,7 +412,12 @@ TraderRunEnd trader_run(TraderPath *t, int udp, int tcp, int wait_ms, int busy) 
         }
         if (n == 0) {
             int w = wait_feed(fds, wait_ms, busy);
-            if (w == 2) {
+            if (w >= 2) {
+                if (w == 2 && t->awaiting) { /* the order round trip at the gateway ends here */
+                    if (t->acks)
+                        t->acks[t->awaiting - 1] = now_ns();
+                    t->awaiting = 0;
+                }
                 if (drain_tcp(tcp, &t->reply_bytes) < 0 || (f && drain_tcp(f->tcp, &f->reply_bytes) < 0)) {
                     trader_kill(t, TRADER_EXCHANGE_LOST);
                     return RUN_EXCHANGE_LOST;
@@ -437,8 +442,10 @@ TraderRunEnd trader_run(TraderPath *t, int udp, int tcp, int wait_ms, int busy) 
             return RUN_FAILED;
         if (t->out_len) {
             ssize_t s = send(tcp, t->out, t->out_len, MSG_NOSIGNAL | MSG_DONTWAIT);
-            if (t->pending_row)
+            if (t->pending_row) {
                 t->pending_row[7] = clock_stamp(&t->clock);
+                t->awaiting = (size_t)(t->pending_row - t->rows) / STAGES + 1;
+            }
             if (s != (ssize_t)t->out_len) {
                 trader_kill(t, TRADER_EXCHANGE_LOST);
                 return RUN_SEND_FAILED;

@@ -32,6 +32,7 @@ typedef struct {
     size_t frame_len, token_off, shares_off, price_off;
     int64_t *rows;               /* rows_cap × STAGES stage rows, one per order */
     size_t rows_cap;
+    int64_t *acks;               /* optional, rows_cap long: when the run loop saw each order's first answer */
     int64_t max_shares, band_bps, per_second, last_trade;
     double max_notional;         /* dollars */
     int tsc;                     /* stages after the first timed by the TSC */
@@ -74,6 +75,8 @@ typedef struct TraderPath {
     int64_t *rows;
     size_t nrows, cap;
     int64_t *pending_row; /* the row of the order in `out`, until its send time is known */
+    int64_t *acks;        /* per row: CLOCK_REALTIME when the loop found the session readable after that order */
+    size_t awaiting;      /* 1 + the row of the last order sent, until something comes back on the session */
     /* Messages of other instruments, applied after the order is sent: they cannot change the trigger
      * instrument's book, so they are off the critical path (trader_finish_packet). */
     const unsigned char *deferred[TRADER_MAX_BLOCKS];

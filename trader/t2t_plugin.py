@@ -14,8 +14,8 @@ from pydantic import Field
 
 from latlab.config import CpuId, Schema, cpu_choice, ipv4_network, multicast_group, validate
 from latlab.errors import ConfigError, LatlabError
-from latlab.plugin import RunContext
-from latlab.results import ONE_WAY, CaseResult
+from latlab.plugin import RunContext, SectionBenchmark
+from latlab.results import ONE_WAY, RTT, CaseResult
 from latlab.stats import paired_percentile_difference_ci, percentile_difference_ci
 from latlab.topology import OWN, BridgeSpec, bridge_lab
 from trader.risk import RiskLimits
@@ -29,6 +29,8 @@ FROM_RX = "tick-to-trade from the trader's kernel rx"
 FROM_RX_TIMESTAMPS = ("participant: kernel software receive timestamp of the trigger packet → exchange: kernel "
                       "software receive timestamp of the order's first bytes; one host, one clock (the feed's "
                       "delivery left out)")
+ROUND_TRIP_TIMESTAMPS = ("trader CLOCK_REALTIME after send() of the order → when its loop finds the exchange's first "
+                         "answer readable on the session (user space, one clock)")
 STAGE_TIMESTAMPS = "trader CLOCK_REALTIME after each stage; receive starts at the kernel's software rx timestamp"
 RACE_GROUP = "tick-to-trade race"
 RACE_LABELS = {"FULL": "full risk + sqlite store", "FAST": "minimal risk (quantity only)"}
@@ -264,7 +266,7 @@ class TickToTradeCase:
                   "background": p.background, "engine": p.engine, "protocol": p.protocol, "receive": p.receive}
         out.append(CaseResult(group=group, engine=f"latlab trader ({p.engine})", role="own", metric=W2W,
                               timestamps=W2W_TIMESTAMPS, samples_ns=t2t, send_ns=t2t_sent, figures=figures, note=note,
-                              complete=complete, params=params))
+                              complete=complete, params=params, budget="tick_to_trade"))
         out.append(CaseResult(group=group, engine="floor (UDP→TCP reflector)", role="reference", metric=W2W,
                               timestamps=W2W_TIMESTAMPS, samples_ns=floor, send_ns=floor_sent, complete=complete,
                               params=params,
@@ -281,6 +283,11 @@ class TickToTradeCase:
         out.append(CaseResult(group=f"{group} from kernel rx", engine="floor (UDP→TCP reflector)", role="reference",
                               metric=FROM_RX, timestamps=FROM_RX_TIMESTAMPS, samples_ns=floor_rx,
                               send_ns=floor_rx_sent, complete=complete, params=params))
+        round_trip, round_trip_sent = _joined([r.order_round_trip("TRADER") for r in traders])
+        out.append(CaseResult(group=f"{group} order round trip", engine=f"latlab trader ({p.engine})", role="own",
+                              metric=RTT, timestamps=ROUND_TRIP_TIMESTAMPS, samples_ns=round_trip,
+                              send_ns=round_trip_sent, complete=complete, params=params, budget="order_round_trip",
+                              note="at the trader: the order's send → its loop finds the exchange's answer"))
         for name, samples in _stage_samples(stages).items():
             out.append(CaseResult(group=f"{group} stages", engine=f"stage {name}", role="context", metric=ONE_WAY,
                                   timestamps=STAGE_TIMESTAMPS, samples_ns=samples, params=params))
@@ -317,19 +324,6 @@ class TickToTradeCase:
                                   note=note if name == "FAST" else "risk gate and a sqlite position store"))
 
 
-class TickToTradeBenchmark:
-    name = "tick_to_trade"
-    lab = OWN  # its bridge of exchange and traders, described in each result
-    schema = TickToTradeConfig
-
-    def configure(self, section: Mapping[str, Any] | None) -> T2TParams:
-        return configure(section)
-
-    def cases(self, params: T2TParams) -> list[Any]:
-        return [TickToTradeCase(params)]
-
-    def tool_versions(self) -> dict[str, str]:
-        return {}
-
-
-BENCHMARK = TickToTradeBenchmark()
+# OWN: its bridge of exchange and traders, described in each result
+BENCHMARK = SectionBenchmark("tick_to_trade", TickToTradeConfig, OWN, configure,
+                             lambda params: [TickToTradeCase(params)])

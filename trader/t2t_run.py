@@ -49,6 +49,16 @@ class RunResult:
     exchange: ExchangeResult
     traders: dict[str, TraderResult]
     stages: dict[str, np.ndarray]
+    acks: dict[str, np.ndarray] = field(default_factory=dict)  # per stage row: when the order's answer was seen
+
+    def order_round_trip(self, user: str) -> tuple[np.ndarray, np.ndarray]:
+        """At the trader (its gateway): each order's send → the first answer its loop saw on the session (both
+        the trader's CLOCK_REALTIME). Returns (samples ns, the orders' send times)."""
+        rows = self.stages.get(user, np.zeros((0, 8), np.int64))
+        acks = self.acks.get(user, np.zeros(0, np.int64))[:len(rows)]
+        sent = rows[:len(acks), 7]
+        seen = (acks > 0) & (sent > 0) & (acks >= sent)
+        return (acks - sent)[seen], sent[seen]
 
     def wire_to_wire(self, user: str) -> np.ndarray:
         """Per answered trigger: the order's kernel receive time − the trigger's send time (ns)."""
@@ -144,7 +154,7 @@ def run_t2t(lab: Lab, setups: list[TraderSetup], exchange: dict[str, Any], workd
                 workdir / f"trader-{tag}-{s.user}.log", f"trader {s.user}", ready="READY"))))
         ex_proc.wait(timeout=ex_cfg.triggers * (ex_cfg.interval_ms + ex_cfg.answer_timeout_ms) / 1000 + 60)
         ex_summary = helper.result(ex_proc.output(), ExchangeResult, "exchange")
-        traders, stages = {}, {}
+        traders, stages, acks = {}, {}, {}
         for s, proc in procs:
             try:
                 proc.wait(timeout=20)
@@ -154,10 +164,11 @@ def run_t2t(lab: Lab, setups: list[TraderSetup], exchange: dict[str, Any], workd
             out = workdir / f"trader-{tag}-{s.user}.npz"
             saved = np.load(out) if out.exists() else {}
             stages[s.user] = saved["stages"] if "stages" in saved else np.zeros((0, 8), np.int64)
+            acks[s.user] = saved["acks"] if "acks" in saved else np.zeros(0, np.int64)
             if s.paired_floor:
                 stages[s.paired_floor] = saved["floor_stages"] if "floor_stages" in saved else np.zeros((0, 8),
                                                                                                           np.int64)
     rec = np.load(workdir / f"exchange-{tag}.npz")
     return RunResult([str(u) for u in rec["users"]], rec["t_send"], rec["t_rx"], rec["filled"],
                      rec["to_floor"] if "to_floor" in rec else np.zeros(len(rec["t_send"]), bool), ex_summary,
-                     traders, stages)
+                     traders, stages, acks)

@@ -149,6 +149,7 @@ def run(cfg: TraderConfig) -> TraderResult:
     client, tcp = _login(cfg)
     tcp.setblocking(False)
     rows = stage_rows(cfg.max_rows)
+    acks = np.zeros(cfg.max_rows, np.int64)  # per order: when its first answer was seen (the order round trip)
     spec = TraderSpec(locate=cfg.locate, stock=cfg.stock, limit=cfg.limit, clip=cfg.clip, prefix=cfg.prefix,
                       last_trade=cfg.last_trade, risk=RiskLimits(**cfg.risk))
     store = SqliteStore(cfg.store, cfg.stock) if cfg.store else None
@@ -189,7 +190,7 @@ def run(cfg: TraderConfig) -> TraderResult:
         nrows = 0
     elif cfg.engine == "c":
         fix = (cfg.user, "LATLABX", cfg.stock, fix_seq[0]) if cfg.protocol == "fix" else None
-        engine = compiled(spec, rows, store, tsc=invariant_tsc(), fix=fix)
+        engine = compiled(spec, rows, store, tsc=invariant_tsc(), fix=fix, acks=acks)
         if floor_client is not None:
             engine.attach_floor(udp_fd=floor_feed.fileno(), tcp_fd=floor_client.sock.fileno(),
                                 frame=floor_frame(cfg.floor_prefix), rows=floor_rows, seq_off=seq_off)
@@ -210,6 +211,9 @@ def run(cfg: TraderConfig) -> TraderResult:
             if why in ("send_failed", "exchange_lost"):
                 status = "exchange_lost"
                 break
+            if why == "tcp" and isinstance(engine, TraderCore) and engine.awaiting:
+                acks[engine.awaiting - 1] = time.time_ns()
+                engine.awaiting = 0
             if why == "tcp" and not _drain_replies(tcp, replies):
                 status = "exchange_lost"
                 if engine is not None:
@@ -231,7 +235,7 @@ def run(cfg: TraderConfig) -> TraderResult:
         stats = engine.stats()
         nrows = int(stats["rows"])
     tmp = Path(cfg.out + ".tmp.npz")
-    np.savez(tmp, stages=rows[:nrows], floor_stages=floor_rows[:int(stats.get("floor_rows", 0))])
+    np.savez(tmp, stages=rows[:nrows], acks=acks[:nrows], floor_stages=floor_rows[:int(stats.get("floor_rows", 0))])
     os.replace(tmp, cfg.out)
     return TraderResult(status=status, user=cfg.user, engine=cfg.engine, role=cfg.role, replies=replies, **stats)
 
@@ -257,6 +261,7 @@ def _python_round(core: TraderCore, feed: Any, tcp: Any) -> str:
                 return "send_failed"
             if core.nrows:
                 core.rows[core.nrows - 1, 7] = time.time_ns()
+                core.awaiting = core.nrows
         core.finish_packet()
         if core.ended:
             return "end"

@@ -73,13 +73,15 @@ def token_for(prefix: str, sequence: int) -> bytes:
 
 
 def compiled(spec: TraderSpec, rows: np.ndarray, store: Store | None = None, book_capacity: int = 4096,
-             tsc: bool = False, shadow: bool = True, fix: FixIds | None = None) -> Trader:
+             tsc: bool = False, shadow: bool = True, fix: FixIds | None = None,
+             acks: np.ndarray | None = None) -> Trader:
     """The C trader; `rows` (n × 8 int64) receives one row of stage timestamps per order. The order map starts
     small (it grows when needed) so that a lab-sized book stays in cache between triggers. With `tsc`, stages
     after the first are timed by the TSC (calibrated against CLOCK_REALTIME for 20 ms here). The shadow is a
     second trader with its own small book that the busy-poll loop's cache warming sends made-up triggers
     through (`Trader.warm`), so that the real trader's state is never touched. With `fix` (SenderCompID,
-    TargetCompID, Symbol, first MsgSeqNum) the orders are FIX 4.4 NewOrderSingle instead of OUCH."""
+    TargetCompID, Symbol, first MsgSeqNum) the orders are FIX 4.4 NewOrderSingle instead of OUCH. `acks` (one
+    int64 per row) receives, from the run loop, when each order's first answer was seen: the order round trip."""
     tpl = OrderTemplate.ouch(spec.stock)
     lim = spec.risk
     return Trader(books=CBooks(capacity=book_capacity), locate=spec.locate, limit=spec.limit, clip=spec.clip,
@@ -87,7 +89,7 @@ def compiled(spec: TraderSpec, rows: np.ndarray, store: Store | None = None, boo
                   price_off=tpl.price_off, rows=rows, max_order_shares=lim.max_order_shares,
                   max_notional=lim.max_notional, price_band_bps=lim.price_band_bps,
                   max_orders_per_second=lim.max_orders_per_second, last_trade=spec.last_trade, store=store,
-                  tsc=tsc, fix=fix,
+                  tsc=tsc, fix=fix, acks=acks,
                   shadow=compiled(spec, stage_rows(1), book_capacity=64, shadow=False, fix=fix) if shadow else None)
 
 
@@ -108,6 +110,7 @@ class TraderCore:
         self.store = store
         self.rows = rows
         self.nrows = 0
+        self.awaiting = 0  # 1 + the row of the last order sent, until the session has something (the run loop's)
         self.session: bytes | None = None
         self.expected = 0
         self.ended = False

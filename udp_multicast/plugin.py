@@ -23,7 +23,7 @@ from latlab.config import (
     validate,
 )
 from latlab.errors import ConfigError, LatlabError, MissingTool
-from latlab.plugin import RunContext
+from latlab.plugin import RunContext, SectionBenchmark
 from latlab.reference import sockperf
 from latlab.results import ONE_WAY, RTT, CaseResult
 from latlab.topology import OWN, BridgeSpec, bridge_lab
@@ -177,7 +177,7 @@ class FanoutCase:
                 samples_ns=sub.latency_ns, send_ns=sub.send_ns, corrected_ns=sub.corrected_ns,
                 complete=sub.summary.complete,
                 figures={"delivered": sub.summary.delivered, "gaps": sub.summary.gaps},
-                params={"rate": target, "highest_loss_free_rate": loss_free}))
+                params={"rate": target, "highest_loss_free_rate": loss_free}, budget="market_data_one_way"))
             out.append(CaseResult(group=group, engine=f"kernel rx {sub.name}", role="context", metric=ONE_WAY,
                                   timestamps=KERNEL_TIMESTAMPS, samples_ns=sub.kernel_ns,
                                   note="to the socket, before the subscriber wakes"))
@@ -254,19 +254,6 @@ class FanoutCase:
                      "updates": run.publisher.updates, "snapshots": run.publisher.messages}))
 
 
-class MulticastBenchmark:
-    name = "multicast"
-    lab = OWN  # its bridge of publisher and subscribers, described in each result
-    schema = MulticastConfig
-
-    def configure(self, section: Mapping[str, Any] | None) -> MulticastParams:
-        return configure(section)
-
-    def cases(self, params: MulticastParams) -> list[Any]:
-        return [FanoutCase(params)]
-
-    def tool_versions(self) -> dict[str, str]:
-        return {"sockperf": sockperf.version()}
-
-
-BENCHMARK = MulticastBenchmark()
+# OWN: its bridge of publisher and subscribers, described in each result
+BENCHMARK = SectionBenchmark("multicast", MulticastConfig, OWN, configure, lambda params: [FanoutCase(params)],
+                             lambda: {"sockperf": sockperf.version()})
