@@ -19,6 +19,8 @@ CORES = {
     "mold": (["udp_multicast"], ["tests/c/mold_core_test.c", "udp_multicast/mold_core.c"]),
     "path": (["trader", "feed_handler"],
              ["tests/c/path_core_test.c", "trader/path_core.c", "feed_handler/book_core.c"]),
+    "router": (["trader", "feed_handler"],
+               ["tests/c/router_core_test.c", "trader/router_core.c", "feed_handler/book_core.c"]),
 }
 
 

@@ -408,3 +408,86 @@ def test_connections_past_max_sessions_are_refused(loopback_exchange):
     finally:
         flood.wait(timeout=20)
     sock.close()
+
+
+def _fix_exchange(**cfg_fields):
+    """An exchange in this process on loopback with FIX users SLOW and FAST (no feed is sent)."""
+    from venue.exchange import Exchange, ExchangeConfig
+
+    cfg = ExchangeConfig(iface="127.0.0.1", soup_port=_free_port(), fix_port=_free_port(),
+                         users={"SLOW": "pw", "FAST": "pw"}, **cfg_fields)
+    ex = Exchange(cfg)
+    ex.book.apply(itch.encode(itch.make("R", stock_locate=7, stock="LLTRIG")))
+    ex.book.apply(itch.encode(itch.make("A", stock_locate=7, order_ref=90_001, side="S", shares=500, stock="LLTRIG",
+                                        price=1_000_000)))
+    return ex
+
+
+def _close(ex) -> None:
+    for conn in list(ex.conns.values()):
+        conn.sock.close()
+    for key in list(ex.sel.get_map().values()):
+        key.fileobj.close()  # type: ignore[union-attr]
+    ex.feed.sock.close()
+
+
+def _fix_answers(ex, socks: dict, until, timeout: float = 10.0) -> dict:
+    """Poll the exchange and read each socket until until(answers) holds; {user: [(monotonic, message)]}."""
+    import time
+
+    answers: dict = {user: [] for user in socks}
+    readers = {user: fix44.FixReader() for user in socks}
+    deadline = time.monotonic() + timeout
+    while not until(answers) and time.monotonic() < deadline:
+        ex.poll(0.001)
+        for user, sock in socks.items():
+            try:
+                data = sock.recv(65536)
+            except BlockingIOError:
+                continue
+            answers[user] += [(time.monotonic(), m) for m in readers[user].feed(data)]
+    return answers
+
+
+def test_the_venue_holds_what_a_distant_session_sends_and_not_a_colocated_one():
+    import socket
+    import time
+
+    ex = _fix_exchange(extra_response_us=80_000, colocated=["FAST"])
+    try:
+        socks = {user: socket.create_connection(("127.0.0.1", ex.cfg.fix_port)) for user in ("SLOW", "FAST")}
+        for sock in socks.values():
+            sock.setblocking(False)
+        for user, sock in socks.items():
+            sock.sendall(fix44.encode(fix44.LOGON, user, "LATLABX", 1, [(98, 0), (108, 30), (553, user),
+                                                                         (554, "pw")]))
+        _fix_answers(ex, socks, lambda a: all(a.values()))  # logons are not held
+        start = time.monotonic()
+        for user, sock in socks.items():  # both orders at once
+            sock.sendall(fix44.new_order_single(user, "LATLABX", 2, f"{user}1", "LLTRIG", fix44.SIDE_BUY, 10,
+                                                1_000_000))
+        answers = _fix_answers(ex, socks, lambda a: all(len(v) >= 2 for v in a.values()))  # New, then the fill
+        (slow_at, slow), (fast_at, fast) = answers["SLOW"][0], answers["FAST"][0]
+        assert slow.get(11) == "SLOW1" and fast.get(11) == "FAST1" and slow.get(150) == fix44.EXEC_NEW
+        assert slow_at - start >= 0.08 and fast_at < slow_at  # held 80 ms by the venue itself; FAST is not
+    finally:
+        _close(ex)
+
+
+def test_a_taker_fee_is_charged_per_share_and_stated_in_the_fill_and_the_summary():
+    import socket
+
+    ex = _fix_exchange(taker_fee=30)  # $0.003 a share
+    try:
+        sock = socket.create_connection(("127.0.0.1", ex.cfg.fix_port))
+        sock.setblocking(False)
+        sock.sendall(fix44.encode(fix44.LOGON, "SLOW", "LATLABX", 1, [(98, 0), (108, 30), (553, "SLOW"),
+                                                                       (554, "pw")]))
+        sock.sendall(fix44.new_order_single("SLOW", "LATLABX", 2, "F1", "LLTRIG", fix44.SIDE_BUY, 200, 1_000_000))
+        answers = _fix_answers(ex, {"SLOW": sock}, lambda a: any(m.get(150) == fix44.EXEC_TRADE
+                                                                 for _, m in a["SLOW"]))
+        [trade] = [m for _, m in answers["SLOW"] if m.get(150) == fix44.EXEC_TRADE]
+        assert trade.get(32) == "200" and trade.get(12) == "0.6000" and trade.get(13) == "3"   # 200 × $0.003
+        assert ex.venue.fees == {"SLOW": 6000}
+    finally:
+        _close(ex)

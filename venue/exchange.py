@@ -17,6 +17,8 @@ the floor are measured trigger by trigger, under the same conditions.
 from __future__ import annotations
 
 import contextlib
+import heapq
+import itertools
 import os
 import selectors
 import socket
@@ -102,6 +104,9 @@ class ExchangeConfig(HelperConfig):
     floor_user: str = "FLOOR"
     max_sessions: int = 64                              # connections served at once; more are refused
     fix_resend_timeout_s: float = 5.0                   # FIX: a peer that leaves a gap unfilled this long is logged out
+    taker_fee: int = Field(0, ge=-10_000, le=10_000)    # per share filled, 1/10,000 $ (orders are IOC: takers)
+    extra_response_us: float = Field(0.0, ge=0, le=10_000_000)  # the venue holds what a logged-in session sends
+    colocated: list[str] = Field(default_factory=list)  # ... except from these users (they are next to it)
     cpu: int | None = None                              # pinned to this CPU
 
     @property
@@ -123,6 +128,7 @@ class ExchangeResult(HelperResult):
     connections_refused: int = 0
     accept_failures: int = 0
     fix_sessions: dict[str, dict[str, int]] = Field(default_factory=dict)  # per user: gaps, resends, …
+    fees: dict[str, int] = Field(default_factory=dict)  # per user: taker fees charged, 1/10,000 $
 
 
 class Feed:
@@ -180,7 +186,9 @@ class Exchange:
         self.floor_book = MatchingBook()
         self.last_background: list[bytes] = []
         self.book = MatchingBook()
-        self.venue = Venue(self.book, self._publish_later)
+        self.venue = Venue(self.book, self._publish_later, cfg.taker_fee)
+        self.held: list[tuple[float, int, int, int, Conn, bytes]] = []  # (due, n, rx, fd, conn, data)
+        self.held_count = itertools.count()
         self.pending: list[bytes] = []  # executions to publish in the next packet
         self.streams: dict[str, Stream] = {}
         self.soup_logins: set[str] = set()
@@ -302,8 +310,13 @@ class Exchange:
 
     def poll(self, timeout: float) -> None:
         """Serve sessions for up to `timeout` s (orders, logins, timers). What several sessions sent is
-        handled in the order the kernel received it, so the first order in is the first matched."""
-        self._resume_accepting(time.monotonic())
+        handled in the order the kernel received it, so the first order in is the first matched. With
+        extra_response_us, what a logged-in session that is not colocated sends is held that long first: the
+        venue's own added response time (this kernel has no netem)."""
+        now = time.monotonic()
+        self._resume_accepting(now)
+        if self.held:
+            timeout = max(0.0, min(timeout, self.held[0][0] - now))
         arrivals = []
         for key, _ in self.sel.select(timeout):
             if key.data in ("soup", "fix"):
@@ -312,7 +325,7 @@ class Exchange:
                 conn = self.conns.get(key.fileobj.fileno())  # type: ignore[union-attr]
                 if conn:
                     arrivals.extend(self._read(conn))
-        for rx, _, conn, data in sorted(arrivals, key=lambda a: (a[0], a[1])):
+        for rx, _, conn, data in self._due(arrivals):
             if conn.sock.fileno() in self.conns:
                 before = self._orders_seen()
                 self._send(conn, conn.session.receive(data, time.monotonic()))
@@ -325,6 +338,21 @@ class Exchange:
             self._send(conn, conn.session.tick(now))
             if conn.session.closed:
                 self._drop(conn, conn.session.closed)
+
+    def _due(self, arrivals: list[tuple[int, int, Conn, bytes]]) -> list[tuple[int, int, Conn, bytes]]:
+        """What is to be handled now, in kernel arrival order: what arrived (unless held) and what is due."""
+        delay = self.cfg.extra_response_us / 1e6
+        now = time.monotonic()
+        ready = []
+        for rx, fd, conn, data in arrivals:
+            if delay and conn.session.user is not None and conn.session.user not in self.cfg.colocated:
+                heapq.heappush(self.held, (now + delay, next(self.held_count), rx, fd, conn, data))
+            else:
+                ready.append((rx, fd, conn, data))
+        while self.held and self.held[0][0] <= now:
+            _, _, rx, fd, conn, data = heapq.heappop(self.held)
+            ready.append((rx, fd, conn, data))
+        return sorted(ready, key=lambda a: (a[0], a[1]))
 
     def _orders_seen(self) -> int:
         return self.venue.counts["orders"] + self.venue.counts["duplicate_tokens"]
@@ -399,7 +427,8 @@ class Exchange:
         return ExchangeResult(status=status, triggers=cfg.triggers, users=rec.users, venue=self.venue.counts,
                               ouch_malformed=self.ouch.malformed, closed=self.closed_log, log=self.venue.log[:20],
                               connections_refused=self.refused, accept_failures=self.accept_failures,
-                              fix_sessions={user: end.counts for user, end in self.fix_ends.items()})
+                              fix_sessions={user: end.counts for user, end in self.fix_ends.items()},
+                              fees=self.venue.fees)
 
     def _wait_for_logins(self) -> None:
         cfg = self.cfg

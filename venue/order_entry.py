@@ -37,15 +37,18 @@ class Outcome:
     fills: list[Fill] = field(default_factory=list)
     match_numbers: list[int] = field(default_factory=list)  # per fill: the number its ITCH E message carries
     canceled: int = 0
+    fee: int = 0  # the taker fee charged for its fills, 1/10,000 $
 
 
 class Venue:
     """Validation and matching shared by both protocols. `publish` receives the ITCH messages that
     report executions (the feed must tell everyone what traded)."""
 
-    def __init__(self, book: MatchingBook, publish: Callable[[list[bytes]], None]) -> None:
+    def __init__(self, book: MatchingBook, publish: Callable[[list[bytes]], None], taker_fee: int = 0) -> None:
         self.book = book
         self.publish = publish
+        self.taker_fee = taker_fee  # per share, 1/10,000 $: orders are IOC, so every fill takes liquidity
+        self.fees: dict[str, int] = {}  # per user, charged so far
         self.refs = itertools.count(1)
         self.matches = itertools.count(1)
         self.tokens: dict[str, set[str]] = {}
@@ -80,6 +83,9 @@ class Venue:
         out.fills = self.book.match_ioc(locate, side, shares, price)
         executed = sum(f.shares for f in out.fills)
         out.canceled = shares - executed
+        out.fee = executed * self.taker_fee
+        if out.fee:
+            self.fees[user] = self.fees.get(user, 0) + out.fee
         self.counts["executed" if executed else "canceled"] += 1
         for f in out.fills:
             self.takers[f.ref] = user
@@ -256,7 +262,7 @@ class FixSession:
         report(fix44.EXEC_NEW)
         for f in out.fills:
             state.fill(f.shares, f.price)
-            report(fix44.EXEC_TRADE, last_qty=f.shares, last_px=f.price)
+            report(fix44.EXEC_TRADE, last_qty=f.shares, last_px=f.price, commission=f.shares * self.venue.taker_fee)
         if out.canceled:
             state.done = True
             report(fix44.EXEC_CANCELED, text="IOC remainder canceled")

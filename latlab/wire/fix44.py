@@ -213,12 +213,14 @@ class OrderState:
 
 def execution_report_fields(*, order_id: str, cl_ord_id: str, exec_id: str, exec_type: str, symbol: str, side: str,
                             qty: int, state: OrderState, last_qty: int = 0, last_px: int = 0,
-                            text: str = "") -> list[tuple[int, str | int]]:
+                            text: str = "", commission: int = 0) -> list[tuple[int, str | int]]:
     """The body of an ExecutionReport(8) whose CumQty/AvgPx/LeavesQty/OrdStatus come from the order's state."""
     fields: list[tuple[int, str | int]] = [
         (37, order_id), (11, cl_ord_id), (17, exec_id), (150, exec_type), (39, state.status(exec_type)),
         (55, symbol), (54, side), (38, qty), (32, last_qty), (31, price_text(last_px)),
         (151, state.leaves_qty), (14, state.cum_qty), (6, state.avg_px)]
+    if commission:  # the venue's fee for this fill: Commission(12) in dollars, CommType(13) 3 = absolute
+        fields += [(12, price_text(commission)), (13, "3")]
     if text:
         fields.append((58, text))
     return fields
