@@ -116,8 +116,21 @@ def serve(args: argparse.Namespace) -> dict[str, Any]:
                                 stdin=subprocess.DEVNULL, start_new_session=True)
         pids.append(proc.pid)
     (args.workdir / f"pids-{args.stack}-{args.proto}.json").write_text(json.dumps(pids))
-    time.sleep(2)  # both print when they listen; the client retries TCP connects anyway
-    return {"available": True, "pids": pids}
+    # both serve once their sockets are bound (the engine also says READY): wait for that, not a fixed time
+    listening = all(_bound(args.proto, port) for port in (args.port, args.port + 1))
+    return {"available": True, "pids": pids, "listening": listening}
+
+
+def _bound(proto: str, port: int, timeout_s: float = 30.0) -> bool:
+    """Whether a socket of this namespace is bound (UDP) or listening (TCP) on `port` within `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        out = subprocess.run(["ss", "-Hln", "-u" if proto == "udp" else "-t", "sport", "=", f":{port}"],
+                             capture_output=True, text=True, timeout=30)
+        if out.stdout.strip():
+            return True
+        time.sleep(0.02)
+    return False
 
 
 def _evidence(stack: str, proto: str, before: dict, after: dict, samples: int,
