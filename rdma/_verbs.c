@@ -26,6 +26,7 @@ enum { T_SEND, T_WRITE, T_READ, T_UD };
 #define QKEY 0x11111111u
 #define READ_MARKER 0x5EAD5EAD5EAD5EADULL
 #define CHECK_EVERY 4096u
+#define RD_ATOMIC_MAX 16
 
 typedef struct {
     PyObject_HEAD
@@ -43,6 +44,7 @@ typedef struct {
     uint64_t raddr;
     union ibv_gid gid;
     struct ibv_port_attr pattr;
+    int rd_atomic, dest_rd_atomic; /* outstanding RDMA READs: the device's limits (at most RD_ATOMIC_MAX), as perftest */
     char detail[256];
 } Ep;
 
@@ -121,6 +123,13 @@ static int Ep_init(Ep *e, PyObject *args, PyObject *kw) {
         return -1;
     }
     if (ibv_query_port(e->ctx, (uint8_t)e->port, &e->pattr)) return fail(e, "query_port");
+    struct ibv_device_attr dattr;
+    if (ibv_query_device(e->ctx, &dattr)) return fail(e, "query_device");
+    /* READs allowed in flight: the device's limit, perftest's default (--outs), rather than one. */
+    e->rd_atomic = dattr.max_qp_init_rd_atom < RD_ATOMIC_MAX ? dattr.max_qp_init_rd_atom : RD_ATOMIC_MAX;
+    e->dest_rd_atomic = dattr.max_qp_rd_atom < RD_ATOMIC_MAX ? dattr.max_qp_rd_atom : RD_ATOMIC_MAX;
+    if (e->rd_atomic < 1) e->rd_atomic = 1;
+    if (e->dest_rd_atomic < 1) e->dest_rd_atomic = 1;
     if (ibv_query_gid(e->ctx, (uint8_t)e->port, e->gid_index, &e->gid)) return fail(e, "query_gid");
     if (!(e->pd = ibv_alloc_pd(e->ctx))) return fail(e, "alloc_pd");
     if (events && !(e->ch = ibv_create_comp_channel(e->ctx))) return fail(e, "create_comp_channel");
@@ -213,9 +222,10 @@ static PyObject *Ep_connect(Ep *e, PyObject *args) {
         Py_RETURN_NONE;
     }
     struct ibv_qp_attr r = {.qp_state = IBV_QPS_RTR, .path_mtu = e->pattr.active_mtu, .dest_qp_num = rqpn,
-                            .rq_psn = rpsn, .max_dest_rd_atomic = 1, .min_rnr_timer = 12, .ah_attr = ah};
+                            .rq_psn = rpsn, .max_dest_rd_atomic = (uint8_t)e->dest_rd_atomic, .min_rnr_timer = 12,
+                            .ah_attr = ah};
     struct ibv_qp_attr t = {.qp_state = IBV_QPS_RTS, .sq_psn = e->psn, .timeout = 14, .retry_cnt = 7,
-                            .rnr_retry = 7, .max_rd_atomic = 1};
+                            .rnr_retry = 7, .max_rd_atomic = (uint8_t)e->rd_atomic};
     if (modify(e->qp, &r, IBV_QP_STATE | IBV_QP_AV | IBV_QP_PATH_MTU | IBV_QP_DEST_QPN | IBV_QP_RQ_PSN |
                IBV_QP_MAX_DEST_RD_ATOMIC | IBV_QP_MIN_RNR_TIMER, "RTR") ||
         modify(e->qp, &t, IBV_QP_STATE | IBV_QP_TIMEOUT | IBV_QP_RETRY_CNT | IBV_QP_RNR_RETRY | IBV_QP_SQ_PSN |

@@ -30,6 +30,7 @@ WC_STATUS = ("success", "local length error", "local QP operation error", "local
              "local RDD violation error", "remote invalid RD request", "aborted error", "invalid EE context number",
              "invalid EE context state", "fatal error", "response timeout error", "general error",
              "TM error", "TM rendezvous pending")
+RD_ATOMIC_MAX = 16  # READs in flight per QP, at most (the device may allow fewer)
 TESTS = ("send", "write", "read", "ud", "cm")  # cm: RC SEND with rdma_cm connection set-up (pyverbs)
 GRH = 40
 SEQ = struct.Struct("<Q")
@@ -139,7 +140,9 @@ class Resources:
             attr = QPAttr(port_num=self.port)
             attr.path_mtu = self.port_attr.active_mtu
             attr.dest_qp_num, attr.rq_psn, attr.sq_psn = remote.qpn, remote.psn, self.psn
-            attr.max_dest_rd_atomic = attr.max_rd_atomic = 1
+            device = self.ctx.query_device()  # outstanding READs: the device's limits, as perftest (and _verbs.c)
+            attr.max_rd_atomic = max(1, min(RD_ATOMIC_MAX, device.max_qp_init_rd_atom))
+            attr.max_dest_rd_atomic = max(1, min(RD_ATOMIC_MAX, device.max_qp_rd_atom))
             attr.min_rnr_timer, attr.timeout, attr.retry_cnt, attr.rnr_retry = 12, 14, 7, 7
             attr.ah_attr = ah_attr
             self.qp.to_rtr(attr)
