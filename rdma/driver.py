@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from latlab.cpu import gc_paused
 from latlab.errors import LatlabError
@@ -51,6 +51,12 @@ class DriverConfig(HelperConfig):
         if bad:
             raise ValueError(f"unknown test {bad[0]!r}; known: {', '.join(TESTS)}")
         return tests
+
+    @model_validator(mode="after")
+    def _client_has_its_folder(self) -> DriverConfig:
+        if self.role == "client" and self.out is None:
+            raise ValueError("the client needs out (a folder for its samples)")
+        return self
 
 
 class VerbsResult(HelperResult):
@@ -97,8 +103,7 @@ def _one(args: DriverConfig, opts: Options) -> dict[str, object]:
         record = run_server(args.device, args.port, gid.index, opts, args.host, args.tcp_port,
                             ready=lambda port: say_ready(test=opts.test, port=port), impl=args.impl)
     else:
-        if args.out is None:
-            raise LatlabError("the client needs out (a folder for its samples)")
+        assert args.out is not None  # the config's validator
         with gc_paused():
             out = run_client(args.device, args.port, gid.index, opts, args.host, args.tcp_port, impl=args.impl)
         args.out.mkdir(parents=True, exist_ok=True)
@@ -118,8 +123,7 @@ def _one_cm(args: DriverConfig, opts: Options, gid: Gid) -> dict[str, object]:
     if args.role == "server":
         record = cm_server(args.host, port, opts, ready=lambda p: say_ready(test="cm", port=p))
     else:
-        if args.out is None:
-            raise LatlabError("the client needs out (a folder for its samples)")
+        assert args.out is not None  # the config's validator
         out = cm_client(args.host, port, opts, src=gid.ipv4)
         args.out.mkdir(parents=True, exist_ok=True)
         np.savez(args.out / "cm.npz", rtt_ns=out.pop("rtt_ns"), send_ns=out.pop("send_ns"))

@@ -14,9 +14,8 @@ import numpy as np
 import pytest
 
 from latlab import helper
+from toe_bench.engine import COMMAND as ENGINE
 from toe_bench.engine import EngineResult
-
-ENGINE = [sys.executable, "-m", "toe_bench.engine"]
 
 
 class Server:

@@ -20,9 +20,9 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field, model_validator
 
-from latlab.cpu import gc_paused, pin
+from latlab.cpu import gc_paused
 from latlab.helper import HelperConfig, HelperResult, say_ready, say_result
-from latlab.signals import stop_on_signals
+from latlab.helper_main import start
 
 
 class AfxdpConfig(HelperConfig):
@@ -99,8 +99,6 @@ def ip_u32(address: str) -> int:
 def run(args: AfxdpConfig) -> AfxdpResult:
     from toe_bench import _afxdp
 
-    if args.cpu is not None:
-        pin(args.cpu)
     handle = _afxdp.open(args.ifname, args.queue, args.mode == "native", args.zero_copy)
     try:
         mode = {"xdp_mode": args.mode, "bind": "zero-copy" if _afxdp.zero_copy(handle) else "copy",
@@ -130,8 +128,7 @@ def run(args: AfxdpConfig) -> AfxdpResult:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = AfxdpConfig.from_argv(argv, "python -m toe_bench.afxdp_engine")
-    stop_on_signals()
+    args = start(AfxdpConfig, "python -m toe_bench.afxdp_engine", argv)  # pinned to args.cpu from here on
     try:
         record = run(args)
     except KeyboardInterrupt:

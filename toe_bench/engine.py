@@ -18,15 +18,16 @@ from types import ModuleType
 from typing import Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from latlab.cpu import gc_paused, pin
+from latlab.cpu import gc_paused
 from latlab.helper import HelperConfig, HelperResult, say_ready, say_result
-from latlab.signals import stop_on_signals
+from latlab.helper_main import start
 
 RCV_POLL_S = 0.1  # blocking receives wake this often to look at deadlines and signals
 SO_BUSY_POLL = 46  # Linux socket options Python's socket module does not name
 SO_INCOMING_NAPI_ID = 56
+COMMAND = [sys.executable, "-m", "toe_bench.engine"]  # the engine as a process: COMMAND + an EngineConfig's argv()
 
 
 class EngineConfig(HelperConfig):
@@ -48,6 +49,12 @@ class EngineConfig(HelperConfig):
     timeout: float = Field(2.0, gt=0, description="no echo for this long ends the run")
     idle_timeout: float = Field(30.0, gt=0, description="server: exit after this long idle")
     out: Path | None = Field(None, description="client: samples file (.npz)")
+
+    @model_validator(mode="after")
+    def _client_has_its_file(self) -> EngineConfig:
+        if self.role == "client" and self.out is None:
+            raise ValueError("the client needs out (its samples file)")
+        return self
 
 
 class EngineResult(HelperResult):
@@ -117,8 +124,6 @@ def connect(proto: str, host: str, port: int, timeout: float) -> socket.socket:
 
 def run_client(cfg: EngineConfig) -> EngineResult:
     """Measure; write samples to cfg.out; return the status record."""
-    if cfg.cpu is not None:
-        pin(cfg.cpu)
     sock = connect(cfg.proto, cfg.host, cfg.port, cfg.timeout)
     set_busy_poll(sock, cfg.busy_poll_us)
     _set_rcvtimeo(sock, RCV_POLL_S)
@@ -141,7 +146,7 @@ def run_client(cfg: EngineConfig) -> EngineResult:
     arrays = {"send_ns": send_ns[:measured], "rtt_ns": rtt_ns[:measured]}
     if corrected_ns is not None:
         arrays["corrected_ns"] = corrected_ns[:measured]
-    assert cfg.out is not None  # checked by main
+    assert cfg.out is not None  # the config's validator
     tmp = Path(str(cfg.out) + ".tmp.npz")
     np.savez(tmp, **arrays)
     os.replace(tmp, cfg.out)
@@ -152,8 +157,6 @@ def run_client(cfg: EngineConfig) -> EngineResult:
 
 def run_server(cfg: EngineConfig) -> EngineResult:
     """Echo until the peer closes, it goes idle, or a signal arrives."""
-    if cfg.cpu is not None:
-        pin(cfg.cpu)
     kind = socket.SOCK_STREAM if cfg.proto == "tcp" else socket.SOCK_DGRAM
     lsock = socket.socket(socket.AF_INET, kind)
     lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -183,10 +186,7 @@ def run_server(cfg: EngineConfig) -> EngineResult:
 
 
 def main(argv: list[str] | None = None) -> int:
-    cfg = EngineConfig.from_argv(argv, "python -m toe_bench.engine")
-    if cfg.role == "client" and cfg.out is None:
-        sys.exit("python -m toe_bench.engine: the client needs --out")
-    stop_on_signals()
+    cfg = start(EngineConfig, "python -m toe_bench.engine", argv)  # pinned to cfg.cpu from here on
     try:
         record = run_client(cfg) if cfg.role == "client" else run_server(cfg)
     except KeyboardInterrupt:

@@ -21,9 +21,8 @@ import numpy as np
 from latlab import helper
 from latlab.cpu import available_cpus
 from latlab.procs import Proc, running
+from toe_bench.engine import COMMAND as ENGINE
 from toe_bench.engine import EngineConfig, EngineResult
-
-ENGINE = [sys.executable, "-m", "toe_bench.engine"]
 
 
 def one_round(impl: str, proto: str, count: int, workdir: Path, tag: str) -> float:

@@ -29,6 +29,7 @@ from typing import Any
 from latlab import helper
 from latlab.netstat import delta, namespace_counters
 from latlab.topology import LabHost
+from toe_bench.engine import COMMAND as ENGINE
 from toe_bench.engine import EngineConfig, EngineResult
 from toe_bench.stacks import get
 from toe_bench.stacks.base import read_features
@@ -36,7 +37,6 @@ from toe_bench.stacks.kernel import BUSY_POLL_US, BUSY_READ, kernel_received
 from toe_bench.stacks.onload import installed_onload
 
 STACKS = ("kernel", "busy-poll", "onload")  # the stacks a lab host runs through this module
-ENGINE = [sys.executable, "-m", "toe_bench.engine"]
 SERVER_LIFETIME_S = 900  # servers outlive the SSH session that starts them: bounded even if `stop` never comes
 
 

@@ -11,7 +11,6 @@ import contextlib
 import os
 import signal
 import subprocess
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -24,6 +23,7 @@ from latlab.plugin import RunContext
 from latlab.procs import Proc, running
 from latlab.reference import sockperf
 from latlab.results import RTT, CaseResult
+from toe_bench.engine import COMMAND as ENGINE
 from toe_bench.engine import EngineConfig, EngineResult
 from toe_bench.stacks.base import CaseSpec
 
@@ -89,16 +89,15 @@ def run_engine(ctx: RunContext, p: PingPongParams, spec: CaseSpec, runtime: Runt
     client, server = ctx.lab.hosts["a"], ctx.lab.hosts["b"]
     common = {"proto": spec.proto, "host": server.address, "port": spec.port, "impl": p.engine, "busy": spec.busy,
               **runtime.engine_options}
-    engine = [sys.executable, "-m", "toe_bench.engine"]
     tag = f"{stack}-{spec.proto}-{spec.size}-{spec.port}"
     out = ctx.workdir / f"own-{tag}.npz"
     client_cfg = EngineConfig(role="client", cpu=client.cpu, size=spec.size, warmup=p.warmup, count=p.count,
                               duration=p.duration_s, rate=p.rate, timeout=p.timeout_s, out=out, **common)
-    client_argv = client.command([*runtime.client_wrap, *engine, *client_cfg.argv()])
+    client_argv = client.command([*runtime.client_wrap, *ENGINE, *client_cfg.argv()])
     server_ctx: contextlib.AbstractContextManager[Proc | None] = contextlib.nullcontext()
     if runtime.serve:
         server_cfg = EngineConfig(role="server", cpu=server.cpu, idle_timeout=max(60.0, p.timeout_s * 4), **common)
-        server_argv = server.command([*runtime.server_wrap, *engine, *server_cfg.argv()])
+        server_argv = server.command([*runtime.server_wrap, *ENGINE, *server_cfg.argv()])
         server_ctx = running(server_argv, ctx.workdir / f"own-server-{tag}.log", "latlab server", ready="READY",
                              ready_timeout=runtime.ready_timeout)
     with server_ctx as srv:

@@ -87,8 +87,7 @@ class FixClient:
                 continue
             if checked.type == fix44.LOGON:
                 self.logged_on = True
-                if self.end.gap_since is None and self.end.gap_until >= self.end.next_in:
-                    self.end.request_resend(now)  # the Logon answer revealed a gap
+                self.end.after_logon(now)  # a gap the Logon answer revealed is asked for now
             elif checked.type == fix44.LOGOUT:
                 self.logout_text = checked.get(58)
                 self.end.closed = self.logout_text or "logout"

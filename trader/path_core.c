@@ -278,8 +278,10 @@ int trader_on_packet(TraderPath *t, const unsigned char *d, size_t len, int64_t 
 
 int trader_finish_packet(TraderPath *t) {
     for (unsigned i = 0; i < t->ndeferred; i++)
-        if (book_apply(t->books, t->deferred[i], t->deferred_len[i], 0) < 0)
+        if (book_apply(t->books, t->deferred[i], t->deferred_len[i], 0) < 0) {
+            t->failed_store = 0;
             return -1;
+        }
     t->ndeferred = 0;
     return 0;
 }

@@ -105,7 +105,7 @@ void trader_free(TraderPath *t);
 /* One packet: leaves an order frame in t->out (out_len > 0) and a stage row; 0, or -1 when the store failed or
  * memory ran out (failed_store says which). */
 int trader_on_packet(TraderPath *t, const unsigned char *d, size_t len, int64_t t_kernel, int64_t t_user);
-/* The rest of the packet, after the order (if any) is on its way; -1 when out of memory. */
+/* The rest of the packet, after the order (if any) is on its way; -1 when out of memory (failed_store 0). */
 int trader_finish_packet(TraderPath *t);
 /* The risk gate alone: -1 passed, the reason's index, or -2 when the store failed or memory ran out. */
 int trader_risk_check(TraderPath *t, const unsigned char *token, int64_t shares, int64_t price, int64_t now);

@@ -170,7 +170,7 @@ class Router:
 
     def consolidated_best(self, side: Side) -> int:
         """The best price a `side` order can take across the venues that are up (0: none)."""
-        prices = [p for v in range(len(self.venues)) if self.up[v] for p, _ in [self.best(v, side)] if p]
+        prices = [price for price, _ in (self.best(v, side) for v in range(len(self.venues)) if self.up[v]) if price]
         if not prices:
             return 0
         return min(prices) if side == "B" else max(prices)

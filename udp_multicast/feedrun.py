@@ -123,7 +123,7 @@ def run_feed(lab: Lab, spec: FeedSpec, workdir: Path, tag: str) -> FeedRunResult
             results.append(_subscriber_result(host.name, helper.result(proc.output(), SubscriberSummary, proc.name),
                                               out, pub_out, injected))
         rr_proc.stop()
-        # stopped by us: a server killed before its RESULT line has none (its READY line holds JSON too)
+        # stopped by us: a server killed before its RESULT line has none
         rerequest = helper.result_or_none(rr_proc.output(), RerequestResult, rr_proc.name) or RerequestResult()
     return FeedRunResult(spec, publisher, rerequest, results)
 

@@ -23,8 +23,8 @@ from pydantic import Field
 
 from latlab.cpu import gc_paused
 from latlab.helper import HelperConfig, HelperResult, say_result
+from latlab.helper_main import start
 from latlab.mcast import sender
-from latlab.signals import start_helper
 from latlab.wire import moldudp64
 from udp_multicast import _mold
 from udp_multicast.sources import Source, SyntheticSource, open_source, stream_digest
@@ -251,8 +251,7 @@ def _save(out: Path, first: np.ndarray, counts: np.ndarray, mono: np.ndarray, re
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = PublisherConfig.from_argv(argv, "python -m udp_multicast.publisher")
-    start_helper(args.cpu)
+    args = start(PublisherConfig, "python -m udp_multicast.publisher", argv)
     record = publish_conflated(args) if args.mode == "conflated" else publish(args)
     say_result(record)
     return 0

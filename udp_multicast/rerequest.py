@@ -18,8 +18,8 @@ from collections import Counter
 from pydantic import Field
 
 from latlab.helper import HelperConfig, HelperResult, say_ready, say_result
+from latlab.helper_main import start
 from latlab.mcast import receiver
-from latlab.signals import stop_on_signals
 from latlab.wire import moldudp64
 from udp_multicast._mold import check_packet
 
@@ -163,8 +163,7 @@ def serve(args: RerequestConfig) -> RerequestResult:
 
 
 def main(argv: list[str] | None = None) -> int:
-    stop_on_signals()
-    say_result(serve(RerequestConfig.from_argv(argv, "python -m udp_multicast.rerequest")))
+    say_result(serve(start(RerequestConfig, "python -m udp_multicast.rerequest", argv)))
     return 0
 
 

@@ -27,8 +27,8 @@ from pydantic import Field
 
 from latlab.cpu import gc_paused
 from latlab.helper import HelperConfig, HelperResult, say_ready, say_result
+from latlab.helper_main import start
 from latlab.mcast import kernel_rx_ns, receiver
-from latlab.signals import start_helper
 from latlab.wire import moldudp64
 from udp_multicast._mold import check_packet, drain
 from udp_multicast.publisher import CONFLATED
@@ -346,8 +346,7 @@ def _cpu_seconds() -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = SubscriberConfig.from_argv(argv, "python -m udp_multicast.subscriber")
-    start_helper(args.cpu)
+    args = start(SubscriberConfig, "python -m udp_multicast.subscriber", argv)
     say_result(run(args))
     return 0
 

@@ -216,13 +216,11 @@ class FixSession:
             end.reset()
         end.closed = None  # a new connection of the same session
         self.end, self.user, self.heartbeat_s = end, user, float(heartbeat)
-        next_before = end.next_in
         if end.receive(msg, now) is None:  # too low (a stale sequence): the FixEnd logged it out, saying why
             return
         fields: list[tuple[int, str | int]] = [(98, 0), (108, heartbeat), *([(141, "Y")] if reset else [])]
         self._send(fix44.LOGON, fields, now)
-        if end.gap_since is None and int(msg.get(34)) > next_before:
-            end.request_resend(now)  # the Logon revealed a gap: asked for after the Logon's answer
+        end.after_logon(now)  # a gap the Logon revealed is asked for after the Logon's answer
 
     def _message(self, msg: fix44.FixMessage, now: float) -> None:
         if msg.type == fix44.NEW_ORDER_SINGLE:

@@ -152,10 +152,15 @@ class FixEnd:
             self.counts["resend_requests_sent"] += 1
             self.send(RESEND_REQUEST, [(7, self.next_in), (16, 0)])
 
+    def after_logon(self, now: float) -> None:
+        """The owner has answered (or sent) the Logon: if it revealed a gap, ask for the rest now."""
+        if self.gap_since is None and self.gap_until >= self.next_in:
+            self.request_resend(now)
+
     def _past_gap(self, msg: fix44.FixMessage, seq: int, now: float) -> fix44.FixMessage | None:
         self.gap_until = max(self.gap_until, seq)
         if msg.type == fix44.LOGON:
-            return msg  # answered first by the owner, which then calls request_resend
+            return msg  # answered first by the owner, which then calls after_logon
         self.request_resend(now)
         if msg.type == RESEND_REQUEST:
             self._answer_resend(msg)  # the peer's own request is answered at once, gap or not

@@ -36,6 +36,11 @@ static int store_rejects_after_first(void *ctx, const unsigned char *token, int6
     return store_calls++ > 0;
 }
 
+static int store_down(void *ctx, const unsigned char *token, int64_t shares, int64_t price) {
+    (void)ctx, (void)token, (void)shares, (void)price;
+    return -1;
+}
+
 static int new_trader(TraderPath *t, BookCore *b, int64_t *rows, size_t cap) {
     TraderParams params = {.locate = LOCATE, .limit = LIMIT, .clip = 100, .prefix = {'A', 'A'}, .frame = FRAME,
                            .frame_len = sizeof FRAME, .token_off = TOKEN_OFF, .shares_off = SHARES_OFF,
@@ -125,6 +130,11 @@ int main(void) {
     add(&p, 2, 'S', 999800, 100, LOCATE);
     CHECK(trader_on_packet(&s, p.d, p.len, 0, 0) == 0 && s.out_len == 0 && s.rejects[R_STORE] == 1);
     CHECK(store_calls == 2);
+    /* a store that fails fails the packet, and says it was the store */
+    s.store = store_down;
+    packet(&p, 3);
+    add(&p, 3, 'S', 999700, 100, LOCATE);
+    CHECK(trader_on_packet(&s, p.d, p.len, 0, 0) == -1 && s.failed_store == 1 && s.out_len == 0);
 
     /* the shadow: warming sends a made-up trigger through it and leaves it as it was */
     t.shadow = &shadow;
