@@ -10,7 +10,7 @@ SYSTEM_PYTHON := /usr/bin/python3
 CONFIG ?= configs/bench.yaml
 BENCH_ARGS ?=
 
-.PHONY: sanitized test-sanitized bench-fuzz vm-kernel-refresh bench-hosts lab-check setup setup-rdma vm-kernel onload-vm bench bench-stacks bench-multicast bench-t2t bench-local bench-replay bench-speed bench-engine bench-rdma test lint report clean-venv
+.PHONY: sanitized test-sanitized bench-fuzz vm-kernel-refresh bench-hosts lab-check setup setup-rdma vm-kernel onload-vm bench bench-stacks bench-multicast bench-t2t bench-venues bench-local bench-replay bench-speed bench-engine bench-rdma test lint report clean-venv
 
 setup: $(STAMPS)/venv
 
@@ -78,7 +78,7 @@ bench-stacks: setup setup-rdma vm-kernel onload-vm
 	$(PY) -m latlab.cli bench --vm --config $(STACKS_CONFIG) $(BENCH_ARGS)
 
 # One section of the config alone.
-bench-multicast bench-t2t: bench-%: setup
+bench-multicast bench-t2t bench-venues: bench-%: setup
 	$(PY) -m latlab.cli bench --config $(CONFIG) --only $(if $(filter t2t,$*),tick_to_trade,$*) $(BENCH_ARGS)
 
 bench-local: setup

@@ -1,6 +1,7 @@
 """The figures of a run, drawn one way for the HTML report and the notebook: percentile distributions per case
 group on a log "nines" axis (latlab solid, references dashed), a CDF per group, the stack matrix (latency
-against payload, one line per stack), multicast loss and latency per rate, tick-to-trade stages.
+against payload, one line per stack), multicast loss and latency per rate, tick-to-trade stages,
+the router's cost of latency across venues.
 
 Each function takes a run folder and its summary and returns (title, Figure) pairs; nothing is written here.
 """
@@ -149,7 +150,36 @@ def tick_to_trade(run_dir: Path, summary: dict[str, Any]) -> Figures:
     yield "tick-to-trade: stages and wire-to-wire", fig
 
 
-SECTIONS = (stack_matrix, tick_to_trade, multicast_sweep, percentiles, cdfs)
+def venues(run_dir: Path, summary: dict[str, Any]) -> Figures:
+    """The smart order router against the slow venue's added response time: what it missed there and the
+    slippage it paid, and its parent completion (p50, p99)."""
+    sweep = sorted((c for c in summary["cases"] if c["group"] == "venues: smart order router"
+                    and "slow_extra_us" in c.get("params", {})), key=lambda c: c["params"]["slow_extra_us"])
+    if not sweep:
+        return
+    delays = [c["params"]["slow_extra_us"] for c in sweep]
+    missed = next((k for k in sweep[0]["figures"] if k.startswith("missed at ")), "")
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.6))
+    ax1.plot(delays, [c["figures"].get(missed, 0) for c in sweep], marker="o", label=f"{missed} (shares)")
+    ax1.set_xlabel("slow venue's added response time µs")
+    ax1.set_ylabel("shares per parent")
+    twin = ax1.twinx()
+    twin.plot(delays, [c["figures"].get("slippage ¢/share", 0) for c in sweep], marker="s", color="tab:red",
+              label="slippage ¢/share (fees included)")
+    twin.set_ylabel("¢ per share")
+    ax1.legend(loc="upper left", fontsize=7)
+    twin.legend(loc="lower right", fontsize=7)
+    ax1.set_title("cost of latency")
+    for q in ("p50", "p99"):
+        ax2.plot(delays, [c.get("stats_ns", {}).get(q, 0) / 1e3 for c in sweep], marker="o", label=q)
+    ax2.set_xlabel("slow venue's added response time µs")
+    ax2.set_ylabel("parent completion µs")
+    ax2.legend()
+    fig.tight_layout()
+    yield "venues: the cost of latency", fig
+
+
+SECTIONS = (stack_matrix, tick_to_trade, venues, multicast_sweep, percentiles, cdfs)
 
 
 def all_figures(run_dir: Path, summary: dict[str, Any]) -> Figures:

@@ -477,7 +477,7 @@ def test_the_venue_holds_what_a_distant_session_sends_and_not_a_colocated_one():
 def test_a_taker_fee_is_charged_per_share_and_stated_in_the_fill_and_the_summary():
     import socket
 
-    ex = _fix_exchange(taker_fee=30)  # $0.003 a share
+    ex = _fix_exchange(taker_fee=30, maker_fee=-20)  # $0.003 a share; the resting side gets $0.002 back
     try:
         sock = socket.create_connection(("127.0.0.1", ex.cfg.fix_port))
         sock.setblocking(False)
@@ -488,6 +488,22 @@ def test_a_taker_fee_is_charged_per_share_and_stated_in_the_fill_and_the_summary
                                                                  for _, m in a["SLOW"]))
         [trade] = [m for _, m in answers["SLOW"] if m.get(150) == fix44.EXEC_TRADE]
         assert trade.get(32) == "200" and trade.get(12) == "0.6000" and trade.get(13) == "3"   # 200 × $0.003
-        assert ex.venue.fees == {"SLOW": 6000}
+        assert ex.venue.fees == {"SLOW": 6000} and ex.venue.maker_fees == -4000 and ex.venue.executed == {"SLOW": 200}
     finally:
         _close(ex)
+
+
+def test_quotes_mode_refuses_a_quote_life_or_a_hold_that_does_not_fit_its_round():
+    from pydantic import ValidationError
+
+    from venue.exchange import ExchangeConfig
+
+    ok = ExchangeConfig(iface="127.0.0.1", mode="quotes", interval_ms=20, answer_timeout_ms=15, extra_response_us=8000)
+    assert ok.quote_locate == ok.trigger_locate + 1
+    with pytest.raises(ValidationError, match="below interval_ms"):
+        ExchangeConfig(iface="127.0.0.1", mode="quotes", interval_ms=10, answer_timeout_ms=15)
+    with pytest.raises(ValidationError, match="below a quote's life"):
+        ExchangeConfig(iface="127.0.0.1", mode="quotes", interval_ms=20, answer_timeout_ms=15,
+                       extra_response_us=15_000)
+    with pytest.raises(ValidationError, match="quotes: 1 or more"):
+        ExchangeConfig(iface="127.0.0.1", mode="quotes", interval_ms=20, answer_timeout_ms=15, quotes=[(0, 0)])

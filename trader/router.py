@@ -86,6 +86,7 @@ class Child:
     notional: int = 0   # shares × price
     done: bool = False
     lost: bool = False  # its venue went down before it was done: its outcome is unknown
+    wave: int = 0       # 0: from the parent's split; n: from its n-th re-route
 
 
 @dataclass
@@ -208,7 +209,7 @@ class Router:
         for venue, child_shares, price in self._split(parent.side, shares, parent.limit):
             number = len(parent.children) + 1
             token = f"{self.prefix}{parent.id:06d}{number:06d}"
-            child = Child(token, parent.id, venue, parent.side, child_shares, price, now_ns)
+            child = Child(token, parent.id, venue, parent.side, child_shares, price, now_ns, wave=parent.reroutes)
             parent.children.append(child)
             self.children[token] = child
             out.append(child)

@@ -39,8 +39,8 @@ class OrderTemplate:
     price_off: int
 
     @classmethod
-    def ouch(cls, stock: str, firm: str = "LLAB") -> OrderTemplate:
-        order = ouch.INBOUND.make("O", token=" " * TOKEN_LEN, side="B", shares=0, stock=stock, price=0,
+    def ouch(cls, stock: str, firm: str = "LLAB", side: str = "B") -> OrderTemplate:
+        order = ouch.INBOUND.make("O", token=" " * TOKEN_LEN, side=side, shares=0, stock=stock, price=0,
                                   time_in_force=ouch.IOC, firm=firm, display="Y", capacity="A",
                                   intermarket_sweep="N", minimum_quantity=0, cross_type="N", customer_type="R")
         frame = soup.frame("U", ouch.INBOUND.encode(order))

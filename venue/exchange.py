@@ -12,6 +12,12 @@ Paired mode (`floor_group`): every other trigger, in a seeded random order withi
 the floor instead, on its own group and MoldUDP64 session: a packet of the same messages (the last
 background and a trigger that is not in the book), which only `floor_user` answers. So the trader and
 the floor are measured trigger by trigger, under the same conditions.
+
+Quotes mode (`mode: quotes`, for the smart order router across venues): instead of triggers, `triggers`
+rounds, each starting at `start_ns` + i × `interval_ms` on the shared clock (so two venues quote in step).
+A round publishes the venue's resting sells (`quotes`: ticks above `limit`, shares) on `quote_stock`,
+serves the takers for `answer_timeout_ms`, then withdraws what is left. Per round: the quotes' send time,
+each user's first order (kernel rx) and the shares each user took.
 """
 
 from __future__ import annotations
@@ -26,10 +32,10 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from feed_handler.generator import GenParams, generate
 from latlab.helper import HelperConfig, HelperResult, say_ready, say_result
@@ -61,18 +67,23 @@ class _Records:
     t_send: np.ndarray
     t_rx: np.ndarray
     filled: np.ndarray
+    taken: np.ndarray   # quotes mode: per round × user, shares of the quotes taken
 
     @classmethod
     def of(cls, triggers: int, users: list[str], to_floor: np.ndarray) -> _Records:
         return cls(users, to_floor, np.zeros(triggers, np.int64), np.zeros((triggers, len(users)), np.int64),
-                   np.full(triggers, -1, np.int64))
+                   np.full(triggers, -1, np.int64), np.zeros((triggers, len(users)), np.int64))
 
     def save(self, out: str) -> None:
         """Written atomically: a temporary name, then renamed."""
         tmp = Path(out + ".tmp.npz")
         np.savez(tmp, t_send=self.t_send, t_rx=self.t_rx, filled=self.filled, users=np.array(self.users),
-                 to_floor=self.to_floor)
+                 to_floor=self.to_floor, taken=self.taken)
         os.replace(tmp, out)
+
+
+class _Done(Exception):
+    """The quote rounds are over (the trigger loop is skipped)."""
 
 
 class ExchangeConfig(HelperConfig):
@@ -107,7 +118,28 @@ class ExchangeConfig(HelperConfig):
     taker_fee: int = Field(0, ge=-10_000, le=10_000)    # per share filled, 1/10,000 $ (orders are IOC: takers)
     extra_response_us: float = Field(0.0, ge=0, le=10_000_000)  # the venue holds what a logged-in session sends
     colocated: list[str] = Field(default_factory=list)  # ... except from these users (they are next to it)
+    maker_fee: int = Field(0, ge=-10_000, le=10_000)    # per share, charged to the venue's own quotes (< 0: rebate)
+    mode: Literal["triggers", "quotes"] = "triggers"
+    quote_stock: str = Field("LLSOR", min_length=1, max_length=8)
+    quotes: list[tuple[int, int]] = Field(default_factory=lambda: [(0, 300), (1, 300)])  # (ticks above limit, shares)
+    start_ns: int = 0                                   # quotes mode: CLOCK_REALTIME of round 0 (0: now)
     cpu: int | None = None                              # pinned to this CPU
+
+    @model_validator(mode="after")
+    def _rounds_fit(self) -> ExchangeConfig:
+        if self.mode == "quotes":
+            if self.answer_timeout_ms >= self.interval_ms:
+                raise ValueError("quotes mode: answer_timeout_ms (a quote's life) must be below interval_ms")
+            if not self.quotes or any(t < 0 or not 1 <= n <= 1_000_000 for t, n in self.quotes):
+                raise ValueError("quotes: 1 or more (ticks ≥ 0 above limit, shares 1..1,000,000)")
+            if self.extra_response_us / 1000 >= self.answer_timeout_ms:
+                raise ValueError("quotes mode: extra_response_us must be below a quote's life (answer_timeout_ms)")
+        return self
+
+    @property
+    def quote_locate(self) -> int:
+        """The quoted instrument's stock locate: after the trigger instrument."""
+        return self.instruments + 2
 
     @property
     def trigger_locate(self) -> int:
@@ -129,6 +161,9 @@ class ExchangeResult(HelperResult):
     accept_failures: int = 0
     fix_sessions: dict[str, dict[str, int]] = Field(default_factory=dict)  # per user: gaps, resends, …
     fees: dict[str, int] = Field(default_factory=dict)  # per user: taker fees charged, 1/10,000 $
+    maker_fees: int = 0                                 # charged to the venue's own quotes, 1/10,000 $
+    taken: dict[str, int] = Field(default_factory=dict)  # quotes mode: shares of the quotes each user took
+    rounds_skipped: int = 0                             # quotes mode: rounds whose time had passed (t_send 0)
 
 
 class Feed:
@@ -186,7 +221,7 @@ class Exchange:
         self.floor_book = MatchingBook()
         self.last_background: list[bytes] = []
         self.book = MatchingBook()
-        self.venue = Venue(self.book, self._publish_later, cfg.taker_fee)
+        self.venue = Venue(self.book, self._publish_later, cfg.taker_fee, cfg.maker_fee)
         self.held: list[tuple[float, int, int, int, Conn, bytes]] = []  # (due, n, rx, fd, conn, data)
         self.held_count = itertools.count()
         self.pending: list[bytes] = []  # executions to publish in the next packet
@@ -202,7 +237,7 @@ class Exchange:
                                                                                  (cfg.fix_port, "fix"))]
         for listener, kind in self.listeners:
             self.sel.register(listener, selectors.EVENT_READ, kind)
-        self.refused = self.accept_failures = 0
+        self.refused = self.accept_failures = self.rounds_skipped = 0
         self.accept_backoff = self.accept_paused_until = self.last_note = 0.0
         self.conns_at_pause = 0
 
@@ -338,6 +373,9 @@ class Exchange:
             self._send(conn, conn.session.tick(now))
             if conn.session.closed:
                 self._drop(conn, conn.session.closed)
+        if self.cfg.mode == "quotes" and self.pending:  # a round lasts: what traded is published at once
+            self.publish(self.pending)
+            self.pending = []
 
     def _due(self, arrivals: list[tuple[int, int, Conn, bytes]]) -> list[tuple[int, int, Conn, bytes]]:
         """What is to be handled now, in kernel arrival order: what arrived (unless held) and what is due."""
@@ -377,6 +415,13 @@ class Exchange:
                                            issue_classification="C", issue_subtype="Z ", authenticity="P",
                                            short_sale_threshold="N", ipo_flag="N", luld_tier="2", etp_flag="N",
                                            etp_leverage_factor=0, inverse_indicator="N")))
+        if cfg.mode == "quotes":
+            build.append(itch.encode(itch.make("R", stock_locate=cfg.quote_locate, stock=cfg.quote_stock,
+                                               market_category="Q", financial_status="N", round_lot_size=100,
+                                               round_lots_only="N", issue_classification="C", issue_subtype="Z ",
+                                               authenticity="P", short_sale_threshold="N", ipo_flag="N",
+                                               luld_tier="2", etp_flag="N", etp_leverage_factor=0,
+                                               inverse_indicator="N")))
         self.next_ref = 1 << 40
         # a resting book on the trigger instrument: bids below, asks above the limit
         for k in range(1, 6):
@@ -386,11 +431,10 @@ class Exchange:
             self.publish(build[i:i + 30])
             time.sleep(0.0005)
 
-    def _add(self, locate: int, side: str, price: int, shares: int) -> bytes:
+    def _add(self, locate: int, side: str, price: int, shares: int, stock: str = TRIGGER_STOCK) -> bytes:
         self.next_ref += 1
         return itch.encode(itch.make("A", stock_locate=locate, timestamp=itch.timestamp_now(),
-                                     order_ref=self.next_ref, side=side, shares=shares, stock=TRIGGER_STOCK,
-                                     price=price))
+                                     order_ref=self.next_ref, side=side, shares=shares, stock=stock, price=price))
 
     def _background(self, n: int) -> list[bytes]:
         out = []
@@ -412,6 +456,9 @@ class Exchange:
             self._wait_for_logins()
             self.opening()
             self._poll_for(0.3, 0.01)
+            if cfg.mode == "quotes":
+                self._quote_rounds(rec)
+                raise _Done
             # the next trader packet's background is made ahead, so that just before a send the exchange does the
             # same work for the trader and for the floor
             background = self._background(cfg.background)
@@ -420,6 +467,8 @@ class Exchange:
                 if not rec.to_floor[i]:
                     background = self._background(cfg.background)
                 self._poll_for(cfg.interval_ms / 1000)
+        except _Done:
+            pass
         except KeyboardInterrupt:
             status = "interrupted"
         self._close()
@@ -428,7 +477,35 @@ class Exchange:
                               ouch_malformed=self.ouch.malformed, closed=self.closed_log, log=self.venue.log[:20],
                               connections_refused=self.refused, accept_failures=self.accept_failures,
                               fix_sessions={user: end.counts for user, end in self.fix_ends.items()},
-                              fees=self.venue.fees)
+                              fees=self.venue.fees, maker_fees=self.venue.maker_fees, taken=self.venue.executed,
+                              rounds_skipped=self.rounds_skipped)
+
+    def _quote_rounds(self, rec: _Records) -> None:
+        """Quotes mode: each round at its time on the shared clock (see the module's text)."""
+        cfg = self.cfg
+        start = cfg.start_ns or time.time_ns()
+        for i in range(cfg.triggers):
+            due = start + round(i * cfg.interval_ms * 1e6)
+            if time.time_ns() - due > cfg.interval_ms * 5e5:  # half a round late: skipped, so venues stay in step
+                self.rounds_skipped += 1
+                continue
+            self._poll_for((due - time.time_ns()) / 1e9)
+            for conn in self.conns.values():
+                conn.first_rx = 0
+            before = [self.venue.executed.get(u, 0) for u in rec.users]
+            adds = [self._add(cfg.quote_locate, "S", cfg.limit + ticks * TICK, shares, cfg.quote_stock)
+                    for ticks, shares in cfg.quotes]
+            refs = range(self.next_ref - len(adds) + 1, self.next_ref + 1)
+            _, rec.t_send[i] = self.publish(adds)
+            self._poll_for(cfg.answer_timeout_ms / 1000)
+            for j, user in enumerate(rec.users):
+                rec.t_rx[i, j] = self._first_rx(user)
+                rec.taken[i, j] = self.venue.executed.get(user, 0) - before[j]
+            self.pending += [itch.encode(itch.make("D", stock_locate=cfg.quote_locate, order_ref=ref))
+                             for ref in refs if ref in self.book.orders]
+            if self.pending:
+                self.publish(self.pending)
+                self.pending = []
 
     def _wait_for_logins(self) -> None:
         cfg = self.cfg

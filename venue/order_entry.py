@@ -44,11 +44,15 @@ class Venue:
     """Validation and matching shared by both protocols. `publish` receives the ITCH messages that
     report executions (the feed must tell everyone what traded)."""
 
-    def __init__(self, book: MatchingBook, publish: Callable[[list[bytes]], None], taker_fee: int = 0) -> None:
+    def __init__(self, book: MatchingBook, publish: Callable[[list[bytes]], None], taker_fee: int = 0,
+                 maker_fee: int = 0) -> None:
         self.book = book
         self.publish = publish
         self.taker_fee = taker_fee  # per share, 1/10,000 $: orders are IOC, so every fill takes liquidity
+        self.maker_fee = maker_fee  # per share, charged to the resting side: the venue's own orders (< 0: rebate)
         self.fees: dict[str, int] = {}  # per user, charged so far
+        self.maker_fees = 0
+        self.executed: dict[str, int] = {}  # per user: shares filled so far
         self.refs = itertools.count(1)
         self.matches = itertools.count(1)
         self.tokens: dict[str, set[str]] = {}
@@ -86,6 +90,9 @@ class Venue:
         out.fee = executed * self.taker_fee
         if out.fee:
             self.fees[user] = self.fees.get(user, 0) + out.fee
+        self.maker_fees += executed * self.maker_fee
+        if executed:
+            self.executed[user] = self.executed.get(user, 0) + executed
         self.counts["executed" if executed else "canceled"] += 1
         for f in out.fills:
             self.takers[f.ref] = user
