@@ -88,7 +88,7 @@ class RouterProcess:
         self.cfg = cfg
         self.router = Router([VenueSpec(v.name, v.locate, v.taker_fee) for v in cfg.venues], prefix=cfg.prefix,
                              engine=cfg.engine, max_reroutes=cfg.max_reroutes)
-        self.sel = selectors.DefaultSelector()
+        self.sel = selectors.SelectSelector()  # a timeout in µs (epoll's is in whole ms): react_after_us
         self.feeds = [receiver(v.group, v.port, cfg.iface) for v in cfg.venues]
         self.next_seq = [0] * len(cfg.venues)
         self.gaps = [0] * len(cfg.venues)

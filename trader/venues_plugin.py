@@ -64,7 +64,7 @@ class VenuesConfig(Schema):
     # the slow venue's added response time, swept
     delays_us: Annotated[list[Annotated[float, Field(ge=0, le=1_000_000)]], Field(min_length=1, max_length=20)] = \
         Field(default_factory=lambda: [0.0, 100.0, 200.0, 400.0, 800.0, 1600.0])
-    participant_react_us: Annotated[float, Field(ge=0, le=1_000_000)] = 300.0
+    participant_react_us: Annotated[float, Field(ge=0, le=1_000_000)] = 500.0
     engine: Literal["c", "python"] = "c"
     fast: VenueSection = VenueSection(name="FAST", quotes=[QuoteLevel(ticks=1, shares=300),
                                                            QuoteLevel(ticks=2, shares=300)], taker_fee=30)

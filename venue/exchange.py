@@ -229,7 +229,8 @@ class Exchange:
         self.soup_logins: set[str] = set()
         self.soup_cfg = SoupConfig(session=cfg.session, users=cfg.users, login_s=cfg.login_s, silent_s=cfg.silent_s)
         self.ouch = OuchHandler(self.venue)
-        self.sel = selectors.DefaultSelector()
+        # select(2) takes its timeout in µs, epoll in whole ms: the venue's added response time is a timer
+        self.sel = selectors.SelectSelector() if cfg.extra_response_us else selectors.DefaultSelector()
         self.conns: dict[int, Conn] = {}
         self.closed_log: list[str] = []
         self.fix_ends: dict[str, FixEnd] = {}  # FIX sequence numbers per user, across connections
