@@ -90,7 +90,7 @@ def test_a_colocated_participant_takes_the_slow_venues_quote_once_the_venue_is_s
 
 @needs_netns
 def test_a_venue_killed_mid_session_is_marked_down_and_the_router_goes_on_at_the_other(vlab, tmp_path):
-    setup = dataclasses.replace(SETUP, rounds=60)
+    setup = dataclasses.replace(SETUP, rounds=60, receive="blocking", router_cpu=None)  # the other receive mode
     run = run_venues(vlab, setup, 0.0, tmp_path, "kill", kill_slow_after_s=0.4)  # about round 20 of 60
     assert setup.slow.name not in run.exchanges and setup.fast.name in run.exchanges
     assert run.router.status == "ok" and run.router.venues_down == [setup.slow.name]

@@ -6,8 +6,9 @@ its instrument (an Add on its locate since the last parent) and no parent is ope
 IOC children by the router's split, the unfilled rest re-routed as the venues answer (Accepted, Executed,
 Canceled, Rejected). A venue whose session drops is marked down; the rest goes elsewhere.
 
-With one venue and `react_after_us` it is the fast participant of the venues benchmark: it takes that venue's
-quotes a set time after they appear.
+With `receive: busy-poll` its loop never sleeps: no wake-up between a packet and the decision (one spinning
+process, so pinned to a core of its own). With one venue and `react_after_us` it is the fast participant of the
+venues benchmark: it takes that venue's quotes a set time after they appear.
 
 Per parent it writes (atomically) the decision time, the trigger's kernel receive time, the router's outcome,
 and per venue the shares its first children asked for and got; the result line gives the counts.
@@ -62,6 +63,7 @@ class RouterRunConfig(HelperConfig):
     engine: Literal["c", "python"] = "c"
     prefix: str = Field("SR", min_length=2, max_length=2)
     react_after_us: float = Field(0.0, ge=0, le=1_000_000)  # wait this long after fresh quotes before the parent
+    receive: Literal["blocking", "busy-poll"] = "blocking"  # busy-poll: the loop never sleeps (one spinning core)
     max_reroutes: int = Field(3, ge=0, le=100)    # re-routes of a parent's unfilled rest
     parents: int = Field(1000, ge=1, le=1_000_000)  # at most this many, then it only listens
     max_s: float = Field(600.0, gt=0)             # give up after this long
@@ -226,6 +228,7 @@ class RouterProcess:
         cfg = self.cfg
         status = "ok"
         deadline = time.monotonic() + cfg.max_s
+        busy = cfg.receive == "busy-poll"
         try:
             while not all(ended or not up for ended, up in zip(self.ended, self.router.up, strict=True)):
                 now = time.monotonic()
@@ -235,7 +238,7 @@ class RouterProcess:
                 if self.fire_at and now >= self.fire_at:
                     self.fire_at = 0.0
                     self._decide()
-                timeout = max(0.0, self.fire_at - now) if self.fire_at else 0.2
+                timeout = 0.0 if busy else max(0.0, self.fire_at - now) if self.fire_at else 0.2
                 for key, _ in self.sel.select(timeout):
                     kind, i = key.data
                     if kind == "feed":

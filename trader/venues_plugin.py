@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from pydantic import Field, model_validator
 
-from latlab.config import Schema, ipv4_network, multicast_group, validate
+from latlab.config import CpuId, Schema, cpu_choice, ipv4_network, multicast_group, validate
 from latlab.errors import ConfigError, LatlabError
 from latlab.plugin import RunContext, SectionBenchmark
 from latlab.results import ONE_WAY, RTT, CaseResult
@@ -66,6 +66,8 @@ class VenuesConfig(Schema):
         Field(default_factory=lambda: [0.0, 100.0, 200.0, 400.0, 800.0, 1600.0])
     participant_react_us: Annotated[float, Field(ge=0, le=1_000_000)] = 500.0
     engine: Literal["c", "python"] = "c"
+    receive: Literal["busy-poll", "blocking"] = "busy-poll"  # the router's; the venues and the participant block
+    router_cpu: CpuId | None = None  # absent: the second CPU (busy-poll) or unpinned (blocking); null: unpinned
     fast: VenueSection = VenueSection(name="FAST", quotes=[QuoteLevel(ticks=1, shares=300),
                                                            QuoteLevel(ticks=2, shares=300)], taker_fee=30)
     slow: VenueSection = VenueSection(name="SLOW", quotes=[QuoteLevel(ticks=0, shares=300),
@@ -95,13 +97,18 @@ def configure(data: Mapping[str, Any] | None, path: str = "venues") -> VenuesSet
                                          or not all(0x21 <= ord(c) < 0x7F for c in password)):
         raise ConfigError(f"{path}.password", "a SoupBinTCP password: 1 to 10 printable ASCII characters")
 
+    busy, named = section.receive == "busy-poll", "router_cpu" in section.model_fields_set
+    router_cpu = cpu_choice(section, "router_cpu", 1, path) if busy or named else None
+
     def venue(v: VenueSection) -> VenueSetup:
         return VenueSetup(v.name, tuple((q.ticks, q.shares) for q in v.quotes), v.taker_fee, v.maker_fee)
 
     return VenuesSetup(fast=venue(section.fast), slow=venue(section.slow), rounds=section.rounds,
                        interval_ms=section.interval_ms, quote_ms=section.quote_ms,
                        parent_shares=section.parent_shares, limit_ticks=section.limit_ticks,
-                       participant_react_us=section.participant_react_us, engine=section.engine, group=group,
+                       participant_react_us=section.participant_react_us, engine=section.engine,
+                       receive=section.receive, router_cpu=router_cpu,
+                       group=group,
                        second_group=str(ipaddress.IPv4Address(group) + 1), password=password,
                        delays_us=tuple(section.delays_us), network=str(network))
 
@@ -199,7 +206,8 @@ class VenuesCase:
     def _rows(self, runs: list[VenuesRun], complete: bool, why: str) -> list[CaseResult]:
         s = self.setup
         engine = f"latlab router ({s.engine})"
-        params = {"rounds": s.rounds, "interval_ms": s.interval_ms, "quote_ms": s.quote_ms,
+        params = {"receive": s.receive, "router_cpu": s.router_cpu,
+                  "rounds": s.rounds, "interval_ms": s.interval_ms, "quote_ms": s.quote_ms,
                   "parent_shares": s.parent_shares, "limit_ticks": s.limit_ticks, "engine": s.engine,
                   "participant_react_us": s.participant_react_us,
                   "fast": {"name": s.fast.name, "quotes": s.fast.quotes, "taker_fee": s.fast.taker_fee,

@@ -55,6 +55,8 @@ class VenuesSetup:
     engine: str
     group: str
     second_group: str
+    receive: str = "blocking"               # the router's: blocking | busy-poll (pinned to `router_cpu`)
+    router_cpu: int | None = None
     base_price: int = 1_000_000
     password: str = ""
     delays_us: tuple[float, ...] = (0.0,)   # the slow venue's added response time, one run each
@@ -153,7 +155,8 @@ def run_venues(lab: Lab, setup: VenuesSetup, slow_extra_us: float, workdir: Path
             ("sor", ROUTER, RouterRunConfig(
                 iface=lab.hosts["sor"].address, venues=[view(fast, ROUTER), view(slow, ROUTER)],
                 shares=setup.parent_shares, limit=setup.base_price + setup.limit_ticks * TICK, engine=setup.engine,
-                prefix="SR", parents=setup.rounds, out=str(workdir / f"router-{tag}.npz"))))
+                prefix="SR", parents=setup.rounds, receive=setup.receive, cpu=setup.router_cpu,
+                out=str(workdir / f"router-{tag}.npz"))))
         for host_name, user, cfg in takers:
             path = workdir / f"{host_name}-{tag}.json"
             path.write_text(cfg.model_dump_json())
