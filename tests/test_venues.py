@@ -62,11 +62,12 @@ def test_a_colocated_participant_takes_the_slow_venues_quote_once_the_venue_is_s
         assert [run.taken(fast, ROUTER), run.taken(slow, ROUTER)] == p["filled_at"].sum(axis=0).tolist()
         assert (p["asked"][:, 1] > 0).all()  # each parent's split went for the slow venue's better price first
     at_once, held = runs
+    quoted = [int((r.rounds[slow]["t_send"] > 0).sum()) for r in runs]  # a busy machine may skip a round
     # no added time: the router's child reaches the slow venue's best quote before the participant's
-    assert at_once.taken(slow, PARTICIPANT) <= 0.25 * best * at_once.router.parents
+    assert at_once.taken(slow, PARTICIPANT) <= 0.25 * best * quoted[0], quoted
     # 8 ms added: the participant (2 ms, colocated) takes it nearly every round; the router misses, re-routes
     # to a worse price, and takes longer to complete
-    assert held.taken(slow, PARTICIPANT) >= 0.75 * best * held.router.parents
+    assert held.taken(slow, PARTICIPANT) >= 0.75 * best * quoted[1], (quoted, held.participant, held.exchanges)
     a, h = point_figures(at_once, SETUP), point_figures(held, SETUP)
     assert h[f"missed at {slow} per parent"] > a[f"missed at {slow} per parent"] + 0.5 * best
     assert h["slippage ¢/share"] > a["slippage ¢/share"]
