@@ -177,7 +177,12 @@ def _new_namespace(name: str, tag: str, created: list[str]) -> None:
     from pyroute2 import netns
 
     leftovers.claim(tag, [name])
-    netns.create(name)
+    try:
+        netns.create(name)
+    except BaseException:
+        # not ours (it existed: EEXIST) or never made: a later `latlab clean` must not remove it in our name
+        leftovers.release(tag, [name])
+        raise
     created.append(name)
 
 

@@ -117,6 +117,7 @@ def test_building_over_an_existing_namespace_fails_cleanly():
                 two_host_lab(parse_lab(LAB_SECTION), "dupe00"):
             pass
         assert "latlab-dupe00-a" not in os.listdir("/run/netns")
+        assert not (Path("/run/latlab/owners") / "dupe00.json").exists()  # nothing claimed in its name
     finally:
         netns.remove("latlab-dupe00-b")
 
@@ -288,14 +289,15 @@ def _namespaces() -> set[str]:
     return {p.name for p in Path("/run/netns").iterdir()} if Path("/run/netns").is_dir() else set()
 
 
-def _claimed_by(pid: int, n: int) -> bool:
-    """Whether a claim of the process names at least n namespaces."""
+def _claimed_by(pid: int, n: int, existing: bool = False) -> bool:
+    """Whether a claim of the process names at least n namespaces (with `existing`: that exist already)."""
     for path in Path("/run/latlab/owners").glob("*.json") if Path("/run/latlab/owners").is_dir() else []:
         try:
             data = json.loads(path.read_text())
         except (OSError, ValueError):
             continue
-        if data.get("pid") == pid and len(data.get("namespaces", [])) >= n:
+        names = set(data.get("namespaces", []))
+        if data.get("pid") == pid and len(names & _namespaces() if existing else names) >= n:
             return True
     return False
 
@@ -306,8 +308,8 @@ def test_a_sigkilled_run_leaves_claimed_namespaces_that_clean_removes(tmp_path: 
     proc, _lines, reader = started_bench(short_config(tmp_path, duration_s=30.0, count=10_000_000),
                                          tmp_path / "results")
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not _claimed_by(proc.pid, 2):
-        time.sleep(0.1)  # until the run has built both hosts and claimed them
+    while time.monotonic() < deadline and not _claimed_by(proc.pid, 2, existing=True):
+        time.sleep(0.1)  # until the run has claimed both hosts and built them (a claim comes before its namespace)
     proc.kill()
     proc.wait(timeout=30)
     reader.join(timeout=10)
