@@ -82,10 +82,6 @@ class _Records:
         os.replace(tmp, out)
 
 
-class _Done(Exception):
-    """The quote rounds are over (the trigger loop is skipped)."""
-
-
 class ExchangeConfig(HelperConfig):
     """Everything the exchange needs; the tick_to_trade plugin writes it as a JSON file (it holds passwords)."""
 
@@ -195,6 +191,14 @@ class Feed:
         for _ in range(5):
             self.sock.sendto(moldudp64.encode_end_of_session(self.session, self.seq), self.dest)
             time.sleep(0.01)
+
+
+def _directory(locate: int, stock: str) -> bytes:
+    """A Stock Directory (R) message for one of the exchange's own instruments."""
+    return itch.encode(itch.make("R", stock_locate=locate, stock=stock, market_category="Q", financial_status="N",
+                                 round_lot_size=100, round_lots_only="N", issue_classification="C",
+                                 issue_subtype="Z ", authenticity="P", short_sale_threshold="N", ipo_flag="N",
+                                 luld_tier="2", etp_flag="N", etp_leverage_factor=0, inverse_indicator="N"))
 
 
 def _listener(address: str, port: int) -> socket.socket:
@@ -411,18 +415,9 @@ class Exchange:
                 break
         self.background = gen
         locate = cfg.trigger_locate
-        build.append(itch.encode(itch.make("R", stock_locate=locate, stock=TRIGGER_STOCK, market_category="Q",
-                                           financial_status="N", round_lot_size=100, round_lots_only="N",
-                                           issue_classification="C", issue_subtype="Z ", authenticity="P",
-                                           short_sale_threshold="N", ipo_flag="N", luld_tier="2", etp_flag="N",
-                                           etp_leverage_factor=0, inverse_indicator="N")))
+        build.append(_directory(locate, TRIGGER_STOCK))
         if cfg.mode == "quotes":
-            build.append(itch.encode(itch.make("R", stock_locate=cfg.quote_locate, stock=cfg.quote_stock,
-                                               market_category="Q", financial_status="N", round_lot_size=100,
-                                               round_lots_only="N", issue_classification="C", issue_subtype="Z ",
-                                               authenticity="P", short_sale_threshold="N", ipo_flag="N",
-                                               luld_tier="2", etp_flag="N", etp_leverage_factor=0,
-                                               inverse_indicator="N")))
+            build.append(_directory(cfg.quote_locate, cfg.quote_stock))
         self.next_ref = 1 << 40
         # a resting book on the trigger instrument: bids below, asks above the limit
         for k in range(1, 6):
@@ -459,17 +454,8 @@ class Exchange:
             self._poll_for(0.3, 0.01)
             if cfg.mode == "quotes":
                 self._quote_rounds(rec)
-                raise _Done
-            # the next trader packet's background is made ahead, so that just before a send the exchange does the
-            # same work for the trader and for the floor
-            background = self._background(cfg.background)
-            for i in range(cfg.triggers):
-                self._trigger(i, background, rec)
-                if not rec.to_floor[i]:
-                    background = self._background(cfg.background)
-                self._poll_for(cfg.interval_ms / 1000)
-        except _Done:
-            pass
+            else:
+                self._triggers(rec)
         except KeyboardInterrupt:
             status = "interrupted"
         self._close()
@@ -480,6 +466,17 @@ class Exchange:
                               fix_sessions={user: end.counts for user, end in self.fix_ends.items()},
                               fees=self.venue.fees, maker_fees=self.venue.maker_fees, taken=self.venue.executed,
                               rounds_skipped=self.rounds_skipped)
+
+    def _triggers(self, rec: _Records) -> None:
+        """Triggers mode: one trigger every interval (see the module's text)."""
+        # the next trader packet's background is made ahead, so that just before a send the exchange does the
+        # same work for the trader and for the floor
+        background = self._background(self.cfg.background)
+        for i in range(self.cfg.triggers):
+            self._trigger(i, background, rec)
+            if not rec.to_floor[i]:
+                background = self._background(self.cfg.background)
+            self._poll_for(self.cfg.interval_ms / 1000)
 
     def _quote_rounds(self, rec: _Records) -> None:
         """Quotes mode: each round at its time on the shared clock (see the module's text)."""
