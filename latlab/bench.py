@@ -207,11 +207,14 @@ def _trial_context(ctx: RunContext, trial: int, trials: int) -> RunContext:
 
 
 def _run_cases(bench_plan: BenchPlan, ctx: RunContext, record: RunRecord) -> str:
-    """Run every case, record.trials times over (the whole list each time, so that a drift of the host spreads
-    over every case alike); a KeyboardInterrupt propagates after the partial result is recorded."""
+    """Run every case, record.trials times over: the whole list each time, so that a drift of the host spreads over
+    every case alike, and backwards in every second trial (A B, B A, A B ...), so that no case always runs first
+    of its neighbours (latlab's engine always just before sockperf, say). A KeyboardInterrupt propagates after
+    the partial result is recorded."""
     cases = [(bench, case) for bench, params in bench_plan.benchmarks for case in bench.cases(params)]
+    order = [(t, bc) for t in range(1, record.trials + 1) for bc in (cases if t % 2 else cases[::-1])]
     with CaseProgress(enabled=not ctx.quiet) as progress:
-        for trial, (bench, case) in ((t, bc) for t in range(1, record.trials + 1) for bc in cases):
+        for trial, (bench, case) in order:
             title = case.title if record.trials == 1 else f"{case.title} (trial {trial}/{record.trials})"
             with progress.case(title, case.expected_seconds):
                 try:

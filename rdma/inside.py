@@ -158,31 +158,116 @@ def run_drivers(args: argparse.Namespace, host: str, impl: str, server_impl: str
     return clients
 
 
+def run_side_by_side(args: argparse.Namespace, host: str, gid_index: int,
+                     server_gid_index: int) -> tuple[list[dict], list[dict]]:
+    """latlab's compiled engine and perftest test by test, each test's iterations split into `args.segments`
+    segments that alternate in ABBA order (latlab first in segments 0 and 3, perftest first in 1 and 2, and so on),
+    each side's segments pooled into one row. In the TCG VM the emulated CPU's speed drifts from minute to minute;
+    runs minutes apart differed by up to ±28 % at p50, runs seconds apart and interleaved see the same drift.
+    Returns (latlab's rows, perftest's rows); the tests perftest has no tool for run alone, as before."""
+    tests = args.tests.split(",")
+    paired = [t for t in tests if t in perftest.TOOLS]
+    alone = ",".join(t for t in tests if t not in perftest.TOOLS and t != "cm")
+    sizes = _split(args.iterations, args.segments)
+    own: list[dict] = []
+    tools: list[dict] = []
+    for test in paired:
+        own_parts: list[dict] = []
+        tool_parts: list[dict] = []
+        for seg, iterations in enumerate(sizes):
+            for side in (("latlab", "perftest") if seg % 4 in (0, 3) else ("perftest", "latlab")):
+                if side == "latlab":
+                    own_parts += run_drivers(args, host, "c", tests=test, folder=f"c-seg{seg}",
+                                             extra={"iterations": iterations})
+                else:
+                    tool_parts.append(_perftest_attempts(args, host, gid_index, server_gid_index, test, iterations,
+                                                         f"perftest-{test}-seg{seg}.npz"))
+        own.append(_pool_own(args.out, test, own_parts, [f"c-seg{k}" for k in range(len(sizes))]))
+        tools.append(_pool_perftest(args.out, test, tool_parts, [f"perftest-{test}-seg{k}.npz"
+                                                                  for k in range(len(sizes))]))
+    if alone:
+        own.extend(run_drivers(args, host, "c", tests=alone))
+    return own, tools
+
+
+def _split(total: int, parts: int) -> list[int]:
+    """`total` iterations in `parts` segments as even as can be (the first ones one longer)."""
+    parts = max(1, min(parts, total))
+    return [total // parts + (1 if k < total % parts else 0) for k in range(parts)]
+
+
+def _sum_counters(parts: list[dict | None]) -> dict[str, int] | None:
+    present = [p for p in parts if p]
+    if not present:
+        return None
+    return {k: sum(p.get(k, 0) for p in present) for k in present[0]}
+
+
+def _pool_own(out: Path, test: str, parts: list[dict], folders: list[str]) -> dict:
+    """One row of latlab's segments of a test: samples concatenated in time order into c/<test>.npz, counts summed;
+    a segment that failed makes the row fail with its error."""
+    failed = next((p for p in parts if p.get("status") != "ok"), None)
+    files = [out / f / f"{test}.npz" for f in folders]
+    row = {**parts[0], "test": test, "segments": len(folders),
+           "measured": sum(p.get("measured", 0) for p in parts), "warmup": sum(p.get("warmup", 0) for p in parts),
+           "server": {**parts[0].get("server", {}),
+                      "answered": sum(p.get("server", {}).get("answered", 0) for p in parts)},
+           "wire": _sum_counters([p.get("wire") for p in parts])}
+    if failed is not None:
+        return {**row, "status": failed.get("status", "error"), "error": failed.get("error", "")}
+    if len(parts) != len(folders) or not all(f.exists() for f in files):
+        return {**row, "status": "error", "error": "a segment wrote no samples"}
+    data = [np.load(f) for f in files]
+    (out / "c").mkdir(exist_ok=True)
+    np.savez(out / "c" / f"{test}.npz", rtt_ns=np.concatenate([d["rtt_ns"] for d in data]),
+             send_ns=np.concatenate([d["send_ns"] for d in data]))
+    return row
+
+
+def _pool_perftest(out: Path, test: str, parts: list[dict], names: list[str]) -> dict:
+    """One row of perftest's segments of a test: its -H samples (sorted, no time order) pooled into
+    perftest-<test>.npz, each segment's summary kept; a segment that failed makes the row fail."""
+    failed = next((p for p in parts if p["status"] != "ok"), None)
+    notes = [f"segment {k}: {p['note']}" for k, p in enumerate(parts) if p.get("note")]
+    row = {**parts[0], "segments": len(names), "summary_us": [p.get("summary_us", {}) for p in parts],
+           "wire": _sum_counters([p.get("wire") for p in parts]), "note": "; ".join(notes)}
+    if failed is not None:
+        return {**row, "status": "error", "error": failed.get("error", "")}
+    np.savez(out / f"perftest-{test}.npz",
+             samples_ns=np.concatenate([np.load(out / name)["samples_ns"] for name in names]))
+    return row
+
+
 def run_perftest(args: argparse.Namespace, host: str, gid_index: int, server_gid_index: int) -> list[dict]:
     """perftest's latency tool for each test, beside latlab's engine on the same devices. A tool that ends without
     samples (ib_write_lat printing "inf" now and then in the emulated VM) gets a second attempt; the row says so."""
-    out = []
-    for test in [t for t in args.tests.split(",") if t in perftest.TOOLS]:
-        result = _perftest_once(args, host, gid_index, server_gid_index, test)
-        if result["status"] != "ok":
-            first = result["error"]
-            result = _perftest_once(args, host, gid_index, server_gid_index, test)
-            result["first_attempt"] = first
-            if result["status"] == "ok":
-                result["note"] = "; ".join(n for n in (f"second attempt (the first: {first[:120]})",
-                                                       result.get("note", "")) if n)
-        out.append(result)
-    return out
+    return [_perftest_attempts(args, host, gid_index, server_gid_index, test, args.iterations, f"perftest-{test}.npz")
+            for test in args.tests.split(",") if test in perftest.TOOLS]
 
 
-def _perftest_once(args: argparse.Namespace, host: str, gid_index: int, server_gid_index: int, test: str) -> dict:
+def _perftest_attempts(args: argparse.Namespace, host: str, gid_index: int, server_gid_index: int, test: str,
+                       iterations: int, npz: str) -> dict:
+    """One perftest run of `test`; a second attempt when the first ended without samples."""
+    result = _perftest_once(args, host, gid_index, server_gid_index, test, iterations, npz)
+    if result["status"] != "ok":
+        first = result["error"]
+        result = _perftest_once(args, host, gid_index, server_gid_index, test, iterations, npz)
+        result["first_attempt"] = first
+        if result["status"] == "ok":
+            result["note"] = "; ".join(n for n in (f"second attempt (the first: {first[:120]})",
+                                                   result.get("note", "")) if n)
+    return result
+
+
+def _perftest_once(args: argparse.Namespace, host: str, gid_index: int, server_gid_index: int, test: str,
+                   iterations: int, npz: str) -> dict:
     tool = perftest.TOOLS[test]
-    server = Printing(perftest.argv(test, args.server_device, server_gid_index, args.size, args.iterations, None))
+    server = Printing(perftest.argv(test, args.server_device, server_gid_index, args.size, iterations, None))
     wire_before = args.wire.counters() if args.wire else {}
     client: Printing | None = None
     try:
         time.sleep(0.5)
-        client = Printing(perftest.argv(test, args.device, gid_index, args.size, args.iterations, host))
+        client = Printing(perftest.argv(test, args.device, gid_index, args.size, iterations, host))
         client_end = client.finish(args.timeout)
         server_end = server.finish(TEARDOWN_GRACE_S)
     finally:
@@ -198,7 +283,7 @@ def _perftest_once(args: argparse.Namespace, host: str, gid_index: int, server_g
         summary = perftest.parse_summary(client.text)
     except Exception as exc:
         return {"test": test, "status": "error", "error": str(exc)}
-    np.savez(args.out / f"perftest-{test}.npz", samples_ns=samples)
+    np.savez(args.out / npz, samples_ns=samples)
     result = {"test": test, "status": "ok", "tool": tool, "summary_us": summary,
               "half_rtt": test in perftest.HALF_RTT_TESTS,
               "wire": wire_delta(wire_before, args.wire.counters()) if args.wire else None}
@@ -286,6 +371,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--events", action="store_true")
     p.add_argument("--no-inline", action="store_true")
     p.add_argument("--perftest", action="store_true")
+    p.add_argument("--segments", type=int, default=1,
+                   help="with --perftest: latlab and perftest alternate per test in this many segments (ABBA)")
     p.add_argument("--reference", action="store_true",
                    help="also run the pyverbs reference, and the compiled client against a pyverbs server")
     p.add_argument("--fault-check", action="store_true", help="also run a WRITE with a bad rkey (tests)")
@@ -315,7 +402,11 @@ def main(argv: list[str] | None = None) -> int:
                        "gid": gid.gid, "server_gid": server_gid.gid, "netdev": args.netdev,
                        "server_netdev": args.server_netdev, "devices": describe()})
         verbs_tests = ",".join(t for t in args.tests.split(",") if t != "cm")
-        record["latlab"] = run_drivers(args, host, "c", tests=verbs_tests)
+        if args.perftest and args.segments > 1:
+            record["segments"] = args.segments
+            record["latlab"], record["perftest"] = run_side_by_side(args, host, gid.index, server_gid.index)
+        else:
+            record["latlab"] = run_drivers(args, host, "c", tests=verbs_tests)
         if "cm" in args.tests.split(","):
             record["rdma_cm"] = run_drivers(args, host, "python", tests="cm")
         if args.fault_check:
@@ -326,7 +417,8 @@ def main(argv: list[str] | None = None) -> int:
             tests = ",".join(t for t in args.tests.split(",") if t != "cm")
             record["pyverbs"] = run_drivers(args, host, "python", tests=tests)
             record["interop"] = run_drivers(args, host, "c", "python", tests=tests)
-        record["perftest"] = run_perftest(args, host, gid.index, server_gid.index) if args.perftest else []
+        if "perftest" not in record:
+            record["perftest"] = run_perftest(args, host, gid.index, server_gid.index) if args.perftest else []
     except Exception as exc:
         record["error"] = f"{type(exc).__name__}: {exc}"
     finally:

@@ -54,6 +54,9 @@ class RdmaParams(Schema):
     device: DeviceName | None = None  # an RDMA device on this host (default: the first one)
     netdev: DeviceName | None = None  # the network device under it
     perftest: bool = True
+    # latlab and perftest alternate test by test in this many segments (ABBA order), the iterations split among
+    # them and each side pooled: the TCG VM's speed drifts over minutes, so runs minutes apart are not comparable
+    segments: Annotated[int, Field(ge=1, le=100)] = 1
     vm_timeout_s: Annotated[float, Field(ge=30, le=86_400)] = 300.0
     force_vm: bool = False
     reference_engine: bool = True
@@ -71,6 +74,7 @@ def inside_args(p: RdmaParams, out: Path) -> list[str]:
             "--tests", ",".join(p.tests), "--size", str(p.size), "--iterations",
             str(p.iterations), "--warmup", str(p.warmup), *(["--events"] if p.events else []),
             *([] if p.inline else ["--no-inline"]), *(["--perftest"] if p.perftest else []),
+            *(["--segments", str(p.segments)] if p.perftest and p.segments > 1 else []),
             *(["--reference"] if p.reference_engine else []), *(["--fault-check"] if p.fault_check else [])]
 
 
@@ -174,6 +178,8 @@ class RdmaCase:
                 notes = [wire_note, TCG_NOTE if tcg and role == "own" else "", r.get("error", "")]
                 if role == "own" and test in interop:
                     notes.append(f"compiled client vs pyverbs server: {interop[test]}")
+                if r.get("segments"):
+                    notes.append(interleaved(r["segments"], perftest.TOOLS.get(test, "perftest")))
                 results.append(CaseResult(
                     group=f"rdma {test} {p.size}B", engine=engine, role=role, metric=RTT,
                     timestamps=OWN_TIMESTAMPS, samples_ns=data["rtt_ns"] if data is not None else None,
@@ -182,7 +188,8 @@ class RdmaCase:
                     figures={"completions": r.get("measured", 0),
                              "answered": r.get("server", {}).get("answered", 0)},
                     params={**common, "test": test, "inline": r.get("inline"), "events": p.events,
-                            "impl": folder, "payload_checked": True, "evidence": evidence},
+                            "impl": folder, "payload_checked": True, "evidence": evidence,
+                            "segments": r.get("segments", 1)},
                     attachments=attachments))
                 attachments = {}
         for impl, runs in inside.get("fault", {}).items():
@@ -204,9 +211,16 @@ class RdmaCase:
                 metric=RTT,
                 timestamps=PERFTEST_HALF if r.get("half_rtt") else PERFTEST_READ, samples_ns=samples,
                 complete=r.get("status") == "ok",
-                note="; ".join(n for n in (wire_note, r.get("note", ""), r.get("error", "")) if n),
-                params={**common, "perftest_summary_us": r.get("summary_us", {}), "evidence": evidence}))
+                note="; ".join(n for n in (wire_note, interleaved(r["segments"], "latlab") if r.get("segments") else "",
+                                           r.get("note", ""), r.get("error", "")) if n),
+                params={**common, "perftest_summary_us": r.get("summary_us", {}), "evidence": evidence,
+                        "segments": r.get("segments", 1)}))
         return results
+
+
+def interleaved(segments: int, other: str) -> str:
+    """The note of a row whose samples are `segments` segments alternating with `other`'s, pooled."""
+    return f"{segments} segments alternating with {other} (ABBA), pooled"
 
 
 PATH_WORDS = {"wire": "an rxe device on each end of a veth pair: the RoCE traffic crosses the veth",

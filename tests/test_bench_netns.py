@@ -353,8 +353,9 @@ def test_the_next_bench_removes_what_a_dead_run_left(tmp_path: Path):
 
 
 def test_trials_run_every_case_again_interleaved_and_the_report_folds_them(tmp_path: Path):
-    """`--trials 2`: the whole case list runs, then runs again (A, B, A, B: a drift of the host lands on every case
-    alike); each trial keeps its own files and the printed report gives one line per case with its p50's range."""
+    """`--trials 2`: the whole case list runs, then runs again backwards (A, B, B, A: a drift of the host lands on
+    every case alike); each trial keeps its own files and the printed report gives one line per case with its p50's
+    range."""
     config = short_config(tmp_path, protocols=["udp", "tcp"], duration_s=0.3, references=[])
     out = subprocess.run(latlab_cmd("bench", "--config", str(config), "--results", str(tmp_path / "r"), "--trials",
                                     "2"), capture_output=True, text=True, cwd=REPO, timeout=180,
@@ -363,7 +364,7 @@ def test_trials_run_every_case_again_interleaved_and_the_report_folds_them(tmp_p
     [run] = list((tmp_path / "r").iterdir())
     summary = json.loads((run / "summary.json").read_text())
     order = [(c["trial"], c["group"].split()[0]) for c in summary["cases"]]
-    assert order == [(1, "udp"), (1, "tcp"), (2, "udp"), (2, "tcp")] and summary["trials"] == 2
+    assert order == [(1, "udp"), (1, "tcp"), (2, "tcp"), (2, "udp")] and summary["trials"] == 2  # ABBA
     for case in summary["cases"]:
         assert (run / case["files"]["hgrm"]).exists() and case["files"]["hgrm"].endswith(f"-t{case['trial']}.hgrm")
     assert out.stdout.count("p50 over 2 trials") == 2 and out.stdout.count("    latlab ") == 2

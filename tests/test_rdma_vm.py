@@ -19,6 +19,7 @@ from .conftest import REPO, latlab_cmd
 REASON = None if devices.devices() else vm.unavailable_reason()
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(REASON is not None, reason=f"no RDMA device and no VM: {REASON}")]
 ITERATIONS = 300
+SEGMENTS = 2
 
 
 @pytest.fixture(scope="module")
@@ -27,8 +28,9 @@ def rdma_run(tmp_path_factory):
     config = tmp / "rdma.yaml"
     # rxe's loopback (one device): this test holds the verbs engines, pyverbs, rdma_cm and the fault check; the
     # wire path (a device per veth end) is held by test_stack_vm.py
+    # two segments: latlab's compiled engine and perftest alternate test by test (ABBA), each side pooled
     config.write_text(yaml.safe_dump({"rdma": {"iterations": ITERATIONS, "warmup": 30, "fault_check": True,
-                                               "vm_timeout_s": 330, "path": "loopback"}}))
+                                               "vm_timeout_s": 330, "path": "loopback", "segments": SEGMENTS}}))
     out = subprocess.run(latlab_cmd("bench", "--config", str(config), "--results", str(tmp / "r")),
                          capture_output=True, text=True, cwd=REPO, timeout=400, env={**os.environ, "CI": "true"})
     assert out.returncode == 0, out.stderr[-2000:]
@@ -46,8 +48,10 @@ def test_all_four_verbs_tests_complete_with_payloads_checked(rdma_run):
             assert row["figures"]["completions"] == ITERATIONS
             assert row["stats_ns"]["count"] == ITERATIONS
             assert row["params"]["payload_checked"] is True
-            if test != "read":
-                assert row["figures"]["answered"] == ITERATIONS + 30  # the server answered every ping
+            segmented = engine == "latlab" and test != "ud"  # the compiled engine beside a perftest tool
+            assert row["params"]["segments"] == (SEGMENTS if segmented else 1)
+            if test != "read":  # the server answered every ping, each segment's warmup too
+                assert row["figures"]["answered"] == ITERATIONS + 30 * (SEGMENTS if segmented else 1)
             assert (run / row["files"]["hgrm"]).exists() and (run / row["files"]["hlog"]).exists()
         assert "compiled client vs pyverbs server: ok" in rows[(f"rdma {test} 64B", "latlab")]["note"]
 
@@ -64,7 +68,9 @@ def test_perftest_runs_on_the_same_device_and_ratios_are_computed(rdma_run):
     rows = {(c["group"], c["engine"]): c for c in summary["cases"]}
     for test, tool in (("send", "ib_send_lat"), ("write", "ib_write_lat"), ("read", "ib_read_lat")):
         row = rows[(f"rdma {test} 64B", tool)]
-        assert row["complete"] and row["stats_ns"]["count"] >= ITERATIONS - 5
+        assert row["complete"] and row["stats_ns"]["count"] >= ITERATIONS - 5 * SEGMENTS
+        assert row["params"]["segments"] == SEGMENTS and len(row["params"]["perftest_summary_us"]) == SEGMENTS
+        assert f"{SEGMENTS} segments alternating with latlab" in row["note"]
         assert ("RTT/2" in row["timestamps"]) == (test != "read")
         assert re.search(rf"latlab +[0-9.]+ .* [0-9.]+ {tool}", stdout)  # its ratio, on latlab's line
     own = rows[("rdma send 64B", "latlab")]
