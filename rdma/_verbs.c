@@ -262,7 +262,7 @@ static int scan_wcs(Ep *e, const struct ibv_wc *wc, int n, int want, const char 
 /* Wait for a completion with `want` opcode; others that succeed are absorbed. 0 ok, 1 timeout, 2 error, 3 signal */
 static int wait_cq(Ep *e, enum ibv_wc_opcode want, const char *what, long long seq, int64_t timeout_ns) {
     struct ibv_wc wc[8];
-    int64_t start = now_ns();
+    int64_t start = 0; /* taken at the first check, not here: a clock read costs ~1 us in a TCG guest (hpet) */
     unsigned spins = 0;
     for (;;) {
         if (e->ch) {
@@ -291,7 +291,8 @@ static int wait_cq(Ep *e, enum ibv_wc_opcode want, const char *what, long long s
         }
         if ((++spins % CHECK_EVERY) == 0) {
             if (peer_spoke(e, what, seq)) return 4;
-            if (now_ns() - start > timeout_ns) {
+            if (!start) start = now_ns();
+            else if (now_ns() - start > timeout_ns) {
                 snprintf(e->detail, sizeof e->detail, "%s %lld: no completion within %lld ms", what, seq,
                          (long long)(timeout_ns / 1000000));
                 return 1;
@@ -358,13 +359,14 @@ static int reap_errors(Ep *e, const char *what, uint64_t seq) {
 /* WRITE: wait until the peer's write puts seq in the last 8 bytes of our receive slot. */
 static int poll_memory(Ep *e, uint64_t seq, const char *what, int64_t timeout_ns) {
     volatile uint64_t *p = (volatile uint64_t *)(void *)(e->buf + e->slot + e->size - 8);
-    int64_t start = now_ns();
+    int64_t start = 0; /* taken at the first check, not here: a clock read costs ~1 us in a TCG guest (hpet) */
     unsigned spins = 0;
     while (*p != seq) {
         if ((++spins % CHECK_EVERY) == 0) {
             if (reap_errors(e, what, seq)) return 2;
             if (peer_spoke(e, what, (long long)seq)) return 4;
-            if (now_ns() - start > timeout_ns) {
+            if (!start) start = now_ns();
+            else if (now_ns() - start > timeout_ns) {
                 snprintf(e->detail, sizeof e->detail, "%s %llu: the peer's write did not arrive within %lld ms", what,
                          (unsigned long long)seq, (long long)(timeout_ns / 1000000));
                 return 1;
