@@ -368,3 +368,23 @@ def test_trials_run_every_case_again_interleaved_and_the_report_folds_them(tmp_p
     for case in summary["cases"]:
         assert (run / case["files"]["hgrm"]).exists() and case["files"]["hgrm"].endswith(f"-t{case['trial']}.hgrm")
     assert out.stdout.count("p50 over 2 trials") == 2 and out.stdout.count("    latlab ") == 2
+
+
+def test_segments_alternate_latlab_and_sockperf_and_pool_each_side(tmp_path: Path):
+    """`segments: 2`: latlab's engine and sockperf run as one case, alternating, each side's segments pooled into one
+    row with every segment's evidence; the ratio is printed as for separate cases."""
+    config = short_config(tmp_path, protocols=["udp"], duration_s=2, segments=2, references=["sockperf"])
+    out = subprocess.run(latlab_cmd("bench", "--config", str(config), "--results", str(tmp_path / "r")),
+                         capture_output=True, text=True, cwd=REPO, timeout=180, env={**os.environ, "CI": "true"})
+    assert out.returncode == 0, out.stderr
+    [run] = list((tmp_path / "r").iterdir())
+    rows = {c["engine"]: c for c in json.loads((run / "summary.json").read_text())["cases"]}
+    assert set(rows) == {"latlab", "sockperf"}
+    for engine, other in (("latlab", "sockperf"), ("sockperf", "latlab")):
+        row = rows[engine]
+        assert row["complete"] and row["stats_ns"]["count"] > 1000
+        assert row["note"].startswith(f"2 segments alternating with {other} (ABBA), pooled; evidence: ")
+        evidence = row["params"]["evidence"]
+        assert evidence["holds"] and len(evidence["segments"]) == 2
+        assert sum(s["samples"] for s in evidence["segments"]) == row["stats_ns"]["count"]
+    assert re.search(r"latlab +[0-9.]+ .* [0-9.]+ sockperf", out.stdout)

@@ -34,6 +34,8 @@ def test_good_config_plans():
     ("pingpong", {"receive": "sometimes"}, "pingpong.receive"),
     ("pingpong", {"count": 0}, "pingpong.count"),
     ("pingpong", {"references": ["netperf"]}, "pingpong.references"),
+    ("pingpong", {"segments": 4, "duration_s": 2}, "pingpong.segments"),  # sockperf runs whole seconds
+    ("pingpong", {"segments": 0}, "pingpong.segments"),
     ("lab", {"mtu": 10}, "lab.mtu"),
     ("tick_to_trade", {"protocol": "itch"}, "tick_to_trade.protocol"),
     ("tick_to_trade", {"engine": "python", "floor": "paired"}, "tick_to_trade.floor"),

@@ -91,6 +91,22 @@ def test_mixed_implementations_interoperate(tmp_path, servers):
 
 
 @pytest.mark.parametrize("impl", ["c", "python"])
+def test_udp_server_serves_its_first_client_alone(tmp_path, servers, impl):
+    """The UDP echo connects to its first sender (no route lookup per echo): that client is answered, another
+    sender's datagram is not."""
+    import socket
+
+    srv = servers("udp", impl=impl)
+    status, _ = client(tmp_path, "udp", srv.port, impl=impl, count=200)
+    assert status.status == "ok" and status.measured == 200
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as other:
+        other.settimeout(0.3)
+        other.sendto(b"x" * 64, ("127.0.0.1", srv.port))
+        with pytest.raises(TimeoutError):
+            other.recv(100)
+
+
+@pytest.mark.parametrize("impl", ["c", "python"])
 def test_duration_bounds_the_run(tmp_path, servers, impl):
     srv = servers("udp")
     start = time.monotonic()

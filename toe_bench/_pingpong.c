@@ -14,7 +14,8 @@
  *
  * server_loop(fd, stream, busy, idle_timeout_ns) -> (echoed, status, errno)
  *   Echoes every datagram (UDP) or every byte (TCP) back to its sender until the peer closes,
- *   nothing arrives for idle_timeout_ns, or a signal arrives.
+ *   nothing arrives for idle_timeout_ns, or a signal arrives. A UDP socket is connected to the
+ *   first sender: it serves that one client from then on.
  */
 #define PY_SSIZE_T_CLEAN
 #define _GNU_SOURCE
@@ -213,13 +214,23 @@ static PyObject *server_loop(PyObject *self, PyObject *args) {
     int flags = busy ? MSG_DONTWAIT : 0;
     int64_t last_traffic = now_ns();
     unsigned spins = 0;
+    int connected = stream;
     for (;;) {
         socklen_t plen = sizeof peer;
-        ssize_t n = stream ? recv(fd, buf, sizeof buf, flags)
-                           : recvfrom(fd, buf, sizeof buf, flags, (struct sockaddr *)&peer, &plen);
+        ssize_t n = connected ? recv(fd, buf, sizeof buf, flags)
+                              : recvfrom(fd, buf, sizeof buf, flags, (struct sockaddr *)&peer, &plen);
+        if (n >= 0 && !connected) {
+            /* One client per server: connecting the UDP socket to it caches the route, so no echo pays for a
+             * route lookup (sendto with an address does one per datagram). */
+            if (connect(fd, (struct sockaddr *)&peer, plen) < 0) {
+                status = "error";
+                err = errno;
+                break;
+            }
+            connected = 1;
+        }
         if (n > 0 || (n == 0 && !stream)) {
-            int bad = stream ? send_all(fd, buf, (size_t)n) < 0
-                             : sendto(fd, buf, (size_t)n, 0, (struct sockaddr *)&peer, plen) < 0;
+            int bad = stream ? send_all(fd, buf, (size_t)n) < 0 : send(fd, buf, (size_t)n, 0) < 0;
             if (bad) {
                 status = "error";
                 err = errno;

@@ -117,6 +117,7 @@ def server_loop(fd: int, stream: bool, idle_timeout_ns: int, busy: bool) -> tupl
     echoed = echoed_at_check = 0
     last_traffic = time.perf_counter_ns()
     spins = 0
+    connected = False
     try:
         while True:
             try:
@@ -125,9 +126,14 @@ def server_loop(fd: int, stream: bool, idle_timeout_ns: int, busy: bool) -> tupl
                     if n == 0:
                         return echoed, "closed", 0
                     sock.sendall(view[:n])
-                else:
+                elif connected:
+                    n = sock.recv_into(buf, _MAX_MSG, flags)
+                    sock.send(view[:n])
+                else:  # the first datagram: serve its sender alone from now on (as the compiled loop does)
                     n, peer = sock.recvfrom_into(buf, _MAX_MSG, flags)
-                    sock.sendto(view[:n], peer)
+                    sock.connect(peer)
+                    connected = True
+                    sock.send(view[:n])
                 echoed += 1
                 continue
             except (BlockingIOError, TimeoutError, InterruptedError):

@@ -24,6 +24,7 @@ from latlab.results import RTT, CaseResult
 from latlab.topology import TWO_HOST
 from latlab.vm_bench import VmPreparation
 from toe_bench import stacks
+from toe_bench.interleave import InterleavedCase
 from toe_bench.runs import OWN_TIMESTAMPS
 from toe_bench.stacks.base import SPIN, CaseSpec, group_name
 
@@ -54,6 +55,7 @@ class PingPongParams:
     engine: str
     references: list[str]
     xdp_mode: str = "native"
+    segments: int = 1
     skip_unavailable: bool = False
     unavailable: tuple[tuple[str, str], ...] = ()  # (stack, reason) skipped by skip_unavailable
 
@@ -79,6 +81,9 @@ class PingPongConfig(Schema):
     engine: Literal[ENGINES] = "c"
     references: AnyNumberOf(Literal[REFERENCES]) = REFERENCES  # type: ignore[valid-type]
     xdp_mode: Literal[XDP_MODES] = "native"
+    # latlab's engine and the native tool alternate in this many segments per cell (ABBA), each side's segments
+    # pooled, so that a drift of the host lands on both alike; duration_s and count are split among them
+    segments: Annotated[int, Field(ge=1, le=100)] = 1
 
 
 def configure(data: Mapping[str, Any] | None, path: str = "pingpong") -> PingPongParams:
@@ -93,6 +98,11 @@ def configure(data: Mapping[str, Any] | None, path: str = "pingpong") -> PingPon
                 raise ConfigError(f"{path}.stacks", availability.describe(name)
                                   + " (skip_unavailable: true runs the others)")
             unavailable.append((name, availability.describe(name)))
+    if section.segments > 1 and "sockperf" in section.references:
+        share = section.duration_s / section.segments
+        if share < 1 or not share.is_integer():
+            raise ConfigError(f"{path}.segments", f"duration_s {section.duration_s:g} in {section.segments} segments "
+                              f"is {share:g} s each; sockperf runs whole seconds, so each segment must be 1, 2, … s")
     fields = {k: list(v) if isinstance(v, tuple) else v for k, v in section.model_dump().items()}
     return PingPongParams(**fields, unavailable=tuple(unavailable))
 
@@ -230,6 +240,12 @@ def pingpong_cases(params: PingPongParams) -> list[Any]:
         for proto in [p for p in params.protocols if p in stack.protocols]:
             for size in params.sizes:
                 engines = [e for e in stack.engines if e == "latlab" or e in params.references]
+                if params.segments > 1 and len(engines) > 1:
+                    pair = InterleavedCase(params, stack_name, CaseSpec(proto, size, receive, port), engines,
+                                           params.segments)
+                    cases.append(pair)
+                    port += pair.ports
+                    engines = []
                 for engine in engines:
                     cases.append(StackCase(params, stack_name, CaseSpec(proto, size, receive, port), engine))
                     port += 1
