@@ -236,6 +236,6 @@ def _run_cases(bench_plan: BenchPlan, ctx: RunContext, record: RunRecord) -> str
                 if not result.path and lab_of(bench) == TWO_HOST:
                     result.path = ctx.lab.describe()
                 record.add(result, bench_plan.hlog_interval_ns, benchmark=bench.name, trial=trial)
-            if any(not r.complete and "interrupted" in r.note for r in results):
+            if any(r.interrupted for r in results):
                 raise KeyboardInterrupt
     return ""

@@ -48,6 +48,11 @@ class CaseResult:
     budget: str = ""  # the path this row measures, judged against its latency budget (latlab.budgets.PATHS)
 
     @property
+    def interrupted(self) -> bool:
+        """Whether a Ctrl-C or SIGTERM cut this row short (its note says so): the run stops after it."""
+        return not self.complete and "interrupted" in self.note
+
+    @property
     def slug(self) -> str:
         """File-name stem for this result: group and engine, lower case, safe characters only."""
         return re.sub(r"[^a-z0-9.]+", "-", f"{self.group}-{self.engine}".lower()).strip("-")

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from latlab import helper
+from latlab.abba import segment_order
 from latlab.errors import LatlabError
 from rdma import perftest
 from rdma.devices import describe, pick_gid
@@ -175,7 +176,7 @@ def run_side_by_side(args: argparse.Namespace, host: str, gid_index: int,
         own_parts: list[dict] = []
         tool_parts: list[dict] = []
         for seg, iterations in enumerate(sizes):
-            for side in (("latlab", "perftest") if seg % 4 in (0, 3) else ("perftest", "latlab")):
+            for side in segment_order(("latlab", "perftest"), seg):
                 if side == "latlab":
                     own_parts += run_drivers(args, host, "c", tests=test, folder=f"c-seg{seg}",
                                              extra={"iterations": iterations})

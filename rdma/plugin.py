@@ -21,6 +21,7 @@ import numpy as np
 from pydantic import Field
 
 from latlab import vm
+from latlab.abba import interleaved_note
 from latlab.config import OneOrMore, Schema, validate
 from latlab.errors import LatlabError
 from latlab.plugin import RunContext, SectionBenchmark
@@ -179,7 +180,7 @@ class RdmaCase:
                 if role == "own" and test in interop:
                     notes.append(f"compiled client vs pyverbs server: {interop[test]}")
                 if r.get("segments"):
-                    notes.append(interleaved(r["segments"], perftest.TOOLS.get(test, "perftest")))
+                    notes.append(interleaved_note(r["segments"], [perftest.TOOLS.get(test, "perftest")]))
                 results.append(CaseResult(
                     group=f"rdma {test} {p.size}B", engine=engine, role=role, metric=RTT,
                     timestamps=OWN_TIMESTAMPS, samples_ns=data["rtt_ns"] if data is not None else None,
@@ -211,16 +212,12 @@ class RdmaCase:
                 metric=RTT,
                 timestamps=PERFTEST_HALF if r.get("half_rtt") else PERFTEST_READ, samples_ns=samples,
                 complete=r.get("status") == "ok",
-                note="; ".join(n for n in (wire_note, interleaved(r["segments"], "latlab") if r.get("segments") else "",
+                note="; ".join(n for n in (wire_note,
+                                           interleaved_note(r["segments"], ["latlab"]) if r.get("segments") else "",
                                            r.get("note", ""), r.get("error", "")) if n),
                 params={**common, "perftest_summary_us": r.get("summary_us", {}), "evidence": evidence,
                         "segments": r.get("segments", 1)}))
         return results
-
-
-def interleaved(segments: int, other: str) -> str:
-    """The note of a row whose samples are `segments` segments alternating with `other`'s, pooled."""
-    return f"{segments} segments alternating with {other} (ABBA), pooled"
 
 
 PATH_WORDS = {"wire": "an rxe device on each end of a veth pair: the RoCE traffic crosses the veth",

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from latlab.abba import segment_order
 from latlab.bench import plan
 from latlab.results import RTT, CaseResult
-from toe_bench.interleave import InterleavedCase, pool, segment_order
+from toe_bench.interleave import InterleavedCase, pool
 from toe_bench.plugin import StackCase
 
 GOOD = {"lab": {"hosts": {"a": {"address": "10.77.0.1/24", "cpu": 0}, "b": {"address": "10.77.0.2/24"}}},

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from latlab.abba import interleaved_note, segment_order
 from latlab.errors import LatlabError
 from latlab.plugin import RunContext
 from latlab.results import RTT, CaseResult
@@ -26,19 +27,9 @@ if TYPE_CHECKING:
     from toe_bench.plugin import PingPongParams, StackCase
 
 
-def segment_order(engines: Sequence[str], segment: int) -> list[str]:
-    """The engines of one segment in the order they run: as given in segments 0 and 3 (mod 4), reversed in 1 and 2."""
-    return list(engines) if segment % 4 in (0, 3) else list(engines)[::-1]
-
-
 def segment_params(params: PingPongParams, segments: int) -> PingPongParams:
     """What one segment runs: its share of the duration and of the sample count."""
     return replace(params, duration_s=params.duration_s / segments, count=math.ceil(params.count / segments))
-
-
-def interleaved_note(segments: int, others: Sequence[str]) -> str:
-    """The note of a row whose samples are `segments` segments alternating with `others`, pooled."""
-    return f"{segments} segments alternating with {' and '.join(others)} (ABBA), pooled"
 
 
 def pool(rows: Sequence[CaseResult], others: Sequence[str]) -> CaseResult:
@@ -90,9 +81,12 @@ class InterleavedCase:
         return self.segments * len(self.engines)
 
     @property
+    def group(self) -> str:
+        return group_name(self.stack, self.spec.proto, self.spec.size, self.spec.receive)
+
+    @property
     def title(self) -> str:
-        group = group_name(self.stack, self.spec.proto, self.spec.size, self.spec.receive)
-        return f"{group} {' ⇄ '.join(self.engines)} ({self.segments} segments)"
+        return f"{self.group} {' ⇄ '.join(self.engines)} ({self.segments} segments)"
 
     @property
     def producer(self) -> str:
@@ -113,7 +107,7 @@ class InterleavedCase:
             for engine in segment_order(self.engines, segment):
                 rows = self._run_segment(engine, segment, ctx)
                 by_engine[engine].append(rows)
-                if any(not r.complete and "interrupted" in r.note for r in rows):
+                if any(r.interrupted for r in rows):
                     return self._pooled(by_engine)  # what was measured so far; the bench stops the run
         return self._pooled(by_engine)
 
@@ -124,9 +118,8 @@ class InterleavedCase:
             return case.run(ctx)
         except LatlabError as exc:
             print(f"latlab: {case.title} (segment {segment + 1}): {exc}", file=sys.stderr)
-            return [CaseResult(group=group_name(self.stack, self.spec.proto, self.spec.size, self.spec.receive),
-                               engine=engine, role="failed", metric=RTT, timestamps="", complete=False,
-                               note=f"failed: {exc}")]
+            return [CaseResult(group=self.group, engine=engine, role="failed", metric=RTT, timestamps="",
+                               complete=False, note=f"failed: {exc}")]
 
     def _pooled(self, by_engine: dict[str, list[list[CaseResult]]]) -> list[CaseResult]:
         out = []

@@ -126,13 +126,13 @@ def server_loop(fd: int, stream: bool, idle_timeout_ns: int, busy: bool) -> tupl
                     if n == 0:
                         return echoed, "closed", 0
                     sock.sendall(view[:n])
-                elif connected:
-                    n = sock.recv_into(buf, _MAX_MSG, flags)
-                    sock.send(view[:n])
-                else:  # the first datagram: serve its sender alone from now on (as the compiled loop does)
-                    n, peer = sock.recvfrom_into(buf, _MAX_MSG, flags)
-                    sock.connect(peer)
-                    connected = True
+                else:
+                    if connected:
+                        n = sock.recv_into(buf, _MAX_MSG, flags)
+                    else:  # the first datagram: serve its sender alone from now on (as the compiled loop does)
+                        n, peer = sock.recvfrom_into(buf, _MAX_MSG, flags)
+                        sock.connect(peer)
+                        connected = True
                     sock.send(view[:n])
                 echoed += 1
                 continue

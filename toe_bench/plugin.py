@@ -245,10 +245,10 @@ def pingpong_cases(params: PingPongParams) -> list[Any]:
                                            params.segments)
                     cases.append(pair)
                     port += pair.ports
-                    engines = []
-                for engine in engines:
-                    cases.append(StackCase(params, stack_name, CaseSpec(proto, size, receive, port), engine))
-                    port += 1
+                else:
+                    for engine in engines:
+                        cases.append(StackCase(params, stack_name, CaseSpec(proto, size, receive, port), engine))
+                        port += 1
                 if stack_name == "kernel" and "qperf" in params.references and receive == params.receive:
                     cases.append(QperfCase(params, CaseSpec(proto, size, receive, port)))
                     port += 1
