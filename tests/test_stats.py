@@ -73,3 +73,32 @@ def test_paired_floor_samples_are_aligned_pair_by_pair():
                     to_floor=to_floor, exchange={}, traders={}, stages={})
     trader, floor = run.paired_wire_to_wire("TRADER", "FLOOR")
     assert trader.tolist() == [30, 50] and floor.tolist() == [10, 20]  # the third pair has no trader answer
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_paired_triggers_follow_either_side_equally_often(seed):
+    """The trigger before changes how fast the next one is received, so each side's triggers must follow the
+    trader's and the floor's alike: one of each pair to the floor, and the pairs in alternating order."""
+    from venue.exchange import floor_turns
+
+    n = 400
+    to_floor = floor_turns(n, seed)
+    assert to_floor.reshape(-1, 2).sum(axis=1).tolist() == [1] * (n // 2)
+    after_floor = to_floor[:-1]
+    for mine in (to_floor[1:], ~to_floor[1:]):  # the floor's triggers, then the trader's
+        assert abs(int(after_floor[mine].sum()) - int(mine.sum()) / 2) <= 1
+    assert floor_turns(n, seed).tolist() == to_floor.tolist()
+    assert {bool(floor_turns(n, s)[0]) for s in range(8)} == {True, False}  # the seed picks the first
+    assert len(floor_turns(7, seed)) == 7
+
+
+def test_app_cost_below_the_traders_own_work_is_flagged():
+    """The trader does what the floor does and more: an app cost under its own decode → encoded p50 means the
+    floor paid for something outside the application, and the row says so."""
+    from trader.t2t_plugin import _below_own_work
+
+    application = np.full(100, 300, np.int64)  # 0.30 µs
+    assert _below_own_work({"app cost p50 µs": 0.35}, application) == ""
+    caveat = _below_own_work({"app cost p50 µs": 0.12}, application)
+    assert "0.12 µs is below the trader's own decode → encoded p50 (0.30 µs)" in caveat and "understates" in caveat
+    assert _below_own_work({}, application) == "" and _below_own_work({"app cost p50 µs": 0.1}, application[:0]) == ""

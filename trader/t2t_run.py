@@ -85,7 +85,7 @@ class RunResult:
         return (order_rx - trigger_rx)[ok], sent[ok]
 
     def paired_wire_to_wire(self, user: str, floor: str) -> tuple[np.ndarray, np.ndarray]:
-        """Paired mode: per pair of triggers (2k, 2k+1), one to the floor and one to `user` in a random order, the
+        """Paired mode: per pair of triggers (2k, 2k+1), one to the floor and one to `user` (in either order), the
         user's and the floor's wire-to-wire (ns), for the pairs both answered: samples aligned pair by pair."""
         n = len(self.t_send) // 2 * 2
         if not n:
