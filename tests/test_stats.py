@@ -101,4 +101,8 @@ def test_app_cost_below_the_traders_own_work_is_flagged():
     assert _below_own_work({"app cost p50 µs": 0.35}, application) == ""
     caveat = _below_own_work({"app cost p50 µs": 0.12}, application)
     assert "0.12 µs is below the trader's own decode → encoded p50 (0.30 µs)" in caveat and "understates" in caveat
+    # below it, but the interval reaches it: noise, not a bias
+    assert _below_own_work({"app cost p50 µs": 0.22, "app cost p50 95% CI high µs": 0.34}, application) == ""
+    assert "whole interval" in _below_own_work({"app cost p50 µs": 0.12, "app cost p50 95% CI high µs": 0.2},
+                                               application)
     assert _below_own_work({}, application) == "" and _below_own_work({"app cost p50 µs": 0.1}, application[:0]) == ""

@@ -126,16 +126,17 @@ def configure(data: Mapping[str, Any] | None, path: str = "tick_to_trade") -> T2
 
 
 def _below_own_work(figures: dict[str, float], application: np.ndarray) -> str:
-    """A caveat when the app cost p50 is below the trader's own decode → encoded p50: the trader does all the floor
-    does and more, so the floor's path must then have cost more outside the application ("" otherwise)."""
+    """A caveat when the app cost's whole 95 % interval (its p50 without one) lies below the trader's own decode →
+    encoded p50: the trader does all the floor does and more, so the floor's path must then have cost more outside
+    the application ("" otherwise)."""
     cost = figures.get("app cost p50 µs")
     if cost is None or not len(application):
         return ""
     own = float(np.percentile(application, 50)) / 1000
-    if cost >= own:
+    if figures.get("app cost p50 95% CI high µs", cost) >= own:
         return ""
-    return (f"; app cost p50 {cost:.2f} µs is below the trader's own decode → encoded p50 ({own:.2f} µs): the floor's "
-            "path cost more outside the application, so this understates the trader's cost")
+    return (f"; app cost p50 {cost:.2f} µs is below the trader's own decode → encoded p50 ({own:.2f} µs), its whole "
+            "interval too: the floor's path cost more outside the application, so this understates the trader's cost")
 
 
 def _stage_samples(stages: np.ndarray) -> dict[str, np.ndarray]:
