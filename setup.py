@@ -29,6 +29,8 @@ setup(
         Extension(
             "rdma._verbs",
             sources=["rdma/_verbs.c"],
+            depends=["csrc/stage_clock.h"],
+            include_dirs=["csrc"],
             libraries=["ibverbs"],
             extra_compile_args=["-O2", "-std=gnu11", "-Wall", "-Wextra"],
         ),

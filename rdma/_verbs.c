@@ -19,6 +19,9 @@
 #include <string.h>
 #include <time.h>
 #include <poll.h>
+#include <sched.h>
+
+#include "stage_clock.h"
 
 enum { T_SEND, T_WRITE, T_READ, T_UD };
 #define GRH 40
@@ -59,10 +62,42 @@ static int peer_spoke(Ep *e, const char *what, long long seq) {
     return 0;
 }
 
-static inline int64_t now_ns(void) {
+static inline int64_t mono_ns(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* The timed loop's clock: the TSC, calibrated against the system clock, on CLOCK_MONOTONIC's scale. perftest times
+ * its samples with the TSC too; a clock_gettime costs ~0.9 us in the TCG guest (its clocksource is hpet), and part
+ * of two of them fell inside every sample. Without a TSC (scale 0) every read is a clock_gettime.
+ * The calling thread stays on the CPU it is on until sample_clock_end: the TSCs of different CPUs need not agree
+ * (the TCG guest's kernel marks them unsynchronized), and a sample must not span two of them. */
+typedef struct { double scale; int64_t ns0; uint64_t tsc0; int pinned; cpu_set_t was; } SampleClock;
+
+static void sample_clock_start(SampleClock *c) {
+    c->pinned = 0;
+    int cpu = sched_getcpu();
+    if (HAVE_TSC && cpu >= 0 && sched_getaffinity(0, sizeof c->was, &c->was) == 0) {
+        cpu_set_t one;
+        CPU_ZERO(&one);
+        CPU_SET(cpu, &one);
+        c->pinned = sched_setaffinity(0, sizeof one, &one) == 0;
+    }
+    /* not pinned (not allowed, say): the clock then, slower but the same on every CPU */
+    c->scale = c->pinned ? calibrate_tsc(20) : 0.0;
+    c->ns0 = mono_ns();
+    c->tsc0 = ticks();
+}
+
+static void sample_clock_end(SampleClock *c) {
+    if (c->pinned)
+        (void)sched_setaffinity(0, sizeof c->was, &c->was);
+    c->pinned = 0;
+}
+
+static inline int64_t sample_ns(const SampleClock *c) {
+    return c->scale > 0 ? c->ns0 + (int64_t)((double)(ticks() - c->tsc0) * c->scale) : mono_ns();
 }
 
 static void release(Ep *e) {
@@ -168,7 +203,7 @@ static int Ep_init(Ep *e, PyObject *args, PyObject *kw) {
             return -1;
         }
     }
-    srand48(now_ns());
+    srand48(mono_ns());
     e->psn = (uint32_t)(lrand48() & 0xFFFFFF);
     return 0;
 }
@@ -291,8 +326,8 @@ static int wait_cq(Ep *e, enum ibv_wc_opcode want, const char *what, long long s
         }
         if ((++spins % CHECK_EVERY) == 0) {
             if (peer_spoke(e, what, seq)) return 4;
-            if (!start) start = now_ns();
-            else if (now_ns() - start > timeout_ns) {
+            if (!start) start = mono_ns();
+            else if (mono_ns() - start > timeout_ns) {
                 snprintf(e->detail, sizeof e->detail, "%s %lld: no completion within %lld ms", what, seq,
                          (long long)(timeout_ns / 1000000));
                 return 1;
@@ -365,8 +400,8 @@ static int poll_memory(Ep *e, uint64_t seq, const char *what, int64_t timeout_ns
         if ((++spins % CHECK_EVERY) == 0) {
             if (reap_errors(e, what, seq)) return 2;
             if (peer_spoke(e, what, (long long)seq)) return 4;
-            if (!start) start = now_ns();
-            else if (now_ns() - start > timeout_ns) {
+            if (!start) start = mono_ns();
+            else if (mono_ns() - start > timeout_ns) {
                 snprintf(e->detail, sizeof e->detail, "%s %llu: the peer's write did not arrive within %lld ms", what,
                          (unsigned long long)seq, (long long)(timeout_ns / 1000000));
                 return 1;
@@ -404,16 +439,18 @@ static PyObject *Ep_client(Ep *e, PyObject *args) {
     if (e->test == T_SEND || e->test == T_UD)
         for (int i = 0; i < 16 && !rc; i++) rc = post_recv(e) ? 2 : 0;
     int64_t start = 0;
+    SampleClock clock;
+    sample_clock_start(&clock);
     for (; !rc && seq < total; seq++) {
-        if (seq == warmup) start = now_ns();
+        if (seq == warmup) start = sample_ns(&clock);
         stamp(e, (uint64_t)seq);
-        int64_t t0 = now_ns();
+        int64_t t0 = sample_ns(&clock);
         rc = post_send(e, "ping", seq, timeout_ns);
         if (rc) break;
         if (e->test == T_WRITE) rc = poll_memory(e, (uint64_t)seq, "pong", timeout_ns);
         else rc = wait_cq(e, e->test == T_READ ? IBV_WC_RDMA_READ : IBV_WC_RECV, e->test == T_READ ? "read" : "pong",
                           seq, timeout_ns);
-        int64_t t1 = now_ns();
+        int64_t t1 = sample_ns(&clock);
         if (rc) break;
         if (e->test == T_SEND || e->test == T_UD) {
             if (post_recv(e)) { rc = 2; break; }
@@ -429,6 +466,7 @@ static PyObject *Ep_client(Ep *e, PyObject *args) {
             if (duration_ns && (measured % 64) == 0 && t1 - start > duration_ns) { seq++; break; }
         }
     }
+    sample_clock_end(&clock);
     PyBuffer_Release(&rv);
     PyBuffer_Release(&sv);
     long long warmed = seq < warmup ? seq : warmup;

@@ -73,6 +73,9 @@ def test_perftest_runs_on_the_same_device_and_ratios_are_computed(rdma_run):
         assert f"{SEGMENTS} segments alternating with latlab" in row["note"]
         assert ("RTT/2" in row["timestamps"]) == (test != "read")
         assert re.search(rf"latlab +[0-9.]+ .* [0-9.]+ {tool}", stdout)  # its ratio, on latlab's line
+        # both time their samples with the TSC, each calibrated its own way: a clock off by a factor would show
+        ratio = rows[(f"rdma {test} 64B", "latlab")]["stats_ns"]["p50"] / row["stats_ns"]["p50"]
+        assert 0.5 < ratio < 2, f"latlab ÷ {tool} at p50 = {ratio:.2f}"
     own = rows[("rdma send 64B", "latlab")]
     assert "TCG VM" in own["params"]["transport"] and vm.KERNEL_VERSION in own["params"]["transport"]
     assert any(name.endswith("console.log") for name in os.listdir(run))
