@@ -70,10 +70,10 @@ static inline int64_t mono_ns(void) {
 
 /* The timed loop's clock: the TSC, calibrated against the system clock, on CLOCK_MONOTONIC's scale. perftest times
  * its samples with the TSC too; a clock_gettime costs ~0.9 us in the TCG guest (its clocksource is hpet), and part
- * of two of them fell inside every sample. Without a TSC (scale 0) every read is a clock_gettime.
+ * of two of them fell inside every sample. Without a TSC (ns_per_tick 0) every read is a clock_gettime.
  * The calling thread stays on the CPU it is on until sample_clock_end: the TSCs of different CPUs need not agree
  * (the TCG guest's kernel marks them unsynchronized), and a sample must not span two of them. */
-typedef struct { double scale; int64_t ns0; uint64_t tsc0; int pinned; cpu_set_t was; } SampleClock;
+typedef struct { StageClock tsc; int pinned; cpu_set_t was; } SampleClock;
 
 static void sample_clock_start(SampleClock *c) {
     c->pinned = 0;
@@ -85,9 +85,9 @@ static void sample_clock_start(SampleClock *c) {
         c->pinned = sched_setaffinity(0, sizeof one, &one) == 0;
     }
     /* not pinned (not allowed, say): the clock then, slower but the same on every CPU */
-    c->scale = c->pinned ? calibrate_tsc(20) : 0.0;
-    c->ns0 = mono_ns();
-    c->tsc0 = ticks();
+    c->tsc.ns_per_tick = c->pinned ? calibrate_tsc(20) : 0.0;
+    c->tsc.ns0 = mono_ns();
+    c->tsc.tsc0 = ticks();
 }
 
 static void sample_clock_end(SampleClock *c) {
@@ -96,8 +96,9 @@ static void sample_clock_end(SampleClock *c) {
     c->pinned = 0;
 }
 
+/* The stage clock's TSC conversion, from an origin on CLOCK_MONOTONIC; without it, CLOCK_MONOTONIC itself. */
 static inline int64_t sample_ns(const SampleClock *c) {
-    return c->scale > 0 ? c->ns0 + (int64_t)((double)(ticks() - c->tsc0) * c->scale) : mono_ns();
+    return c->tsc.ns_per_tick > 0 ? clock_stamp(&c->tsc) : mono_ns();
 }
 
 static void release(Ep *e) {

@@ -257,7 +257,8 @@ class TickToTradeCase:
             joined = [r.paired_wire_to_wire("TRADER", "FLOOR") for r in traders]
             pairs = (np.concatenate([j[0] for j in joined]), np.concatenate([j[1] for j in joined]))
         figures = _app_cost(t2t, floor, pairs)
-        application = _stage_samples(stages)["application (decode → encoded)"]
+        stage_samples = _stage_samples(stages)
+        application = stage_samples["application (decode → encoded)"]
         if pairs is not None:
             figures["trigger pairs"] = float(len(pairs[0]))
         stats = [r.traders["TRADER"] for r in traders]
@@ -306,7 +307,7 @@ class TickToTradeCase:
                               metric=RTT, timestamps=ROUND_TRIP_TIMESTAMPS, samples_ns=round_trip,
                               send_ns=round_trip_sent, complete=complete, params=params, budget="order_round_trip",
                               note="at the trader: the order's send → its loop finds the exchange's answer"))
-        for name, samples in _stage_samples(stages).items():
+        for name, samples in stage_samples.items():
             out.append(CaseResult(group=f"{group} stages", engine=f"stage {name}", role="context", metric=ONE_WAY,
                                   timestamps=STAGE_TIMESTAMPS, samples_ns=samples, params=params))
         # the floor's own two stages, for the kernel's share of the difference
