@@ -1,6 +1,10 @@
 """`python -m rdma.driver --role server|client ...` (a DriverConfig): one side of verbs tests, as a process.
 
 The client writes its samples (.npz) and both say one RESULT per test (a VerbsResult): what they did, or the error.
+
+With `segments` N > 1 each test runs N times on the same two processes, the client starting each segment when its
+parent writes that segment's iteration count on its standard input (one line; an empty line or end of input stops
+it), so that a parent can interleave another tool's runs between latlab's segments without restarting latlab.
 """
 
 from __future__ import annotations
@@ -41,6 +45,8 @@ class DriverConfig(HelperConfig):
     tcp_port: int = Field(18515, ge=1, le=65535)
     impl: Literal["c", "python"] = Field("c", description="c: compiled endpoint; python: the pyverbs reference")
     fault: Literal["", "bad-rkey"] = Field("", description="inject a fault (for tests)")
+    segments: int = Field(1, ge=1, description="run each test this many times; the client paced by its stdin")
+    accept_timeout: float = Field(30.0, gt=0, description="server: wait this long for each segment's client")
     cpu: int | None = None
     out: Path | None = Field(None, description="client: folder for one <test>.npz per test")
 
@@ -63,6 +69,7 @@ class VerbsResult(HelperResult):
     """One test's outcome on one side; the client's samples are in out/<test>.npz."""
 
     test: str = ""
+    segment: int = 0
     status: str
     error: str = ""
     measured: int = 0
@@ -75,39 +82,60 @@ class VerbsResult(HelperResult):
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run every test of `tests`; one RESULT per test. Exit 1 if any failed."""
+    """Run every test of `tests` (each `segments` times); one RESULT per run. Exit 1 if any failed."""
     args = start(DriverConfig, "python -m rdma.driver", argv)
     failed = False
     for test in args.tests.split(","):
-        opts = Options(test=test, size=args.size, iterations=args.iterations, warmup=args.warmup,
-                       duration_s=args.duration, inline=args.inline, events=args.events,
-                       timeout_s=args.timeout, fault=args.fault)
-        try:
-            record = VerbsResult(test=test, **_one(args, opts))
-        except LatlabError as exc:
-            record = VerbsResult(test=test, status="error", error=str(exc))
-        except KeyboardInterrupt:
-            record = VerbsResult(test=test, status="interrupted")
-        failed |= record.status != "ok"
-        say_result(record)
-        if record.status == "interrupted":
-            break
+        for segment in range(args.segments):
+            record = _segment(args, test, segment)
+            failed |= record.status != "ok"
+            say_result(record)
+            if record.status in ("interrupted", "stopped"):
+                return 1
     return 1 if failed else 0
 
 
-def _one(args: DriverConfig, opts: Options) -> dict[str, object]:
+def _segment(args: DriverConfig, test: str, segment: int) -> VerbsResult:
+    """One run of `test`; a paced client first waits for its iteration count on stdin."""
+    try:
+        iterations = args.iterations
+        if args.segments > 1 and args.role == "client":
+            line = sys.stdin.readline().strip()
+            if not line:
+                return VerbsResult(test=test, segment=segment, status="stopped",
+                                   error=f"the parent ended the run before segment {segment} of {args.segments}")
+            iterations = int(line)
+        opts = Options(test=test, size=args.size, iterations=iterations, warmup=args.warmup,
+                       duration_s=args.duration, inline=args.inline, events=args.events,
+                       timeout_s=args.timeout, fault=args.fault)
+        return VerbsResult(test=test, segment=segment, **_one(args, opts, segment))
+    except LatlabError as exc:
+        return VerbsResult(test=test, segment=segment, status="error", error=str(exc))
+    except ValueError as exc:  # a paced client's line that is no count
+        return VerbsResult(test=test, segment=segment, status="error", error=f"segment {segment}: {exc}")
+    except KeyboardInterrupt:
+        return VerbsResult(test=test, segment=segment, status="interrupted")
+
+
+def samples_path(out: Path, test: str, segment: int, segments: int) -> Path:
+    """Where the client keeps a run's samples: out/<test>.npz, or out/<test>.seg<k>.npz when segmented."""
+    return out / (f"{test}.npz" if segments == 1 else f"{test}.seg{segment}.npz")
+
+
+def _one(args: DriverConfig, opts: Options, segment: int = 0) -> dict[str, object]:
     gid = pick_gid(args.device, args.port, args.gid_index, args.netdev)
     if opts.test == "cm":
-        return _one_cm(args, opts, gid)
+        return _one_cm(args, opts, gid, segment)
     if args.role == "server":
         record = run_server(args.device, args.port, gid.index, opts, args.host, args.tcp_port,
-                            ready=lambda port: say_ready(test=opts.test, port=port), impl=args.impl)
+                            accept_timeout=args.accept_timeout,
+                            ready=lambda port: say_ready(test=opts.test, segment=segment, port=port), impl=args.impl)
     else:
         assert args.out is not None  # the config's validator
         with gc_paused():
             out = run_client(args.device, args.port, gid.index, opts, args.host, args.tcp_port, impl=args.impl)
         args.out.mkdir(parents=True, exist_ok=True)
-        path = args.out / f"{opts.test}.npz"
+        path = samples_path(args.out, opts.test, segment, args.segments)
         tmp = Path(str(path) + ".tmp.npz")
         np.savez(tmp, rtt_ns=out.pop("rtt_ns"), send_ns=out.pop("send_ns"))
         os.replace(tmp, path)
@@ -115,7 +143,7 @@ def _one(args: DriverConfig, opts: Options) -> dict[str, object]:
     return {"status": "ok", **record, "gid_index": gid.index, "gid": gid.gid, "inline": opts.inline, "impl": args.impl}
 
 
-def _one_cm(args: DriverConfig, opts: Options, gid: Gid) -> dict[str, object]:
+def _one_cm(args: DriverConfig, opts: Options, gid: Gid, segment: int) -> dict[str, object]:
     """The rdma_cm test: the connection is set up by rdma_cm on tcp_port + 1 (no TCP exchange)."""
     from rdma.cm import cm_client, cm_server
 
@@ -126,7 +154,8 @@ def _one_cm(args: DriverConfig, opts: Options, gid: Gid) -> dict[str, object]:
         assert args.out is not None  # the config's validator
         out = cm_client(args.host, port, opts, src=gid.ipv4)
         args.out.mkdir(parents=True, exist_ok=True)
-        np.savez(args.out / "cm.npz", rtt_ns=out.pop("rtt_ns"), send_ns=out.pop("send_ns"))
+        np.savez(samples_path(args.out, "cm", segment, args.segments), rtt_ns=out.pop("rtt_ns"),
+                 send_ns=out.pop("send_ns"))
         record = out
     return {"status": "ok", **record, "gid_index": gid.index, "gid": gid.gid, "impl": "python (rdma_cm)"}
 

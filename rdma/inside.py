@@ -8,8 +8,10 @@ writes DIR/inside.json plus one .npz per result. Everything it starts is bounded
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import queue
 import subprocess
 import sys
 import threading
@@ -25,7 +27,7 @@ from latlab.abba import segment_order
 from latlab.errors import LatlabError
 from rdma import perftest
 from rdma.devices import describe, pick_gid
-from rdma.driver import DriverConfig, VerbsResult
+from rdma.driver import DriverConfig, VerbsResult, samples_path
 
 PY = sys.executable
 
@@ -159,12 +161,91 @@ def run_drivers(args: argparse.Namespace, host: str, impl: str, server_impl: str
     return clients
 
 
+# perftest's tools listen on their default port (18515, latlab's too); latlab's paced server, which stays up between
+# its segments while perftest runs, listens this far above it.
+PACED_PORT_OFFSET = 2
+
+
+class PacedDrivers:
+    """latlab's server and client started once for `segments` runs of one test, the client run segment by segment
+    (the driver's `segments`): the start of a segment costs a connection and a queue pair, not two Python starts
+    (about 10 s in the TCG VM, where perftest's start takes 1.5 s)."""
+
+    def __init__(self, args: argparse.Namespace, host: str, test: str, segments: int) -> None:
+        self.args, self.test, self.segments = args, test, segments
+        self.out = args.out / f"c-{test}-segments"
+        common = {"tests": test, "size": args.size, "iterations": args.iterations, "warmup": args.warmup,
+                  "tcp_port": args.tcp_port + PACED_PORT_OFFSET, "timeout": args.verbs_timeout,
+                  "events": args.events, "inline": not args.no_inline, "host": host, "segments": segments}
+        server_cfg = DriverConfig(role="server", impl="c", device=args.server_device, netdev=args.server_netdev,
+                                  accept_timeout=2 * args.timeout + 60, **common)
+        client_cfg = DriverConfig(role="client", impl="c", out=self.out, device=args.device, netdev=args.netdev,
+                                  **common)
+        self.server = subprocess.Popen([PY, "-m", "rdma.driver", *server_cfg.argv()],
+                                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.client = Printing([PY, "-m", "rdma.driver", *client_cfg.argv()], stdin=True)
+
+    def samples(self, segment: int) -> Path:
+        """The client's samples of one segment."""
+        return samples_path(self.out, self.test, segment, self.segments)
+
+    def segment(self, segment: int, iterations: int) -> dict:
+        """Run the next segment; the client's row, with the wire counters over this segment alone."""
+        wire_before = self.args.wire.counters() if self.args.wire else {}
+        row = self._next_result(segment, iterations)
+        row["wire"] = wire_delta(wire_before, self.args.wire.counters()) if self.args.wire else None
+        return row
+
+    def _next_result(self, segment: int, iterations: int) -> dict:
+        stdin = self.client.proc.stdin
+        assert stdin is not None
+        try:
+            stdin.write(f"{iterations}\n")
+            stdin.flush()
+        except OSError:
+            return self._failed(f"latlab's client was gone before segment {segment}")
+        deadline = time.monotonic() + self.args.timeout
+        while True:
+            try:
+                line = self.client.queue.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                self.client.kill()
+                return self._failed(f"latlab's client gave no result for segment {segment} within "
+                                    f"{self.args.timeout:.0f} s (killed)")
+            if line is None:
+                return self._failed(f"latlab's client exited before the end of segment {segment}")
+            if line.startswith((helper.RESULT + " ", helper.ERROR + " ")):
+                return _json_lines(line)[0]
+
+    def _failed(self, why: str) -> dict:
+        return {"test": self.test, "status": "error", "error": f"{why}; it said: {_tail(self.client.text)}"}
+
+    def close(self) -> dict[int, dict]:
+        """End both processes (killed if they do not end by themselves); the server's rows by segment."""
+        server_out = ""
+        try:
+            if self.client.proc.stdin is not None:
+                with contextlib.suppress(OSError):
+                    self.client.proc.stdin.close()
+            self.client.proc.wait(timeout=60)
+            server_out = self.server.communicate(timeout=60)[0]
+        except subprocess.TimeoutExpired:
+            pass
+        finally:
+            self.client.kill()
+            if self.server.poll() is None:
+                self.server.kill()
+                self.server.wait()
+        return {r.get("segment", 0): r for r in _json_lines(server_out) if "test" in r}
+
+
 def run_side_by_side(args: argparse.Namespace, host: str, gid_index: int,
                      server_gid_index: int) -> tuple[list[dict], list[dict]]:
     """latlab's compiled engine and perftest test by test, each test's iterations split into `args.segments`
     segments that alternate in ABBA order (latlab first in segments 0 and 3, perftest first in 1 and 2, and so on),
     each side's segments pooled into one row. In the TCG VM the emulated CPU's speed drifts from minute to minute;
     runs minutes apart differed by up to ±28 % at p50, runs seconds apart and interleaved see the same drift.
+    latlab's two processes stay up across a test's segments (PacedDrivers), perftest's start for each.
     Returns (latlab's rows, perftest's rows); the tests perftest has no tool for run alone, as before."""
     tests = args.tests.split(",")
     paired = [t for t in tests if t in perftest.TOOLS]
@@ -175,15 +256,20 @@ def run_side_by_side(args: argparse.Namespace, host: str, gid_index: int,
     for test in paired:
         own_parts: list[dict] = []
         tool_parts: list[dict] = []
-        for seg, iterations in enumerate(sizes):
-            for side in segment_order(("latlab", "perftest"), seg):
-                if side == "latlab":
-                    own_parts += run_drivers(args, host, "c", tests=test, folder=f"c-seg{seg}",
-                                             extra={"iterations": iterations})
-                else:
-                    tool_parts.append(_perftest_attempts(args, host, gid_index, server_gid_index, test, iterations,
-                                                         f"perftest-{test}-seg{seg}.npz"))
-        own.append(_pool_own(args.out, test, own_parts, [f"c-seg{k}" for k in range(len(sizes))]))
+        drivers = PacedDrivers(args, host, test, len(sizes))
+        try:
+            for seg, iterations in enumerate(sizes):
+                for side in segment_order(("latlab", "perftest"), seg):
+                    if side == "latlab":
+                        own_parts.append(drivers.segment(seg, iterations))
+                    else:
+                        tool_parts.append(_perftest_attempts(args, host, gid_index, server_gid_index, test,
+                                                             iterations, f"perftest-{test}-seg{seg}.npz"))
+        finally:
+            servers = drivers.close()
+        for part in own_parts:
+            part["server"] = servers.get(part.get("segment", -1), {})
+        own.append(_pool_own(args.out, test, own_parts, [drivers.samples(k) for k in range(len(sizes))]))
         tools.append(_pool_perftest(args.out, test, tool_parts, [f"perftest-{test}-seg{k}.npz"
                                                                   for k in range(len(sizes))]))
     if alone:
@@ -204,19 +290,18 @@ def _sum_counters(parts: list[dict | None]) -> dict[str, int] | None:
     return {k: sum(p.get(k, 0) for p in present) for k in present[0]}
 
 
-def _pool_own(out: Path, test: str, parts: list[dict], folders: list[str]) -> dict:
+def _pool_own(out: Path, test: str, parts: list[dict], files: list[Path]) -> dict:
     """One row of latlab's segments of a test: samples concatenated in time order into c/<test>.npz, counts summed;
     a segment that failed makes the row fail with its error."""
     failed = next((p for p in parts if p.get("status") != "ok"), None)
-    files = [out / f / f"{test}.npz" for f in folders]
-    row = {**parts[0], "test": test, "segments": len(folders),
+    row = {**parts[0], "test": test, "segments": len(files),
            "measured": sum(p.get("measured", 0) for p in parts), "warmup": sum(p.get("warmup", 0) for p in parts),
            "server": {**parts[0].get("server", {}),
                       "answered": sum(p.get("server", {}).get("answered", 0) for p in parts)},
            "wire": _sum_counters([p.get("wire") for p in parts])}
     if failed is not None:
         return {**row, "status": failed.get("status", "error"), "error": failed.get("error", "")}
-    if len(parts) != len(folders) or not all(f.exists() for f in files):
+    if len(parts) != len(files) or not all(f.exists() for f in files):
         return {**row, "status": "error", "error": "a segment wrote no samples"}
     data = [np.load(f) for f in files]
     (out / "c").mkdir(exist_ok=True)
@@ -307,12 +392,14 @@ HUNG_AT_TEARDOWN = -1000
 
 
 class Printing:
-    """A started perftest side whose output is read as it comes, so a hang after its summary can be told from a
-    hang before it."""
+    """A started process (a perftest side, latlab's paced client) whose output is read as it comes, so a hang after
+    its summary can be told from a hang before it; its lines are also queued, None after the last."""
 
-    def __init__(self, argv: list[str]) -> None:
-        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    def __init__(self, argv: list[str], stdin: bool = False) -> None:
+        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE if stdin else None, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, text=True)
         self._lines: list[str] = []
+        self.queue: queue.Queue[str | None] = queue.Queue()
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
 
@@ -320,6 +407,8 @@ class Printing:
         assert self.proc.stdout is not None
         for line in self.proc.stdout:
             self._lines.append(line)
+            self.queue.put(line)
+        self.queue.put(None)
 
     @property
     def text(self) -> str:

@@ -170,7 +170,8 @@ def test_each_test_name_has_its_traffic_class_and_a_typo_is_refused():
 
 def test_segments_alternate_abba_and_each_side_is_pooled_in_time_order(monkeypatch, tmp_path):
     """The orchestration of `segments`: latlab and perftest alternate ABBA per test, the iterations split evenly;
-    latlab's segments are concatenated in run order, counts summed; a failed segment fails its side's row."""
+    latlab's two processes start once per test and run its segments one by one; its segments are concatenated in
+    run order, counts summed; a failed segment fails its side's row."""
     import argparse
 
     from rdma import inside
@@ -178,34 +179,68 @@ def test_segments_alternate_abba_and_each_side_is_pooled_in_time_order(monkeypat
     order: list[tuple[str, str, int]] = []
     clock = iter(range(1_000_000))
 
-    def fake_drivers(args, host, impl, tests=None, folder=None, extra=None, server_impl=None):
-        n = extra["iterations"]
-        order.append(("latlab", tests, n))
-        (args.out / folder).mkdir(exist_ok=True)
-        sent = np.array([next(clock) for _ in range(n)])
-        np.savez(args.out / folder / f"{tests}.npz", rtt_ns=sent * 10, send_ns=sent)
-        status = "error" if (tests, folder) == ("read", "c-seg2") else "ok"
-        return [{"test": tests, "status": status, "error": "boom" if status == "error" else "", "measured": n,
-                 "warmup": 3, "server": {"answered": n + 3}, "wire": {"rxa_tx_packets": n, "rxb_rx_packets": n}}]
+    class FakePaced:
+        """latlab's two processes, started once per test, run segment by segment."""
+
+        def __init__(self, args, host, test, segments):
+            self.args, self.test, self.segments = args, test, segments
+            order.append(("start", test, segments))
+
+        def samples(self, segment):
+            return args.out / f"c-{self.test}" / f"{self.test}.seg{segment}.npz"
+
+        def segment(self, segment, n):
+            order.append(("latlab", self.test, n))
+            self.samples(segment).parent.mkdir(exist_ok=True)
+            sent = np.array([next(clock) for _ in range(n)])
+            np.savez(self.samples(segment), rtt_ns=sent * 10, send_ns=sent)
+            status = "error" if (self.test, segment) == ("read", 2) else "ok"
+            return {"test": self.test, "segment": segment, "status": status,
+                    "error": "boom" if status == "error" else "", "measured": n, "warmup": 3,
+                    "wire": {"rxa_tx_packets": n, "rxb_rx_packets": n}}
+
+        def close(self):
+            order.append(("close", self.test, 0))
+            return {k: {"test": self.test, "segment": k, "answered": 5 + k} for k in range(self.segments)}
 
     def fake_perftest(args, host, gid, server_gid, test, iterations, npz):
         order.append(("perftest", test, iterations))
         np.savez(args.out / npz, samples_ns=np.full(iterations, len(order)))
         return {"test": test, "status": "ok", "summary_us": {"iterations": iterations}, "wire": None}
 
-    monkeypatch.setattr(inside, "run_drivers", fake_drivers)
+    monkeypatch.setattr(inside, "PacedDrivers", FakePaced)
     monkeypatch.setattr(inside, "_perftest_attempts", fake_perftest)
     args = argparse.Namespace(out=tmp_path, tests="send,read", iterations=10, segments=4)
     own, tools = inside.run_side_by_side(args, "10.9.0.2", 1, 1)
     assert [(who, n) for who, test, n in order if test == "send"] == [
-        ("latlab", 3), ("perftest", 3), ("perftest", 3), ("latlab", 3), ("perftest", 2), ("latlab", 2),
-        ("latlab", 2), ("perftest", 2)]
+        ("start", 4), ("latlab", 3), ("perftest", 3), ("perftest", 3), ("latlab", 3), ("perftest", 2), ("latlab", 2),
+        ("latlab", 2), ("perftest", 2), ("close", 0)]
     send, read = own
     assert send["status"] == "ok" and send["measured"] == 10 and send["segments"] == 4
-    assert send["warmup"] == 12 and send["server"]["answered"] == 22 and send["wire"]["rxa_tx_packets"] == 10
+    assert send["warmup"] == 12 and send["server"]["answered"] == 5 + 6 + 7 + 8 and send["wire"]["rxa_tx_packets"] == 10
     pooled = np.load(tmp_path / "c" / "send.npz")
     assert len(pooled["rtt_ns"]) == 10 and np.all(np.diff(pooled["send_ns"]) > 0)  # run order kept
     assert read["status"] == "error" and read["error"] == "boom"
     assert tools[0]["status"] == "ok" and len(np.load(tmp_path / "perftest-send.npz")["samples_ns"]) == 10
     assert [s["iterations"] for s in tools[0]["summary_us"]] == [3, 3, 2, 2]
     assert inside._split(5, 10) == [1] * 5 and inside._split(10_000, 4) == [2500] * 4
+
+
+@pytest.mark.parametrize(("stdin", "status", "needle"), [
+    ("", "stopped", "the parent ended the run before segment 0 of 3"),
+    ("many\n", "error", "segment 0: invalid literal for int()"),
+])
+def test_a_paced_client_waits_for_its_parent_and_stops_cleanly_without_it(tmp_path, stdin, status, needle):
+    """A segmented client starts a segment only when its parent says how many iterations: end of input stops it
+    with a result that says so (and exit 1), a line that is no count is refused; no device is touched first."""
+    import subprocess
+    import sys
+
+    from latlab import helper
+    from rdma.driver import VerbsResult
+
+    done = subprocess.run([sys.executable, "-m", "rdma.driver", "--role", "client", "--device", "nosuchdev",
+                           "--tests", "read", "--segments", "3", "--out", str(tmp_path)],
+                          input=stdin, capture_output=True, text=True, timeout=60)
+    [first, *_] = helper.results(done.stdout, VerbsResult, "rdma driver")
+    assert done.returncode == 1 and first.status == status and needle in first.error and first.segment == 0
