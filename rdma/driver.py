@@ -104,15 +104,16 @@ def _segment(args: DriverConfig, test: str, segment: int) -> VerbsResult:
             if not line:
                 return VerbsResult(test=test, segment=segment, status="stopped",
                                    error=f"the parent ended the run before segment {segment} of {args.segments}")
-            iterations = int(line)
+            try:
+                iterations = int(line)
+            except ValueError as exc:
+                raise LatlabError(f"segment {segment}: {exc}") from None
         opts = Options(test=test, size=args.size, iterations=iterations, warmup=args.warmup,
                        duration_s=args.duration, inline=args.inline, events=args.events,
                        timeout_s=args.timeout, fault=args.fault)
         return VerbsResult(test=test, segment=segment, **_one(args, opts, segment))
     except LatlabError as exc:
         return VerbsResult(test=test, segment=segment, status="error", error=str(exc))
-    except ValueError as exc:  # a paced client's line that is no count
-        return VerbsResult(test=test, segment=segment, status="error", error=f"segment {segment}: {exc}")
     except KeyboardInterrupt:
         return VerbsResult(test=test, segment=segment, status="interrupted")
 
@@ -122,7 +123,7 @@ def samples_path(out: Path, test: str, segment: int, segments: int) -> Path:
     return out / (f"{test}.npz" if segments == 1 else f"{test}.seg{segment}.npz")
 
 
-def _one(args: DriverConfig, opts: Options, segment: int = 0) -> dict[str, object]:
+def _one(args: DriverConfig, opts: Options, segment: int) -> dict[str, object]:
     gid = pick_gid(args.device, args.port, args.gid_index, args.netdev)
     if opts.test == "cm":
         return _one_cm(args, opts, gid, segment)

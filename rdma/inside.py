@@ -127,15 +127,20 @@ def _json_lines(text: str) -> list[dict]:
         return [{"status": "error", "error": str(exc)}]
 
 
+def _driver_fields(args: argparse.Namespace, host: str, tests: str, **extra: Any) -> dict[str, Any]:
+    """The DriverConfig fields both sides share, from the command line; `extra` adds or overrides."""
+    return {"tests": tests, "size": args.size, "iterations": args.iterations, "warmup": args.warmup,
+            "tcp_port": args.tcp_port, "timeout": args.verbs_timeout, "events": args.events,
+            "inline": not args.no_inline, "host": host, **extra}
+
+
 def run_drivers(args: argparse.Namespace, host: str, impl: str, server_impl: str | None = None,
                 extra: dict[str, Any] | None = None, tests: str | None = None,
                 folder: str | None = None) -> list[dict]:
     """latlab's client (`impl`) against a server (`server_impl`, default the same) for every test; samples go to
     args.out/<folder> (default: the implementation's name). `extra`: DriverConfig fields for both sides."""
     out = args.out / (folder or (impl if server_impl is None else f"{impl}-vs-{server_impl}"))
-    common = {"tests": tests or args.tests, "size": args.size, "iterations": args.iterations, "warmup": args.warmup,
-              "tcp_port": args.tcp_port, "timeout": args.verbs_timeout, "events": args.events,
-              "inline": not args.no_inline, "host": host, **(extra or {})}
+    common = _driver_fields(args, host, tests or args.tests, **(extra or {}))
     server_cfg = DriverConfig(role="server", impl=server_impl or impl, device=args.server_device,
                               netdev=args.server_netdev, **common)
     client_cfg = DriverConfig(role="client", impl=impl, out=out, device=args.device, netdev=args.netdev, **common)
@@ -174,9 +179,8 @@ class PacedDrivers:
     def __init__(self, args: argparse.Namespace, host: str, test: str, segments: int) -> None:
         self.args, self.test, self.segments = args, test, segments
         self.out = args.out / f"c-{test}-segments"
-        common = {"tests": test, "size": args.size, "iterations": args.iterations, "warmup": args.warmup,
-                  "tcp_port": args.tcp_port + PACED_PORT_OFFSET, "timeout": args.verbs_timeout,
-                  "events": args.events, "inline": not args.no_inline, "host": host, "segments": segments}
+        common = _driver_fields(args, host, test, tcp_port=args.tcp_port + PACED_PORT_OFFSET, segments=segments)
+        # between two of latlab's segments perftest runs, up to twice (a second attempt) for up to args.timeout
         server_cfg = DriverConfig(role="server", impl="c", device=args.server_device, netdev=args.server_netdev,
                                   accept_timeout=2 * args.timeout + 60, **common)
         client_cfg = DriverConfig(role="client", impl="c", out=self.out, device=args.device, netdev=args.netdev,
