@@ -123,6 +123,17 @@ def samples_path(out: Path, test: str, segment: int, segments: int) -> Path:
     return out / (f"{test}.npz" if segments == 1 else f"{test}.seg{segment}.npz")
 
 
+def _save_samples(args: DriverConfig, test: str, segment: int, out: dict[str, object]) -> dict[str, object]:
+    """Write a client run's samples to samples_path, atomically; the rest of `out` is returned."""
+    assert args.out is not None  # the config's validator
+    args.out.mkdir(parents=True, exist_ok=True)
+    path = samples_path(args.out, test, segment, args.segments)
+    tmp = Path(str(path) + ".tmp.npz")
+    np.savez(tmp, rtt_ns=out.pop("rtt_ns"), send_ns=out.pop("send_ns"))
+    os.replace(tmp, path)
+    return out
+
+
 def _one(args: DriverConfig, opts: Options, segment: int) -> dict[str, object]:
     gid = pick_gid(args.device, args.port, args.gid_index, args.netdev)
     if opts.test == "cm":
@@ -132,15 +143,9 @@ def _one(args: DriverConfig, opts: Options, segment: int) -> dict[str, object]:
                             accept_timeout=args.accept_timeout,
                             ready=lambda port: say_ready(test=opts.test, segment=segment, port=port), impl=args.impl)
     else:
-        assert args.out is not None  # the config's validator
         with gc_paused():
             out = run_client(args.device, args.port, gid.index, opts, args.host, args.tcp_port, impl=args.impl)
-        args.out.mkdir(parents=True, exist_ok=True)
-        path = samples_path(args.out, opts.test, segment, args.segments)
-        tmp = Path(str(path) + ".tmp.npz")
-        np.savez(tmp, rtt_ns=out.pop("rtt_ns"), send_ns=out.pop("send_ns"))
-        os.replace(tmp, path)
-        record = {**out, "status": "ok" if out["status"] == "ok" else out["status"]}
+        record = _save_samples(args, opts.test, segment, out)
     return {"status": "ok", **record, "gid_index": gid.index, "gid": gid.gid, "inline": opts.inline, "impl": args.impl}
 
 
@@ -152,12 +157,8 @@ def _one_cm(args: DriverConfig, opts: Options, gid: Gid, segment: int) -> dict[s
     if args.role == "server":
         record = cm_server(args.host, port, opts, ready=lambda p: say_ready(test="cm", port=p))
     else:
-        assert args.out is not None  # the config's validator
         out = cm_client(args.host, port, opts, src=gid.ipv4)
-        args.out.mkdir(parents=True, exist_ok=True)
-        np.savez(samples_path(args.out, "cm", segment, args.segments), rtt_ns=out.pop("rtt_ns"),
-                 send_ns=out.pop("send_ns"))
-        record = out
+        record = _save_samples(args, "cm", segment, out)
     return {"status": "ok", **record, "gid_index": gid.index, "gid": gid.gid, "impl": "python (rdma_cm)"}
 
 
